@@ -1,0 +1,112 @@
+/**
+ * The coordinator's fit loop: phases -> epochs -> steps. It computes the schedule and the shards,
+ * orders every step, aggregates what workers report and fires events. It never touches tensors.
+ */
+import { hypersAt, type Phase } from '../shared/plan';
+import { epochOrder, shard, batches } from '../shared/sampler';
+import type { StepOrder } from '../shared/protocol';
+import { SmoothLoss } from './report';
+import { fire, type Callback } from './events';
+import { WorkerFailure, type WorkerHub } from './hub';
+
+/** What the loop needs besides the hub. */
+export interface FitOptions {
+  plan: Phase[];
+  nTrain: number;
+  nValid: number;
+  bs: number;
+  seed: number;
+  callbacks: Callback[];
+  /** Longest wait for any worker reply. */
+  timeoutMs: number;
+}
+
+/** Runs the whole plan. Returns the number of optimizer steps taken. */
+export async function fit(hub: WorkerHub, o: FitOptions): Promise<number> {
+  const world = hub.world;
+  let step = 0;
+  let runEpoch = 0;
+  await fire(o.callbacks, 'beforeFit', o.plan);
+  for (let pi = 0; pi < o.plan.length; pi++) {
+    const phase = o.plan[pi];
+    const smooth = new SmoothLoss();
+    const clock = { last: Date.now() };
+    await fire(o.callbacks, 'beforePhase', phase, pi);
+    for (let epoch = 0; epoch < phase.epochs; epoch++, runEpoch++) {
+      const t0 = Date.now();
+      const order = epochOrder(o.nTrain, o.seed, runEpoch, true);
+      const perRank = Array.from({ length: world }, (_, r) => batches(shard(order, r, world), o.bs, true));
+      const n = perRank[0].length;
+      if (n === 0) throw new WorkerFailure(`the training set has ${o.nTrain} images: fewer than one batch per worker (bs ${o.bs} x ${world} workers); lower --bs`, null);
+      await fire(o.callbacks, 'beforeEpoch', phase, epoch, n);
+      // Note [steps in flight]: step j is ordered before step j-1's reports are collected, so a
+      // worker always has its next orders queued and never waits on the coordinator's round trip.
+      let previous: StepContext | null = null;
+      for (let j = 0; j < n; j++) {
+        const { lr, mom } = hypersAt(phase, epoch * n + j, n);
+        await hub.broadcast((r): StepOrder => ({
+          type: 'step', step, phase: pi, phaseName: phase.name, epoch: runEpoch, freezeTo: phase.freezeTo, lrs: lr, mom,
+          indices: perRank[r][j].indices, next: j + 1 < n ? perRank[r][j + 1].indices : null,
+        }));
+        if (previous) await collectStep(hub, o, previous);
+        previous = { phase, pi, epoch, iter: epoch * n + j, n, step, lrs: lr, mom, smooth, clock };
+        step++;
+      }
+      if (previous) await collectStep(hub, o, previous);
+      await fire(o.callbacks, 'beforeValidate', phase, epoch);
+      const valid = await validate(hub, o, runEpoch);
+      await fire(o.callbacks, 'afterEpoch', {
+        phase, phaseIndex: pi, epoch, trainLoss: smooth.value, validLoss: valid.loss, accuracy: valid.accuracy, errorRate: 1 - valid.accuracy,
+        seconds: (Date.now() - t0) / 1000, validSamples: valid.n, weightsHash: valid.hash,
+      });
+    }
+    await fire(o.callbacks, 'afterPhase', phase, pi);
+  }
+  await fire(o.callbacks, 'afterFit');
+  return step;
+}
+
+interface StepContext { phase: Phase; pi: number; epoch: number; iter: number; n: number; step: number; lrs: number[]; mom: number; smooth: SmoothLoss; clock: { last: number } }
+
+async function collectStep(hub: WorkerHub, o: FitOptions, c: StepContext): Promise<void> {
+  const done = await hub.gather('stepDone', o.timeoutMs);
+  const now = Date.now();
+  const wallMs = Math.max(1, now - c.clock.last);
+  c.clock.last = now;
+  let samples = 0;
+  let lossSum = 0;
+  for (const { msg } of done) {
+    if (msg.step !== c.step) throw new WorkerFailure(`worker answered step ${msg.step} while the coordinator waited for step ${c.step}`, null);
+    samples += msg.n;
+    lossSum += msg.loss * msg.n;
+  }
+  const loss = lossSum / samples;
+  c.smooth.add(loss);
+  const slowest = done.reduce((a, d) => (d.msg.computeMs + d.msg.allreduceMs > a.msg.computeMs + a.msg.allreduceMs ? d : a));
+  await fire(o.callbacks, 'afterStep', {
+    phase: c.phase, phaseIndex: c.pi, epoch: c.epoch, iter: c.iter, batchesPerEpoch: c.n, step: c.step, loss, smoothLoss: c.smooth.value,
+    lrs: c.lrs, mom: c.mom, samples, samplesPerSec: samples / (wallMs / 1000),
+    computeMs: slowest.msg.computeMs, allreduceMs: slowest.msg.allreduceMs, allreduceBytes: done[0].msg.allreduceBytes,
+  });
+}
+
+async function validate(hub: WorkerHub, o: FitOptions, runEpoch: number): Promise<{ loss: number; accuracy: number; n: number; hash: string }> {
+  const order = epochOrder(o.nValid, o.seed, runEpoch, false);
+  await hub.broadcast((r) => ({ type: 'validate', epoch: runEpoch, batches: batches(shard(order, r, hub.world), o.bs, false) }));
+  const done = await hub.gather('validDone', o.timeoutMs);
+  const hashes = new Set(done.map((d) => d.msg.weightsHash));
+  if (hashes.size > 1) {
+    const list = done.map((d, r) => `rank ${r}: ${d.msg.weightsHash}`).join(', ');
+    throw new WorkerFailure(`replicas diverged after epoch ${runEpoch}: weight hashes differ (${list})`, null);
+  }
+  let n = 0;
+  let lossSum = 0;
+  let correct = 0;
+  for (const { msg } of done) {
+    n += msg.n;
+    lossSum += msg.lossSum;
+    correct += msg.correct;
+  }
+  if (n !== o.nValid) throw new WorkerFailure(`validation counted ${n} samples, expected ${o.nValid}`, null);
+  return { loss: lossSum / n, accuracy: correct / n, n, hash: done[0].msg.weightsHash };
+}

@@ -1,0 +1,85 @@
+/**
+ * `ringtune launch`: the coordinator and N workers as child processes of one supervisor on this
+ * machine. It forwards Ctrl-C/SIGTERM to every child, and when any child fails it stops the rest,
+ * so no process is left waiting for a peer that is gone. Exit status: 0 only if all succeeded.
+ */
+import { spawn, type ChildProcess } from 'child_process';
+import { mkdtempSync, rmSync } from 'fs';
+import { tmpdir } from 'os';
+import { join } from 'path';
+
+/** What to launch: the CLI entry, run arguments forwarded to the coordinator, and the worker count. */
+export interface LaunchOptions {
+  cli: string;
+  workers: number;
+  runArgs: string[];
+  /** Extra environment for the children. */
+  env?: NodeJS.ProcessEnv;
+  log?: (line: string) => void;
+}
+
+/** Grace period between SIGTERM and SIGKILL when tearing children down. */
+const KILL_GRACE_MS = 3000;
+
+/** Runs coordinator + workers; resolves with the exit code the launcher should return. */
+export async function launch(o: LaunchOptions): Promise<number> {
+  const log = o.log ?? ((l: string) => console.error(l));
+  const dir = mkdtempSync(join(tmpdir(), 'ringtune-'));
+  const address = `ipc://${join(dir, 'control')}`;
+  const env = { ...process.env, ...o.env };
+  const children: { name: string; proc: ChildProcess }[] = [];
+  const start = (name: string, args: string[], stdio: 'inherit' | 'pipe') => {
+    const proc = spawn(process.execPath, [o.cli, ...args], { env, stdio: stdio === 'inherit' ? 'inherit' : ['ignore', 'inherit', 'inherit'] });
+    children.push({ name, proc });
+    return proc;
+  };
+  start('coordinator', ['coordinator', '--bind', address, '--world', String(o.workers), ...o.runArgs], 'inherit');
+  for (let r = 0; r < o.workers; r++) start(`worker ${r}`, ['worker', '--connect', address], 'pipe');
+
+  let failed: string | null = null;
+  let stopping = false;
+  const stopAll = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    for (const c of children) if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill(signal);
+    setTimeout(() => {
+      for (const c of children) if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill('SIGKILL');
+    }, KILL_GRACE_MS).unref();
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    failed = failed ?? `interrupted by ${signal}`;
+    stopAll(signal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    await Promise.all(
+      children.map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            c.proc.on('exit', (code, signal) => {
+              if ((code !== 0 || signal) && !stopping) {
+                failed = failed ?? `${c.name} (pid ${c.proc.pid}) exited with ${signal ? `signal ${signal}` : `code ${code}`}`;
+                stopAll('SIGTERM');
+              }
+              resolve();
+            });
+            c.proc.on('error', (e) => {
+              failed = failed ?? `${c.name} could not start: ${e.message}`;
+              stopAll('SIGTERM');
+              resolve();
+            });
+          }),
+      ),
+    );
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  if (failed) {
+    log(`ringtune launch: ${failed}; stopped every other process`);
+    return 1;
+  }
+  return 0;
+}

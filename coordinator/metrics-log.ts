@@ -1,0 +1,25 @@
+/** metrics.jsonl: one JSON line per step and per epoch, appended as the run goes. */
+import { appendFileSync, mkdirSync } from 'fs';
+import { dirname } from 'path';
+import type { Callback } from './events';
+
+/** Appends step and epoch records to `file`. */
+export function metricsLog(file: string): Callback {
+  mkdirSync(dirname(file), { recursive: true });
+  const write = (record: object) => appendFileSync(file, JSON.stringify(record) + '\n');
+  return {
+    order: 60,
+    afterStep(s) {
+      write({
+        kind: 'step', phase: s.phase.name, epoch: s.epoch, iter: s.iter, step: s.step, loss: s.loss, smooth_loss: s.smoothLoss,
+        lrs: s.lrs, mom: s.mom, samples_per_s: s.samplesPerSec, compute_ms: s.computeMs, allreduce_ms: s.allreduceMs, allreduce_bytes: s.allreduceBytes,
+      });
+    },
+    afterEpoch(e) {
+      write({
+        kind: 'epoch', phase: e.phase.name, epoch: e.epoch, train_loss: e.trainLoss, valid_loss: e.validLoss, accuracy: e.accuracy,
+        error_rate: e.errorRate, seconds: e.seconds, valid_samples: e.validSamples,
+      });
+    },
+  };
+}

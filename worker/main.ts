@@ -1,0 +1,132 @@
+/**
+ * A worker: connects to the coordinator, builds its replica, joins the ring and then does exactly
+ * what each message says, one message at a time (one socket, one loop). It never decides anything:
+ * schedule, batches and phase come from the coordinator.
+ */
+import * as zmq from 'zeromq';
+import { hostname } from 'os';
+import * as tf from '@tensorflow/tfjs';
+import { decodeCoordMsg, encode, type CoordMsg, type StepOrder, type WorkerMsg } from '../shared/protocol';
+import { selectBackend } from '../shared/backend';
+import { buildNet } from '../shared/models';
+import { modelArtifacts } from '../shared/models/io';
+import type { RunConfig } from '../shared/config';
+import { BatchLoader } from './loader';
+import { Ring } from './ring';
+import { Replica } from './replica';
+
+/** How a worker finds its coordinator. */
+export interface WorkerOptions {
+  connect: string;
+  /** Interface the ring binds for other workers (tcp); defaults to loopback. */
+  host?: string;
+  log?: (line: string) => void;
+}
+
+interface Session {
+  rank: number;
+  world: number;
+  config: RunConfig;
+  replica: Replica;
+  ring: Ring;
+  train: BatchLoader;
+  valid: BatchLoader;
+}
+
+/** Runs one worker until the coordinator says stop. Throws (after telling the coordinator) on failure. */
+export async function runWorker(opts: WorkerOptions): Promise<void> {
+  const log = opts.log ?? ((l: string) => console.error(l));
+  const sock = new zmq.Dealer({ linger: 0, receiveHighWaterMark: 0 });
+  sock.connect(opts.connect);
+  const send = (msg: WorkerMsg, frames: Uint8Array[] = []) => sock.send(encode(msg, frames));
+  let session: Session | null = null;
+  try {
+    await send({ type: 'hello', host: hostname(), pid: process.pid });
+    for await (const frames of sock) {
+      const { msg } = decodeCoordMsg(frames);
+      if (msg.type === 'stop') break;
+      session = await handle(msg, session, send, opts, log);
+    }
+  } catch (e) {
+    const message = (e as Error).message ?? String(e);
+    await Promise.race([send({ type: 'error', message }), new Promise((r) => setTimeout(r, 1000))]).catch(() => undefined);
+    throw e;
+  } finally {
+    await session?.ring.close();
+    sock.close();
+  }
+}
+
+async function handle(msg: CoordMsg, s: Session | null, send: (m: WorkerMsg, f?: Uint8Array[]) => Promise<void>, opts: WorkerOptions, log: (l: string) => void): Promise<Session | null> {
+  switch (msg.type) {
+    case 'welcome': {
+      const { config, rank, world } = msg;
+      const backend = await selectBackend(config.backend as never);
+      if (rank === 0) log(`ringtune: backend ${backend.name} (${backend.reason})`);
+      const net = await buildNet({ arch: config.arch, nClasses: config.nClasses, size: config.size, groups: config.groups ?? undefined, seed: config.seed, pretrained: config.pretrained ?? undefined });
+      const ring = await Ring.bind({ rank, world, host: opts.host });
+      const replica = new Replica(net, ring, world, config.wd);
+      const common = { size: config.size, mean: net.stats.mean, std: net.stats.std, flip: config.flip, minScale: config.minScale, seed: config.seed };
+      const train = new BatchLoader(config.data, msg.items, { ...common, train: true });
+      const valid = new BatchLoader(config.data, msg.validItems, { ...common, train: false });
+      const params = net.params.reduce((a, p) => a + p.variable.shape.reduce((x, y) => x * y, 1), 0);
+      await send({ type: 'ready', ringEndpoint: ring.endpoint, weightsHash: await replica.weightsHash(), backend: backend.name, backendReason: backend.reason, params, groups: net.nGroups });
+      return { rank, world, config, replica, ring, train, valid };
+    }
+    case 'ring': {
+      const sess = need(s, msg.type);
+      await sess.ring.connect(msg.endpoints);
+      await send({ type: 'ringReady' });
+      return sess;
+    }
+    case 'step':
+      await step(need(s, msg.type), msg, send);
+      return s;
+    case 'validate': {
+      const sess = need(s, msg.type);
+      await sess.replica.syncBatchNormStats(-1 - msg.epoch);
+      let lossSum = 0;
+      let correct = 0;
+      let n = 0;
+      for (let i = 0; i < msg.batches.length; i++) {
+        const b = msg.batches[i];
+        if (i + 1 < msg.batches.length) sess.valid.prefetch(msg.batches[i + 1].indices, 0);
+        const batch = await sess.valid.load(b.indices, 0);
+        const r = await sess.replica.evaluate(batch.x, batch.y, batch.n, sess.config.size, b.real);
+        lossSum += r.lossSum;
+        correct += r.correct;
+        n += b.real;
+      }
+      await send({ type: 'validDone', epoch: msg.epoch, lossSum, correct, n, weightsHash: await sess.replica.weightsHash() });
+      return sess;
+    }
+    case 'save': {
+      const sess = need(s, msg.type);
+      const { modelJson, weights } = await modelArtifacts(sess.replica.net.model);
+      await send({ type: 'model', modelJson }, [weights]);
+      return sess;
+    }
+    case 'heartbeat':
+      return s;
+    default:
+      throw new Error(`unexpected message '${(msg as { type: string }).type}' from the coordinator`);
+  }
+}
+
+async function step(s: Session, order: StepOrder, send: (m: WorkerMsg) => Promise<void>): Promise<void> {
+  s.replica.setPhase(order.phase, order.freezeTo);
+  const batch = await s.train.load(order.indices, order.epoch);
+  if (order.next) s.train.prefetch(order.next, order.epoch);
+  const r = await s.replica.step(batch.x, batch.y, batch.n, s.config.size, order.lrs, order.mom, order.step);
+  await send({ type: 'stepDone', step: order.step, loss: r.loss, n: batch.n, computeMs: r.computeMs, allreduceMs: r.allreduceMs, allreduceBytes: r.allreduceBytes });
+}
+
+function need(s: Session | null, type: string): Session {
+  if (!s) throw new Error(`coordinator sent '${type}' before 'welcome'`);
+  return s;
+}
+
+/** Numbers of live tensors, for leak checks. */
+export function liveTensors(): number {
+  return tf.memory().numTensors;
+}

@@ -1,0 +1,145 @@
+/**
+ * One model replica's training math: forward/backward for the trainable parameters only, one flat
+ * gradient buffer all-reduced around the ring, the same fastai Adam update on every worker.
+ * Note [flat buffers]: trainable parameters live twice: in the tfjs variables (for compute) and in
+ * one host Float32Array (`params`, the master copy the optimizer updates). Both are written only
+ * here, so they never drift; the update uploads one flat tensor and splits it on the device.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { createHash } from 'crypto';
+import { trainableParams, type Net, type ParamInfo } from '../shared/models';
+import { FlatAdam, type Segment } from '../shared/optim';
+import type { Ring } from './ring';
+
+/** What one training step reports back. */
+export interface StepResult {
+  loss: number;
+  computeMs: number;
+  allreduceMs: number;
+  allreduceBytes: number;
+}
+
+/** Mean softmax cross-entropy of integer labels. */
+function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Tensor1D {
+  const logp = tf.logSoftmax(logits);
+  const picked = tf.sum(tf.mul(logp, tf.oneHot(labels, logits.shape[1])), -1);
+  return tf.neg(picked) as tf.Tensor1D;
+}
+
+export class Replica {
+  private active: ParamInfo[] = [];
+  private vars: tf.Variable[] = [];
+  private params = new Float32Array(0);
+  private grads = new Float32Array(0);
+  private adam: FlatAdam | null = null;
+  private phase = -1;
+
+  constructor(
+    readonly net: Net,
+    private readonly ring: Ring,
+    private readonly world: number,
+    private readonly wd: number,
+  ) {}
+
+  /** Enters a phase: picks the trainable variables and clears the optimizer state (fastai freeze_to). */
+  setPhase(phase: number, freezeTo: number): void {
+    if (phase === this.phase) return;
+    this.phase = phase;
+    this.active = trainableParams(this.net, freezeTo);
+    this.vars = this.active.map((p) => p.variable.read() as tf.Variable);
+    const segments: Segment[] = [];
+    let offset = 0;
+    for (const p of this.active) {
+      const length = p.variable.shape.reduce((a, b) => a * b, 1);
+      segments.push({ offset, length, group: p.group, decay: !(p.norm || p.bias) });
+      offset += length;
+    }
+    this.params = new Float32Array(offset);
+    this.grads = new Float32Array(offset);
+    for (let i = 0; i < this.vars.length; i++) this.params.set(this.vars[i].dataSync() as Float32Array, segments[i].offset);
+    this.adam = new FlatAdam(segments);
+  }
+
+  /** Number of floats all-reduced per step in the current phase. */
+  get trainableCount(): number {
+    return this.params.length;
+  }
+
+  /** One synchronized step on a local batch. */
+  async step(x: Float32Array, y: Int32Array, n: number, size: number, lrs: number[], mom: number, tag: number): Promise<StepResult> {
+    const t0 = performance.now();
+    const { loss, flat } = tf.tidy(() => {
+      const xs = tf.tensor4d(x, [n, size, size, 3]);
+      const ys = tf.tensor1d(y, 'int32');
+      const { value, grads } = tf.variableGrads(() => tf.mean(crossEntropy(this.net.model.apply(xs, { training: true }) as tf.Tensor2D, ys)) as tf.Scalar, this.vars);
+      const flat = tf.concat(this.vars.map((v) => tf.reshape(grads[v.name], [-1])));
+      return { loss: value, flat };
+    });
+    const [lossValue, gradValues] = await Promise.all([loss.data(), flat.data()]);
+    loss.dispose();
+    flat.dispose();
+    this.grads.set(gradValues as Float32Array);
+    const t1 = performance.now();
+    await this.ring.allReduceSum(this.grads, tag);
+    const t2 = performance.now();
+    if (this.world > 1) {
+      const inv = 1 / this.world;
+      for (let i = 0; i < this.grads.length; i++) this.grads[i] *= inv;
+    }
+    this.adam!.step(this.params, this.grads, lrs.map((lr) => ({ lr, mom, wd: this.wd })));
+    this.upload();
+    return { loss: lossValue[0], computeMs: t1 - t0 + (performance.now() - t2), allreduceMs: t2 - t1, allreduceBytes: this.grads.byteLength };
+  }
+
+  /** Writes the master copy into the variables: one upload, split on the device. */
+  private upload(): void {
+    tf.tidy(() => {
+      const parts = tf.split(tf.tensor1d(this.params.slice()), this.vars.map((v) => v.size));
+      parts.forEach((p, i) => this.vars[i].assign(tf.reshape(p, this.vars[i].shape)));
+    });
+  }
+
+  /** Averages BatchNorm running statistics over all workers (before validation). */
+  async syncBatchNormStats(tag: number): Promise<void> {
+    const stats = this.net.bnStats;
+    if (stats.length === 0 || this.world === 1) return;
+    const flat = tf.tidy(() => tf.concat(stats.map((v) => tf.reshape(v.read(), [-1]))));
+    const buf = new Float32Array((await flat.data()) as Float32Array);
+    flat.dispose();
+    await this.ring.allReduceSum(buf, tag);
+    const inv = 1 / this.world;
+    for (let i = 0; i < buf.length; i++) buf[i] *= inv;
+    tf.tidy(() => {
+      const parts = tf.split(tf.tensor1d(buf), stats.map((v) => v.shape.reduce((a, b) => a * b, 1)));
+      parts.forEach((p, i) => stats[i].write(tf.reshape(p, stats[i].shape)));
+    });
+  }
+
+  /** Loss sum and correct count over the first `real` samples (the rest is sampler padding). */
+  async evaluate(x: Float32Array, y: Int32Array, n: number, size: number, real: number): Promise<{ lossSum: number; correct: number }> {
+    const { losses, preds } = tf.tidy(() => {
+      const logits = this.net.model.apply(tf.tensor4d(x, [n, size, size, 3]), { training: false }) as tf.Tensor2D;
+      return { losses: crossEntropy(logits, tf.tensor1d(y, 'int32')), preds: tf.argMax(logits, -1) };
+    });
+    const [l, p] = await Promise.all([losses.data(), preds.data()]);
+    losses.dispose();
+    preds.dispose();
+    let lossSum = 0;
+    let correct = 0;
+    for (let i = 0; i < real; i++) {
+      lossSum += l[i];
+      if (p[i] === y[i]) correct++;
+    }
+    return { lossSum, correct };
+  }
+
+  /** sha256 of every weight (trainable and BatchNorm statistics), in model order. */
+  async weightsHash(): Promise<string> {
+    const h = createHash('sha256');
+    for (const w of this.net.model.weights) {
+      const data = (await w.read().data()) as Float32Array;
+      h.update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    }
+    return h.digest('hex').slice(0, 16);
+  }
+}
