@@ -34,8 +34,8 @@ export interface EpochInfo {
   errorRate: number;
   seconds: number;
   validSamples: number;
-  /** Each rank's weight hash after the epoch (identical, or the run has stopped). */
-  weightsHash: string;
+  /** Each rank's weight hash after the epoch, in rank order (identical, or the run has stopped). */
+  rankHashes: string[];
 }
 
 /** Callbacks: every hook optional; lower `order` runs first. */

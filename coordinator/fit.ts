@@ -57,7 +57,7 @@ export async function fit(hub: WorkerHub, o: FitOptions): Promise<number> {
       const valid = await validate(hub, o, runEpoch);
       await fire(o.callbacks, 'afterEpoch', {
         phase, phaseIndex: pi, epoch, trainLoss: smooth.value, validLoss: valid.loss, accuracy: valid.accuracy, errorRate: 1 - valid.accuracy,
-        seconds: (Date.now() - t0) / 1000, validSamples: valid.n, weightsHash: valid.hash,
+        seconds: (Date.now() - t0) / 1000, validSamples: valid.n, rankHashes: valid.hashes,
       });
     }
     await fire(o.callbacks, 'afterPhase', phase, pi);
@@ -90,7 +90,7 @@ async function collectStep(hub: WorkerHub, o: FitOptions, c: StepContext): Promi
   });
 }
 
-async function validate(hub: WorkerHub, o: FitOptions, runEpoch: number): Promise<{ loss: number; accuracy: number; n: number; hash: string }> {
+async function validate(hub: WorkerHub, o: FitOptions, runEpoch: number): Promise<{ loss: number; accuracy: number; n: number; hashes: string[] }> {
   const order = epochOrder(o.nValid, o.seed, runEpoch, false);
   await hub.broadcast((r) => ({ type: 'validate', epoch: runEpoch, batches: batches(shard(order, r, hub.world), o.bs, false) }));
   const done = await hub.gather('validDone', o.timeoutMs);
@@ -108,5 +108,5 @@ async function validate(hub: WorkerHub, o: FitOptions, runEpoch: number): Promis
     correct += msg.correct;
   }
   if (n !== o.nValid) throw new WorkerFailure(`validation counted ${n} samples, expected ${o.nValid}`, null);
-  return { loss: lossSum / n, accuracy: correct / n, n, hash: done[0].msg.weightsHash };
+  return { loss: lossSum / n, accuracy: correct / n, n, hashes: done.map((d) => d.msg.weightsHash) };
 }
