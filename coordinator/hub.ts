@@ -43,7 +43,7 @@ export class WorkerHub {
 
   /** Binds the control socket and starts the receive loop. */
   static async bind(address: string, world: number, log: (line: string) => void = (l) => console.error(l)): Promise<WorkerHub> {
-    const sock = new zmq.Router({ linger: 0, routerMandatory: true });
+    const sock = new zmq.Router({ linger: 0, mandatory: true });
     try {
       await sock.bind(address);
     } catch (e) {

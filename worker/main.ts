@@ -69,7 +69,7 @@ async function handle(msg: CoordMsg, s: Session | null, send: (m: WorkerMsg, f?:
       const common = { size: config.size, mean: net.stats.mean, std: net.stats.std, flip: config.flip, minScale: config.minScale, seed: config.seed };
       const train = new BatchLoader(config.data, msg.items, { ...common, train: true });
       const valid = new BatchLoader(config.data, msg.validItems, { ...common, train: false });
-      const params = net.params.reduce((a, p) => a + p.variable.shape.reduce((x, y) => x * y, 1), 0);
+      const params = net.params.reduce((a, p) => a + p.variable.read().size, 0);
       await send({ type: 'ready', ringEndpoint: ring.endpoint, weightsHash: await replica.weightsHash(), backend: backend.name, backendReason: backend.reason, params, groups: net.nGroups });
       return { rank, world, config, replica, ring, train, valid };
     }

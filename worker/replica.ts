@@ -50,7 +50,7 @@ export class Replica {
     const segments: Segment[] = [];
     let offset = 0;
     for (const p of this.active) {
-      const length = p.variable.shape.reduce((a, b) => a * b, 1);
+      const length = p.variable.read().size;
       segments.push({ offset, length, group: p.group, decay: !(p.norm || p.bias) });
       offset += length;
     }
@@ -110,8 +110,8 @@ export class Replica {
     const inv = 1 / this.world;
     for (let i = 0; i < buf.length; i++) buf[i] *= inv;
     tf.tidy(() => {
-      const parts = tf.split(tf.tensor1d(buf), stats.map((v) => v.shape.reduce((a, b) => a * b, 1)));
-      parts.forEach((p, i) => stats[i].write(tf.reshape(p, stats[i].shape)));
+      const parts = tf.split(tf.tensor1d(buf), stats.map((v) => v.read().size));
+      parts.forEach((p, i) => stats[i].write(tf.reshape(p, stats[i].read().shape)));
     });
   }
 
