@@ -1,0 +1,64 @@
+/**
+ * The header frame that precedes every ring payload. Fixed binary layout (40 bytes, so ZeroMQ
+ * copies it rather than pinning a JS buffer), checked field by field on receipt: a frame from the
+ * wrong peer, step, chunk, tag or buffer size is an error naming the peer, never a silent misadd.
+ */
+
+/** "RNG" + protocol version 1. Bump the last byte when the frame layout or schedule changes. */
+export const RING_MAGIC = 0x524e4701;
+/** Step value of the handshake frame sent once by `connect`. */
+export const HELLO_STEP = 0xffffffff;
+export const HEADER_BYTES = 40;
+
+/** Decoded header fields. */
+export interface FrameHeader {
+  world: number;
+  rank: number;
+  step: number;
+  chunk: number;
+  tag: number;
+  floats: number;
+}
+
+/** Encodes a header into a fresh buffer. */
+export function encodeHeader(h: FrameHeader): Buffer {
+  const b = Buffer.allocUnsafe(HEADER_BYTES);
+  b.writeUInt32LE(RING_MAGIC, 0);
+  b.writeUInt32LE(h.world, 4);
+  b.writeUInt32LE(h.rank, 8);
+  b.writeUInt32LE(h.step >>> 0, 12);
+  b.writeUInt32LE(h.chunk, 16);
+  b.writeUInt32LE(0, 20);
+  b.writeDoubleLE(h.tag, 24);
+  b.writeDoubleLE(h.floats, 32);
+  return b;
+}
+
+/** Decodes a header; throws (naming `from`) if it is not a ring header of this protocol version. */
+export function decodeHeader(b: Buffer, from: string): FrameHeader {
+  if (b.length !== HEADER_BYTES) throw new Error(`ring: ${from} sent a ${b.length}-byte header, expected ${HEADER_BYTES}`);
+  const magic = b.readUInt32LE(0);
+  if (magic !== RING_MAGIC) {
+    throw new Error(`ring: ${from} speaks ring protocol 0x${magic.toString(16)}, this rank speaks 0x${RING_MAGIC.toString(16)}`);
+  }
+  return {
+    world: b.readUInt32LE(4),
+    rank: b.readUInt32LE(8),
+    step: b.readUInt32LE(12),
+    chunk: b.readUInt32LE(16),
+    tag: b.readDoubleLE(24),
+    floats: b.readDoubleLE(32),
+  };
+}
+
+/** Throws an error naming `from` on the first field of `got` that differs from `want`. */
+export function checkHeader(got: FrameHeader, want: FrameHeader, from: string): void {
+  const fields: (keyof FrameHeader)[] = ['world', 'rank', 'tag', 'floats', 'step', 'chunk'];
+  for (const f of fields) {
+    if (got[f] !== want[f]) {
+      const what = f === 'tag' ? 'tag (step number)' : f === 'floats' ? 'buffer length (floats)' : f;
+      throw new Error(`ring: ${from} sent ${what} ${got[f]}, expected ${want[f]} ` +
+        `(frame step ${got.step} chunk ${got.chunk}, tag ${got.tag}): the ranks are not in the same all-reduce`);
+    }
+  }
+}
