@@ -1,0 +1,129 @@
+/**
+ * `ringtune schedule`: the per-iteration LR of every parameter group and the momentum of a
+ * fine_tune or fit_one_cycle plan, without training; as a summary table, JSON, or a PNG plot.
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import { fineTunePlan, fitOneCyclePlan, hypersAt, Phase, phaseIters } from '../../shared/plan';
+import { parseLrSpec } from '../../shared/schedule';
+import { Panel, writeFigure } from '../plot';
+
+/** One iteration of a plan, as `--json` prints it. */
+export interface ScheduleRecord { phase: Phase['name']; iter: number; lr: number[]; mom: number }
+
+/** Every iteration of every phase in order, `iter` counted from 0 within each phase. */
+export function scheduleRecords(phases: Phase[], batchesPerEpoch: number): ScheduleRecord[] {
+  return phases.flatMap((phase) =>
+    Array.from({ length: phaseIters(phase, batchesPerEpoch) }, (_, iter) => ({ phase: phase.name, iter, ...hypersAt(phase, iter, batchesPerEpoch) })));
+}
+
+/** The parsed flags of `ringtune schedule`. */
+export interface ScheduleFlags {
+  fineTune?: number; fitOneCycle?: number; batches: number; groups: number;
+  baseLr?: number; freezeEpochs?: number; lrMult?: number; pctStart?: number; div?: number; divFinal?: number;
+  lrMax?: string; moms?: [number, number, number]; json?: boolean; plot?: string;
+}
+
+/** The plan the flags ask for (exactly one of fineTune / fitOneCycle, and only that plan's own options). */
+export function planFromFlags(f: ScheduleFlags): Phase[] {
+  if ((f.fineTune === undefined) === (f.fitOneCycle === undefined)) throw new Error('give exactly one of --fine-tune EPOCHS or --fit-one-cycle EPOCHS');
+  const common = { groups: f.groups, pctStart: f.pctStart, div: f.div, divFinal: f.divFinal, moms: f.moms };
+  if (f.fitOneCycle !== undefined) {
+    const misplaced = (['baseLr', 'freezeEpochs', 'lrMult'] as const).filter((k) => f[k] !== undefined);
+    if (misplaced.length) throw new Error(`${misplaced.map(flagName).join(', ')} only apply to --fine-tune (fit_one_cycle takes --lr-max)`);
+    return fitOneCyclePlan({ ...common, epochs: f.fitOneCycle, lrMax: f.lrMax === undefined ? undefined : parseLrSpec(f.lrMax, '--lr-max') });
+  }
+  if (f.lrMax !== undefined) throw new Error('--lr-max only applies to --fit-one-cycle (fine_tune takes --base-lr and --lr-mult)');
+  return fineTunePlan({ ...common, epochs: f.fineTune!, baseLr: f.baseLr, freezeEpochs: f.freezeEpochs, lrMult: f.lrMult });
+}
+
+function flagName(key: string): string {
+  return '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+}
+
+/** Commander argument parsers that name the flag in their error. */
+const num = (flag: string, ok: (v: number) => boolean, what: string) => (text: string): number => {
+  const v = Number(text);
+  if (text.trim() === '' || !Number.isFinite(v) || !ok(v)) throw new InvalidArgumentError(`${flag} must be ${what}, got '${text}'`);
+  return v;
+};
+const whole = (flag: string, min: number) => num(flag, (v) => Number.isInteger(v) && v >= min, `a whole number >= ${min}`);
+const positive = (flag: string) => num(flag, (v) => v > 0, 'a positive number');
+
+function parseMoms(text: string): [number, number, number] {
+  const v = text.split(',').map((s) => (s.trim() === '' ? NaN : Number(s)));
+  if (v.length !== 3 || v.some((m) => !(m >= 0 && m < 1))) throw new InvalidArgumentError(`--moms must be three numbers in [0, 1) like 0.95,0.85,0.95, got '${text}'`);
+  return [v[0], v[1], v[2]];
+}
+
+const sci = (x: number) => x.toExponential(4);
+
+/** A readable summary: each phase's settings and the LRs/momentum at a few iterations. */
+export function scheduleSummary(phases: Phase[], batchesPerEpoch: number): string {
+  const lines: string[] = [];
+  for (const p of phases) {
+    const n = phaseIters(p, batchesPerEpoch);
+    const frozen = p.freezeTo > 0 ? `groups 0..${p.freezeTo - 1} frozen` : 'all groups trainable';
+    lines.push(`${p.name}: ${p.epochs} epoch(s) x ${batchesPerEpoch} batches = ${n} iterations, ${frozen}, ` +
+      `lr_max [${p.lrMax.map(sci).join(', ')}], div ${p.div}, div_final ${p.divFinal}, pct_start ${p.pctStart}, moms ${p.moms.join('/')}`);
+    if (n === 0) continue;
+    const picks = new Set<number>([0, Math.min(n - 1, Math.round(p.pctStart * n)), n - 1]);
+    for (let k = 1; k < 10; k++) picks.add(Math.floor((k * (n - 1)) / 10));
+    const cols = ['iter', ...p.lrMax.map((_, g) => `lr[${g}]`), 'mom'];
+    lines.push('  ' + cols.map((c) => c.padEnd(11)).join(' '));
+    for (const it of [...picks].sort((a, b) => a - b)) {
+      const h = hypersAt(p, it, batchesPerEpoch);
+      lines.push('  ' + [String(it), ...h.lr.map(sci), h.mom.toFixed(4)].map((c) => c.padEnd(11)).join(' '));
+    }
+  }
+  return lines.join('\n');
+}
+
+/** The schedule figure: LR per group (log scale) and momentum over the plan's iterations. */
+export function schedulePanels(phases: Phase[], records: ScheduleRecord[]): Panel[] {
+  const x = records.map((_, i) => i);
+  const groups = phases[0]?.lrMax.length ?? 0;
+  const starts = records.flatMap((r, k) => (r.iter === 0 ? [{ x: k, label: r.phase }] : []));
+  const vLines = starts.length > 1 ? starts : []; // mark where each phase begins
+  const name = (g: number) => (g === groups - 1 ? `group ${g} (head)` : `group ${g}`);
+  const lr: Panel = {
+    title: 'learning rate', xLabel: 'iteration', yLabel: 'lr', logY: true, vLines,
+    series: Array.from({ length: groups }, (_, g) => ({ name: name(g), x, y: records.map((r) => r.lr[g]) })),
+  };
+  const mom: Panel = {
+    title: 'momentum (Adam beta1)', xLabel: 'iteration', yLabel: 'mom', vLines, legend: false,
+    series: [{ name: 'mom', x, y: records.map((r) => r.mom), color: '#2ca02c' }],
+  };
+  return [lr, mom];
+}
+
+/** The `schedule` subcommand (commander). `write` receives everything printed to stdout. */
+export function scheduleCommand(write: (text: string) => void = (t) => process.stdout.write(t)): Command {
+  return new Command('schedule')
+    .description('print or plot the per-iteration LR of every parameter group and the momentum of a plan, without training')
+    .option('--fine-tune <epochs>', 'plan: fine_tune(EPOCHS) (frozen phase, then EPOCHS unfrozen)', whole('--fine-tune', 0))
+    .option('--fit-one-cycle <epochs>', 'plan: fit_one_cycle(EPOCHS)', whole('--fit-one-cycle', 0))
+    .requiredOption('--batches <n>', 'training batches per epoch (per worker)', whole('--batches', 1))
+    .option('--groups <g>', 'parameter groups, earliest layers first', whole('--groups', 1), 3)
+    .option('--base-lr <lr>', 'fine_tune base LR (default 2e-3)', positive('--base-lr'))
+    .option('--freeze-epochs <n>', 'fine_tune frozen epochs (default 1)', whole('--freeze-epochs', 0))
+    .option('--lr-mult <m>', 'fine_tune head/first-group LR ratio (default 100)', positive('--lr-mult'))
+    .option('--pct-start <p>', 'warm-up fraction (default 0.3 fine_tune, 0.25 fit_one_cycle)', num('--pct-start', (v) => v >= 0 && v <= 1, 'in [0, 1]'))
+    .option('--div <d>', 'start LR = peak / div (default 5 fine_tune unfrozen, 25 otherwise)', positive('--div'))
+    .option('--div-final <d>', 'final LR = peak / div-final (default 1e5)', positive('--div-final'))
+    .option('--lr-max <lr|start,stop>', 'fit_one_cycle peak LR: a number or a START,STOP slice (default 1e-3)')
+    .option('--moms <a,b,c>', 'momentum start,middle,end (default 0.95,0.85,0.95)', parseMoms)
+    .option('--json', 'print one JSON array with a record per iteration')
+    .option('--plot <file.png>', 'draw the schedule to a PNG file')
+    .action(async (flags: ScheduleFlags) => {
+      if (flags.plot !== undefined && !flags.plot.toLowerCase().endsWith('.png')) throw new Error(`--plot must name a .png file, got '${flags.plot}'`);
+      const phases = planFromFlags(flags);
+      const records = scheduleRecords(phases, flags.batches);
+      if (flags.json) write('[' + records.map((r) => '\n' + JSON.stringify(r)).join(',') + '\n]\n');
+      else write(scheduleSummary(phases, flags.batches) + '\n');
+      if (flags.plot !== undefined) {
+        const title = flags.fineTune !== undefined ? `fine_tune(${flags.fineTune})` : `fit_one_cycle(${flags.fitOneCycle})`;
+        await writeFigure(flags.plot, schedulePanels(phases, records), { title: `${title}, ${flags.batches} batches/epoch`, columns: 2 });
+        if (!flags.json) write(`wrote ${flags.plot}\n`);
+      }
+    });
+}
