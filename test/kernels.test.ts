@@ -1,0 +1,158 @@
+/**
+ * ringtune's wasm gradient kernels against the cpu backend's kernels on a seeded sample of the
+ * shape grid (batch 1-8; channels 1, 3, 16, 32; kernels 1, 3, 5, 7; strides 1, 2; dilation 1, 2;
+ * same and valid padding). The cpu kernels take no dilation for conv2d, so dilated cases compare
+ * against the equivalent undilated convolution with a zero-inserted filter.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../shared/backend';
+import { Rng } from '../shared/rng';
+
+type Pad = 'same' | 'valid' | number[][];
+interface Case { b: number; h: number; w: number; cin: number; cout: number; k: number; s: number; d: number; pad: Pad; m: number }
+
+const TOL = 1e-5;
+
+function relError(got: Float32Array | Int32Array | Uint8Array, want: Float32Array | Int32Array | Uint8Array): number {
+  expect(got.length).toBe(want.length);
+  let num = 0;
+  let den = 1e-12;
+  for (let i = 0; i < want.length; i++) {
+    num = Math.max(num, Math.abs(got[i] - want[i]));
+    den = Math.max(den, Math.abs(want[i]));
+  }
+  return num / den;
+}
+
+function run(kernel: string, inputs: tf.NamedTensorMap, attrs: object): tf.Tensor {
+  return tf.engine().runKernel(kernel, inputs, attrs as tf.NamedAttrMap) as tf.Tensor;
+}
+
+/** Filter [k, k, a, b] with d-1 zeros between taps: undilated equivalent of a dilated filter. */
+function dilateFilter(f: tf.Tensor4D, d: number): tf.Tensor4D {
+  if (d === 1) return f;
+  const [k, , a, b] = f.shape;
+  const spread = tf.pad(tf.reshape(f, [k, 1, k, 1, a, b]), [[0, 0], [0, d - 1], [0, 0], [0, d - 1], [0, 0], [0, 0]]);
+  return tf.slice(tf.reshape(spread, [k * d, k * d, a, b]), [0, 0, 0, 0], [(k - 1) * d + 1, (k - 1) * d + 1, -1, -1]);
+}
+
+function sampleCase(rng: Rng, depthwise: boolean): Case {
+  const pick = <T>(xs: T[]): T => xs[rng.int(xs.length)];
+  const k = pick([1, 3, 5, 7]);
+  const s = pick([1, 2]);
+  const d = s === 1 && k > 1 ? pick([1, 2]) : 1; // tfjs: strides or dilations must be 1
+  const keff = (k - 1) * d + 1;
+  const pad: Pad = pick(['same', 'valid', 'same', 'valid', [[0, 0], [rng.int(3), rng.int(3)], [rng.int(3), rng.int(3)], [0, 0]]]);
+  return {
+    b: 1 + rng.int(8), h: keff + rng.int(9), w: keff + rng.int(9), k, s, d, pad,
+    cin: pick([1, 3, 16, 32]), cout: pick([1, 3, 16, 32]), m: depthwise ? pick([1, 1, 2]) : 1,
+  };
+}
+
+/** Runs `body` on wasm and on cpu with the same inputs; returns both outputs' data. */
+async function onBoth(body: () => tf.Tensor): Promise<{ wasm: Float32Array; cpu: Float32Array }> {
+  await tf.setBackend('wasm');
+  const w = body();
+  const wasm = (await w.data()) as Float32Array;
+  w.dispose();
+  await tf.setBackend('cpu');
+  const c = body();
+  const cpu = (await c.data()) as Float32Array;
+  c.dispose();
+  await tf.setBackend('wasm');
+  return { wasm, cpu };
+}
+
+describe('wasm gradient kernels match the cpu backend', () => {
+  beforeAll(async () => {
+    await selectBackend('wasm');
+  });
+
+  const rng = new Rng(20240531);
+  const convCases = Array.from({ length: 28 }, () => sampleCase(rng, false));
+  test.each(convCases.map(c => [JSON.stringify(c), c]))('conv2d %s', async (_name, c) => {
+    const { b, h, w, cin, cout, k, s, d, pad } = c as Case;
+    const x = tf.randomNormal([b, h, w, cin], 0, 1, 'float32', 1) as tf.Tensor4D;
+    const f = tf.randomNormal([k, k, cin, cout], 0, 1, 'float32', 2) as tf.Tensor4D;
+    const fd = dilateFilter(f, d);
+    const y = tf.conv2d(x, fd, s, pad as 'same');
+    const dy = tf.randomNormal(y.shape, 0, 1, 'float32', 3) as tf.Tensor4D;
+    const attrs = { strides: s, pad, dataFormat: 'NHWC', dilations: d };
+
+    const dw = await onBoth(() => tf.getBackend() === 'wasm'
+      ? run('Conv2DBackpropFilter', { x, dy }, { ...attrs, filterShape: f.shape })
+      : tf.tidy(() => {
+        const full = run('Conv2DBackpropFilter', { x, dy }, { ...attrs, dilations: 1, filterShape: fd.shape });
+        return tf.stridedSlice(full, [0, 0, 0, 0], full.shape, [d, d, 1, 1]);
+      }));
+    expect(relError(dw.wasm, dw.cpu)).toBeLessThanOrEqual(TOL);
+
+    const dx = await onBoth(() => tf.getBackend() === 'wasm'
+      ? run('Conv2DBackpropInput', { dy, filter: f }, { ...attrs, inputShape: x.shape })
+      : run('Conv2DBackpropInput', { dy, filter: fd }, { ...attrs, dilations: 1, inputShape: x.shape }));
+    expect(relError(dx.wasm, dx.cpu)).toBeLessThanOrEqual(TOL);
+    tf.dispose([x, f, fd, y, dy]);
+  });
+
+  const dwCases = Array.from({ length: 20 }, () => sampleCase(rng, true));
+  test.each(dwCases.map(c => [JSON.stringify(c), c]))('depthwise %s', async (_name, c) => {
+    const { b, h, w, cin, k, s, d, pad, m } = c as Case;
+    const x = tf.randomNormal([b, h, w, cin], 0, 1, 'float32', 4) as tf.Tensor4D;
+    const f = tf.randomNormal([k, k, cin, m], 0, 1, 'float32', 5) as tf.Tensor4D;
+    const fd = dilateFilter(f, d);
+    const y = tf.depthwiseConv2d(x, fd, s, pad as 'same');
+    const dy = tf.randomNormal(y.shape, 0, 1, 'float32', 6) as tf.Tensor4D;
+    const attrs = { strides: s, pad, dilations: d };
+
+    const dw = await onBoth(() => tf.getBackend() === 'wasm'
+      ? run('DepthwiseConv2dNativeBackpropFilter', { x, dy }, { ...attrs, filterShape: f.shape })
+      : tf.tidy(() => {
+        const full = run('DepthwiseConv2dNativeBackpropFilter', { x, dy }, { ...attrs, dilations: 1, filterShape: fd.shape });
+        return tf.stridedSlice(full, [0, 0, 0, 0], full.shape, [d, d, 1, 1]);
+      }));
+    expect(relError(dw.wasm, dw.cpu)).toBeLessThanOrEqual(TOL);
+
+    const dx = await onBoth(() => tf.getBackend() === 'wasm'
+      ? run('DepthwiseConv2dNativeBackpropInput', { dy, filter: f }, { ...attrs, inputShape: x.shape })
+      : run('DepthwiseConv2dNativeBackpropInput', { dy, filter: fd }, { ...attrs, dilations: 1, inputShape: x.shape }));
+    expect(relError(dx.wasm, dx.cpu)).toBeLessThanOrEqual(TOL);
+    tf.dispose([x, f, fd, y, dy]);
+  });
+
+  test('conv2d gradients in NCHW layout', async () => {
+    const x = tf.randomNormal([2, 3, 9, 8], 0, 1, 'float32', 7) as tf.Tensor4D;
+    const dy = tf.randomNormal([2, 4, 5, 4], 0, 1, 'float32', 8) as tf.Tensor4D;
+    const f = tf.randomNormal([3, 3, 3, 4], 0, 1, 'float32', 9) as tf.Tensor4D;
+    const attrs = { strides: 2, pad: 'same', dataFormat: 'NCHW' };
+    const dw = await onBoth(() => run('Conv2DBackpropFilter', { x, dy }, { ...attrs, filterShape: f.shape }));
+    expect(relError(dw.wasm, dw.cpu)).toBeLessThanOrEqual(TOL);
+    const dx = await onBoth(() => run('Conv2DBackpropInput', { dy, filter: f }, { ...attrs, inputShape: x.shape }));
+    expect(relError(dx.wasm, dx.cpu)).toBeLessThanOrEqual(TOL);
+    tf.dispose([x, dy, f]);
+  });
+
+  test('unsortedSegmentSum, including out-of-range ids', async () => {
+    const x = tf.randomNormal([7, 3, 2], 0, 1, 'float32', 10);
+    const ids = tf.tensor1d([0, 4, 2, 4, -1, 1, 0], 'int32');
+    const out = await onBoth(() => tf.unsortedSegmentSum(x, ids, 5));
+    expect(relError(out.wasm, out.cpu)).toBeLessThanOrEqual(TOL);
+    const xi = tf.tensor2d([[1, 2], [3, 4], [5, 6]], [3, 2], 'int32');
+    await tf.setBackend('wasm');
+    expect(Array.from(await tf.unsortedSegmentSum(xi, tf.tensor1d([1, 1, 0], 'int32'), 2).data())).toEqual([5, 6, 4, 6]);
+    tf.dispose([x, ids, xi]);
+  });
+
+  test('kernels leave no tensors behind', async () => {
+    await tf.setBackend('wasm');
+    const x = tf.randomNormal([2, 8, 8, 3]) as tf.Tensor4D;
+    const dy = tf.randomNormal([2, 4, 4, 5]) as tf.Tensor4D;
+    const f = tf.randomNormal([3, 3, 3, 5]) as tf.Tensor4D;
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 3; i++) {
+      run('Conv2DBackpropFilter', { x, dy }, { strides: 2, pad: 'same', filterShape: f.shape }).dispose();
+      run('Conv2DBackpropInput', { dy, filter: f }, { strides: 2, pad: 'same', inputShape: x.shape }).dispose();
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([x, dy, f]);
+  });
+});
