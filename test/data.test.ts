@@ -4,6 +4,7 @@ import { join } from 'path';
 import { describeSkipped, scanImageFolders } from '../shared/data/folders';
 import { randomSplit } from '../shared/data/split';
 import { truncationReason } from '../shared/data/image-files';
+import { readPixelRows } from '../shared/data/json-pixels';
 import { makeTemp, rgbPixels, rmTemp, writeImage, writeText, writeTruncatedPng } from './data-fixtures';
 
 const px = rgbPixels(8, 8, (x, y) => [x * 30, y * 30, 128]);
@@ -162,7 +163,19 @@ describe('pure helpers', () => {
     expect(valid).toHaveLength(3);
     expect([...train, ...valid].sort((a, b) => a - b)).toEqual([...Array(10).keys()]);
     expect(valid).toEqual([...valid].sort((a, b) => a - b));
+    expect(randomSplit(3, 0.2, 1).valid).toHaveLength(0);
+    expect(randomSplit(3, 0.2, 1, true).valid).toHaveLength(1);
+    expect(randomSplit(2, 0.9, 1, true).train).toHaveLength(1);
   });
+  test('readPixelRows: flat and nested layouts, odd rows dropped, limit, scale, clamping', () => {
+    const flat = Buffer.from('{ "data": [0, 0.5, 1, 0.2,\n 1e-1, 1.5, -0.1, 0.996] }');
+    expect(readPixelRows(flat, { nested: false, pixels: 4, scale: 255, limit: null }).map((r) => Array.from(r))).toEqual([[0, 128, 255, 51], [26, 255, 0, 254]]);
+    expect(readPixelRows(flat, { nested: false, pixels: 4, scale: 255, limit: 1 })).toHaveLength(1);
+    const nested = Buffer.from('{"data":[[1,2,3],[],[4,5,6],[7,8],[300,9,10]]}');
+    expect(readPixelRows(nested, { nested: true, pixels: 3, scale: 1, limit: null }).map((r) => Array.from(r))).toEqual([[1, 2, 3], [4, 5, 6], [255, 9, 10]]);
+    expect(readPixelRows(nested, { nested: true, pixels: 3, scale: 1, limit: 2 })).toHaveLength(2);
+  });
+
   test('truncationReason reads the tail', () => {
     expect(truncationReason('png', Buffer.from([1, 2, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82]))).toBeNull();
     expect(truncationReason('png', Buffer.from([1, 2, 3]))).toMatch(/truncated PNG/);
