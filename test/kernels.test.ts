@@ -33,7 +33,7 @@ function dilateFilter(f: tf.Tensor4D, d: number): tf.Tensor4D {
   if (d === 1) return f;
   const [k, , a, b] = f.shape;
   const spread = tf.pad(tf.reshape(f, [k, 1, k, 1, a, b]), [[0, 0], [0, d - 1], [0, 0], [0, d - 1], [0, 0], [0, 0]]);
-  return tf.slice(tf.reshape(spread, [k * d, k * d, a, b]), [0, 0, 0, 0], [(k - 1) * d + 1, (k - 1) * d + 1, -1, -1]);
+  return tf.slice(tf.reshape(spread, [k * d, k * d, a, b]), [0, 0, 0, 0], [(k - 1) * d + 1, (k - 1) * d + 1, -1, -1]) as tf.Tensor4D;
 }
 
 function sampleCase(rng: Rng, depthwise: boolean): Case {
