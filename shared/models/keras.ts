@@ -45,6 +45,16 @@ function replay(src: tf.LayersModel, layers: tf.layers.Layer[], input: tf.Symbol
 /** Loads a LayersModel file and turns it into a body on `input`; its own split is two halves. */
 export async function kerasBody(file: string, input: tf.SymbolicTensor): Promise<Body> {
   const src = await loadModelDir(file);
+  try {
+    return cutBody(src, file, input);
+  } finally {
+    // Drops the file model's hold on its layers: the cut-off classifier is freed now, the kept
+    // layers (re-applied, so referenced twice) when the new model is disposed.
+    src.dispose();
+  }
+}
+
+function cutBody(src: tf.LayersModel, file: string, input: tf.SymbolicTensor): Body {
   if (src.inputs.length !== 1) throw new Error(`${file}: model has ${src.inputs.length} inputs; a body needs exactly one image input`);
   const inShape = src.inputs[0].shape;
   if (inShape.length !== 4 || inShape[3] !== 3) throw new Error(`${file}: model input shape [${inShape}] is not [batch, h, w, 3] (channels-last RGB)`);

@@ -10,10 +10,7 @@ export async function copyBodyWeights(file: string, bodyLayers: tf.layers.Layer[
   const src = await loadModelDir(file);
   try {
     const srcLayers = src.layers.filter((l) => l.weights.length > 0);
-    if (srcLayers.length < bodyLayers.length) {
-      throw new Error(`pretrained ${file} has ${srcLayers.length} layers with weights; the body needs ${bodyLayers.length}`);
-    }
-    bodyLayers.forEach((dst, i) => {
+    bodyLayers.slice(0, srcLayers.length).forEach((dst, i) => {
       const from = srcLayers[i];
       const a = from.weights.map((w) => w.shape);
       const b = dst.weights.map((w) => w.shape);
@@ -23,6 +20,9 @@ export async function copyBodyWeights(file: string, bodyLayers: tf.layers.Layer[
         );
       }
     });
+    if (srcLayers.length < bodyLayers.length) {
+      throw new Error(`pretrained ${file} has ${srcLayers.length} layers with weights; the body needs ${bodyLayers.length}`);
+    }
     bodyLayers.forEach((dst, i) => {
       const values = tf.tidy(() => srcLayers[i].weights.map((w) => w.read().clone()));
       dst.setWeights(values);
