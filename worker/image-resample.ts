@@ -23,14 +23,22 @@ export function makeNormalizer(mean: number[], std: number[]): Normalizer {
 /** Source taps for each output position along one axis: first index, count, and weights (stride `taps`). */
 interface AxisTaps { first: Int32Array; count: Int32Array; weights: Float32Array; taps: number }
 
-/** Triangle-filter taps mapping `srcLen` pixels starting at `srcStart` onto `outLen` pixels. */
-export function axisTaps(srcStart: number, srcLen: number, outLen: number): AxisTaps {
+function emptyTaps(): AxisTaps {
+  return { first: new Int32Array(0), count: new Int32Array(0), weights: new Float32Array(0), taps: 0 };
+}
+
+/**
+ * Triangle-filter taps mapping `srcLen` pixels starting at `srcStart` onto `outLen` pixels.
+ * Fills `into` (grown as needed) so the per-image hot path allocates nothing.
+ */
+export function axisTaps(srcStart: number, srcLen: number, outLen: number, into: AxisTaps = emptyTaps()): AxisTaps {
   const scale = srcLen / outLen;
   const radius = Math.max(scale, 1);
   const taps = Math.ceil(radius) * 2 + 2;
-  const first = new Int32Array(outLen);
-  const count = new Int32Array(outLen);
-  const weights = new Float32Array(outLen * taps);
+  if (into.first.length < outLen) (into.first = new Int32Array(outLen)), (into.count = new Int32Array(outLen));
+  if (into.weights.length < outLen * taps) into.weights = new Float32Array(outLen * taps);
+  into.taps = taps;
+  const { first, count, weights } = into;
   for (let o = 0; o < outLen; o++) {
     const centre = (o + 0.5) * scale;
     const lo = Math.max(0, Math.floor(centre - radius));
@@ -47,9 +55,11 @@ export function axisTaps(srcStart: number, srcLen: number, outLen: number): Axis
     first[o] = srcStart + lo;
     count[o] = k;
   }
-  return { first, count, weights, taps };
+  return into;
 }
 
+const xTaps = emptyTaps();
+const yTaps = emptyTaps();
 let scratch = new Float32Array(0);
 
 /**
@@ -57,20 +67,23 @@ let scratch = new Float32Array(0);
  * writes normalized floats (HWC) into `out` at `offset`.
  */
 export function resampleInto(src: Uint8Array, w: number, crop: CropRect, size: number, flip: boolean, norm: Normalizer, out: Float32Array, offset: number): void {
-  const xs = axisTaps(crop.left, crop.width, size);
-  const ys = axisTaps(crop.top, crop.height, size);
+  const xs = axisTaps(crop.left, crop.width, size, xTaps);
+  const ys = axisTaps(crop.top, crop.height, size, yTaps);
   const rows = crop.height;
   if (scratch.length < rows * size * 3) scratch = new Float32Array(rows * size * 3);
   const tmp = scratch;
+  const { first: xFirst, count: xCount, weights: xW, taps: xT } = xs;
+  const { first: yFirst, count: yCount, weights: yW, taps: yT } = ys;
   // Horizontal pass: every crop row -> `size` columns.
   for (let r = 0; r < rows; r++) {
     const rowBase = (crop.top + r) * w * 3;
     for (let o = 0; o < size; o++) {
       let a = 0, b = 0, c = 0;
-      const wBase = o * xs.taps;
-      let p = rowBase + xs.first[o] * 3;
-      for (let k = 0; k < xs.count[o]; k++, p += 3) {
-        const wt = xs.weights[wBase + k];
+      const wBase = o * xT;
+      const n = xCount[o];
+      let p = rowBase + xFirst[o] * 3;
+      for (let k = 0; k < n; k++, p += 3) {
+        const wt = xW[wBase + k];
         a += src[p] * wt;
         b += src[p + 1] * wt;
         c += src[p + 2] * wt;
@@ -84,19 +97,22 @@ export function resampleInto(src: Uint8Array, w: number, crop: CropRect, size: n
   // Vertical pass: `size` output rows from the horizontal result, then normalize and store.
   const [s0, s1, s2] = norm.scale;
   const [b0, b1, b2] = norm.bias;
+  const rowStride = size * 3;
   for (let oy = 0; oy < size; oy++) {
-    const wBase = oy * ys.taps;
-    const r0 = ys.first[oy] - crop.top;
+    const wBase = oy * yT;
+    const n = yCount[oy];
+    const r0 = yFirst[oy] - crop.top;
+    const outRow = offset + oy * rowStride;
     for (let ox = 0; ox < size; ox++) {
       let a = 0, b = 0, c = 0;
       let t = (r0 * size + ox) * 3;
-      for (let k = 0; k < ys.count[oy]; k++, t += size * 3) {
-        const wt = ys.weights[wBase + k];
+      for (let k = 0; k < n; k++, t += rowStride) {
+        const wt = yW[wBase + k];
         a += tmp[t] * wt;
         b += tmp[t + 1] * wt;
         c += tmp[t + 2] * wt;
       }
-      const q = offset + (oy * size + (flip ? size - 1 - ox : ox)) * 3;
+      const q = outRow + (flip ? size - 1 - ox : ox) * 3;
       out[q] = a * s0 + b0;
       out[q + 1] = b * s1 + b1;
       out[q + 2] = c * s2 + b2;
