@@ -77,6 +77,26 @@ describe('training step on wasm', () => {
     tf.dispose([x, labels, ...initial]);
   });
 
+  test.each([['per-channel statistics', [5]], ['broadcast statistics', [1, 3, 1, 5]]])(
+    'BatchNorm gradient (%s) equals the gradient of the explicit formula', async (_name, statShape) => {
+      for (const backend of ['wasm', 'cpu']) {
+        await tf.setBackend(backend);
+        const x = tf.randomNormal([2, 3, 4, 5], 0, 1, 'float32', 21);
+        const w = tf.randomNormal([2, 3, 4, 5], 0, 1, 'float32', 22);
+        const mean = tf.randomNormal(statShape as number[], 0, 1, 'float32', 23);
+        const variance = tf.randomUniform(statShape as number[], 0.5, 2, 'float32', 24);
+        const scale = tf.randomNormal(statShape as number[], 0, 1, 'float32', 25);
+        const offset = tf.randomNormal(statShape as number[], 0, 1, 'float32', 26);
+        const fused = (a: tf.Tensor, m: tf.Tensor, v: tf.Tensor, s: tf.Tensor, o: tf.Tensor) => tf.sum(tf.mul(w, tf.batchNorm(a, m, v, o, s, 1e-5)));
+        const explicit = (a: tf.Tensor, m: tf.Tensor, v: tf.Tensor, s: tf.Tensor, o: tf.Tensor) =>
+          tf.sum(tf.mul(w, tf.add(tf.mul(tf.mul(tf.sub(a, m), tf.rsqrt(tf.add(v, 1e-5))), s), o)));
+        const got = tf.grads(fused)([x, mean, variance, scale, offset]);
+        const want = tf.grads(explicit)([x, mean, variance, scale, offset]);
+        for (let i = 0; i < 5; i++) expect([backend, i, relError(await got[i].data(), await want[i].data()) < 1e-5]).toEqual([backend, i, true]);
+        tf.dispose([x, w, mean, variance, scale, offset, ...got, ...want]);
+      }
+    });
+
   test('a dropout head trains on wasm and the tensor count stays flat over 50 Adam steps', async () => {
     await tf.setBackend('wasm');
     const model = smallNet(true);

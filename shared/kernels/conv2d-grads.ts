@@ -15,6 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import { ConvAttrs, ConvGeometry, convGeometry, toNhwcShape, transposedPads } from './geometry';
 import { dilateAndPad, filterGradOperands } from './patches';
 import { wasmKernel } from './config';
+import { pixelShuffleCrop, remapFilter } from './layout';
 
 function toNhwc(t: tf.Tensor4D, dataFormat: string | undefined): tf.Tensor4D {
   return dataFormat === 'NCHW' ? tf.transpose(t, [0, 2, 3, 1]) : t;
@@ -38,19 +39,26 @@ export function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: n
 function subPixelInputGrad(dy: tf.Tensor4D, filter: tf.Tensor4D, g: ConvGeometry, s: number): tf.Tensor4D {
   const th = Math.ceil(g.kh / s);
   const tw = Math.ceil(g.kw / s);
-  // G[u, v, co, (a*s + b)*Cin + ci] = W[(th-1-u)*s + a, (tw-1-v)*s + b, ci, co], zero past the filter.
-  const wPad = tf.pad(filter, [[0, th * s - g.kh], [0, tw * s - g.kw], [0, 0], [0, 0]]);
-  const w6 = tf.reverse(tf.reshape(wPad, [th, s, tw, s, g.inC, g.outC]), [0, 2]);
-  const sub = tf.reshape(tf.transpose(w6, [0, 2, 5, 1, 3, 4]), [th, tw, g.outC, s * s * g.inC]) as tf.Tensor4D;
+  const cols = s * s * g.inC;
+  // G[u, v, co, (a*s + b)*Cin + ci] = W[(th-1-u)*s + a, (tw-1-v)*s + b, ci, co]; taps past the filter stay 0.
+  const sub = remapFilter(filter, [th, tw, g.outC, cols], (i, j, ci, co) => {
+    const u = th - 1 - Math.floor(i / s);
+    const v = tw - 1 - Math.floor(j / s);
+    return ((u * tw + v) * g.outC + co) * cols + ((i % s) * s + (j % s)) * g.inC + ci;
+  });
   const qh = Math.ceil((g.inH + g.top) / s);
   const qw = Math.ceil((g.inW + g.left) / s);
   let dyc = dy;
   if (qh < g.outH || qw < g.outW) dyc = tf.slice(dy, [0, 0, 0, 0], [-1, Math.min(qh, g.outH), Math.min(qw, g.outW), -1]);
   const z = tf.conv2d(dyc, sub, 1,
     [[0, 0], [th - 1, Math.max(0, qh - g.outH)], [tw - 1, Math.max(0, qw - g.outW)], [0, 0]], 'NHWC');
-  const full = tf.depthToSpace(z, s, 'NHWC');
-  if (g.top === 0 && g.left === 0 && qh * s === g.inH && qw * s === g.inW) return full;
-  return tf.slice(full, [0, g.top, g.left, 0], [-1, g.inH, g.inW, -1]);
+  return pixelShuffleCrop(z, s, g.top, g.left, g.inH, g.inW);
+}
+
+/** W [kh, kw, Cin, Cout] flipped in space with in/out swapped: [kh, kw, Cout, Cin]. */
+function flipSwap(filter: tf.Tensor4D): tf.Tensor4D {
+  const [kh, kw, ci, co] = filter.shape;
+  return remapFilter(filter, [kh, kw, co, ci], (i, j, a, b) => (((kh - 1 - i) * kw + (kw - 1 - j)) * co + b) * ci + a);
 }
 
 /** dx of conv2d(x: inputShape, W) given dy. */
@@ -67,7 +75,7 @@ export function conv2dInputGrad(dy: tf.Tensor4D, filter: tf.Tensor4D, inputShape
     } else if (strided && g.sh === g.sw && g.dh === 1 && g.dw === 1) {
       dx = subPixelInputGrad(dys, filter, g, g.sh);
     } else {
-      const flipped = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
+      const flipped = flipSwap(filter);
       const { t, pad } = dilateAndPad(dys, g.sh, g.sw, transposedPads(g));
       dx = tf.conv2d(t, flipped, 1, pad, 'NHWC', [g.dh, g.dw]);
     }

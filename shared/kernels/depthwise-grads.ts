@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { ConvAttrs, convGeometry, transposedPads } from './geometry';
 import { dilateAndPad, filterGradOperands } from './patches';
 import { wasmKernel } from './config';
+import { remapFilter } from './layout';
 
 function requireNhwc(attrs: ConvAttrs, kernel: string): void {
   if (attrs.dataFormat === 'NCHW') throw new Error(`${kernel} on wasm: dataFormat NCHW is not supported (tfjs depthwise ops are NHWC only)`);
@@ -34,7 +35,8 @@ export function depthwiseInputGrad(dy: tf.Tensor4D, filter: tf.Tensor4D, inputSh
   return tf.tidy(() => {
     const g = convGeometry(inputShape, filter.shape, attrs, true);
     const m = filter.shape[3];
-    const flipped = tf.reverse(filter, [0, 1]) as tf.Tensor4D;
+    const [kh, kw, c] = filter.shape;
+    const flipped = remapFilter(filter, filter.shape, (i, j, a, b) => (((kh - 1 - i) * kw + (kw - 1 - j)) * c + a) * m + b);
     const pads = transposedPads(g);
     let dx: tf.Tensor4D | null = null;
     for (let k = 0; k < m; k++) {

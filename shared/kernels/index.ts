@@ -3,6 +3,8 @@ import * as tf from '@tensorflow/tfjs';
 import { conv2dBackpropFilterConfig, conv2dBackpropInputConfig } from './conv2d-grads';
 import { depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig } from './depthwise-grads';
 import { unsortedSegmentSumConfig } from './segment-sum';
+import { fusedBatchNormGradConfig } from './batchnorm-grad';
+import { pixelShuffleConfig } from './layout';
 
 /** Every kernel ringtune registers for wasm (replacing any stock one of the same name). */
 export const wasmKernels: tf.KernelConfig[] = [
@@ -11,10 +13,24 @@ export const wasmKernels: tf.KernelConfig[] = [
   depthwiseBackpropFilterConfig,
   depthwiseBackpropInputConfig,
   unsortedSegmentSumConfig,
+  pixelShuffleConfig,
 ];
 
-/** Registers ringtune's wasm kernels; idempotent. Call after '@tensorflow/tfjs-backend-wasm' is imported. */
+let gradientsRegistered = false;
+
+/** Registers ringtune's wasm kernels (and its leaner BatchNorm gradient); idempotent. Call after '@tensorflow/tfjs-backend-wasm' is imported. */
 export function registerWasmKernels(): void {
+  if (!gradientsRegistered) {
+    // registerGradient warns when it replaces tfjs-core's; silence that one expected warning.
+    const warn = console.warn;
+    console.warn = () => undefined;
+    try {
+      tf.registerGradient(fusedBatchNormGradConfig);
+    } finally {
+      console.warn = warn;
+    }
+    gradientsRegistered = true;
+  }
   for (const k of wasmKernels) {
     if (tf.getKernel(k.kernelName, 'wasm') === k) continue;
     if (tf.getKernel(k.kernelName, 'wasm') != null) tf.unregisterKernel(k.kernelName, 'wasm');
