@@ -7,9 +7,11 @@ import * as os from 'os';
 import * as path from 'path';
 import { buildSync } from 'esbuild';
 import { architectures, buildNet, trainableParams, Net, NetSpec } from '../shared/models';
+import { selectBackend } from '../shared/backend';
 
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  // wasm with ringtune's gradient kernels (shared/backend.ts) when it loads; results do not depend on it.
+  await selectBackend('wasm').catch(() => tf.setBackend('cpu'));
 });
 
 const numel = (v: tf.LayerVariable) => (v.shape as number[]).reduce((a, b) => a * b, 1);
@@ -245,3 +247,26 @@ describe('deterministic init', () => {
     });
   });
 });
+
+describe('training mode', () => {
+  test('every param gets a finite gradient; BN statistics move with PyTorch momentum 0.1', async () => {
+    await withNet({ arch: 'resnet-small', nClasses: 3, size: 16, seed: 4 }, (net) => {
+      const x = tf.randomUniform([4, 16, 16, 3], -1, 1, 'float32', 9);
+      const stemOut = tf.model({ inputs: net.model.inputs, outputs: net.model.getLayer('stem_conv').output as tf.SymbolicTensor });
+      const { mean, variance } = tf.tidy(() => tf.moments(stemOut.predict(x) as tf.Tensor, [0, 1, 2]));
+      const vars = net.params.map((p) => p.variable.read() as tf.Variable);
+      const { value, grads } = tf.variableGrads(() => tf.tidy(() => tf.mean(tf.square(net.model.apply(x, { training: true }) as tf.Tensor))) as tf.Scalar, vars);
+      for (const v of vars) {
+        const g = grads[v.name];
+        expect([v.name, g.shape]).toEqual([v.name, v.shape]);
+        expect([v.name, Array.from(g.dataSync()).every(Number.isFinite)]).toEqual([v.name, true]);
+      }
+      const stat = (name: string) => Array.from(net.bnStats.find((v) => v.originalName === `stem_bn/${name}`)!.read().dataSync());
+      const close = (a: number[], b: number[]) => a.forEach((v, i) => expect(v).toBeCloseTo(b[i], 5));
+      close(stat('moving_mean'), Array.from(mean.dataSync()).map((m) => 0.1 * m));
+      close(stat('moving_variance'), Array.from(variance.dataSync()).map((v) => 0.9 + 0.1 * v));
+      tf.dispose([x, mean, variance, value, ...Object.values(grads)]);
+    });
+  });
+});
+
