@@ -58,6 +58,18 @@ export function logTicks(lo: number, hi: number): number[] {
   return out;
 }
 
+/** Unlabelled minor ticks of a log axis: 2..9 x each decade inside [lo, hi]. */
+export function logMinorTicks(lo: number, hi: number): number[] {
+  const out: number[] = [];
+  for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) {
+    for (let f = 2; f <= 9; f++) {
+      const v = f * Math.pow(10, e);
+      if (v > lo && v < hi) out.push(v);
+    }
+  }
+  return out;
+}
+
 /** Short tick label: 0.25, 1.5, 1e-5, 2.5e-4 (no float noise). */
 export function formatTick(v: number): string {
   if (v === 0) return '0';
@@ -123,6 +135,9 @@ function panelSvg(p: Panel, ox: number, oy: number, w: number, h: number): strin
     out.push(line(x, y1, x, y0, 'stroke="#e5e5e5"'), line(x, y0, x, y0 + 5, 'stroke="#333333"'));
     out.push(text(x, y0 + 19, formatTick(v), `${tickStyle} text-anchor="middle"`));
   }
+  const minor = (a: Axis) => (a.log && Math.log10(a.hi / a.lo) <= 8 ? logMinorTicks(a.lo, a.hi).filter((v) => !a.ticks.includes(v)) : []);
+  for (const v of minor(xa)) out.push(line(xa.map(v), y0, xa.map(v), y0 + 3, 'stroke="#333333"'));
+  for (const v of minor(ya)) out.push(line(x0 - 3, ya.map(v), x0, ya.map(v), 'stroke="#333333"'));
   for (const v of ya.ticks) {
     const y = ya.map(v);
     out.push(line(x0, y, x1, y, 'stroke="#e5e5e5"'), line(x0 - 5, y, x0, y, 'stroke="#333333"'));

@@ -3,6 +3,9 @@
  * `Learner.fine_tune` (frozen warm-up then unfrozen one-cycle), `fitOneCyclePlan` a single call.
  * The hyper-parameters of any iteration follow from the phase alone (`hypersAt`), so the
  * coordinator can resume mid-phase without replaying anything.
+ * Numbers follow fastai, not rounder summaries of it: a cycle starts at lr_max/div (25, or 5 for
+ * fine_tune's unfrozen phase) and ends near lr_max/div_final (1e5), not at lr_max/25; the frozen
+ * phase uses pct_start 0.99, so with < 100 iterations it only warms up.
  */
 import { combinedCos, LrSpec, resolveLrs } from './schedule';
 

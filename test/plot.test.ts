@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import sharp from 'sharp';
-import { figureSvg, formatTick, logTicks, niceTicks, svgToPng, writeFigure } from '../coordinator/plot';
+import { figureSvg, formatTick, logMinorTicks, logTicks, niceTicks, svgToPng, writeFigure } from '../coordinator/plot';
 
 describe('ticks', () => {
   test('niceTicks are round steps covering the range', () => {
@@ -16,6 +16,10 @@ describe('ticks', () => {
   test('logTicks: decades, plus 2x and 5x on short ranges', () => {
     expect(logTicks(1e-7, 10).map(formatTick)).toEqual(['1e-7', '1e-6', '1e-5', '1e-4', '1e-3', '0.01', '0.1', '1', '10']);
     expect(logTicks(0.15, 3)).toEqual([0.2, 0.5, 1, 2]);
+  });
+  test('logMinorTicks: 2..9 x each decade strictly inside the range', () => {
+    expect(logMinorTicks(0.15, 3)).toEqual([0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 2].map((v) => expect.closeTo(v, 12)));
+    expect(logMinorTicks(1, 10)).toHaveLength(8);
   });
   test('formatTick is short and free of float noise', () => {
     expect(formatTick(0)).toBe('0');

@@ -84,7 +84,7 @@ export function schedulePanels(phases: Phase[], records: ScheduleRecord[]): Pane
   const groups = phases[0]?.lrMax.length ?? 0;
   const starts = records.flatMap((r, k) => (r.iter === 0 ? [{ x: k, label: r.phase }] : []));
   const vLines = starts.length > 1 ? starts : []; // mark where each phase begins
-  const name = (g: number) => (g === groups - 1 ? `group ${g} (head)` : `group ${g}`);
+  const name = (g: number) => (groups === 1 ? 'all parameters' : g === groups - 1 ? `group ${g} (head)` : `group ${g}`);
   const lr: Panel = {
     title: 'learning rate', xLabel: 'iteration', yLabel: 'lr', logY: true, vLines,
     series: Array.from({ length: groups }, (_, g) => ({ name: name(g), x, y: records.map((r) => r.lr[g]) })),
@@ -96,8 +96,19 @@ export function schedulePanels(phases: Phase[], records: ScheduleRecord[]): Pane
   return [lr, mom];
 }
 
+/** Writes to stdout; a closed pipe (`ringtune schedule --json | head`) ends the process quietly. */
+function toStdout(text: string): void {
+  if (process.stdout.listenerCount('error') === 0) {
+    process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(0);
+      throw e;
+    });
+  }
+  process.stdout.write(text);
+}
+
 /** The `schedule` subcommand (commander). `write` receives everything printed to stdout. */
-export function scheduleCommand(write: (text: string) => void = (t) => process.stdout.write(t)): Command {
+export function scheduleCommand(write: (text: string) => void = toStdout): Command {
   return new Command('schedule')
     .description('print or plot the per-iteration LR of every parameter group and the momentum of a plan, without training')
     .option('--fine-tune <epochs>', 'plan: fine_tune(EPOCHS) (frozen phase, then EPOCHS unfrozen)', whole('--fine-tune', 0))
