@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { buildSync } from 'esbuild';
-import { architectures, buildNet, trainableParams, Net, NetSpec } from '../shared/models';
+import { architectures, buildNet, seedDropout, trainableParams, Net, NetSpec } from '../shared/models';
 import { selectBackend } from '../shared/backend';
 
 beforeAll(async () => {
@@ -268,5 +268,21 @@ describe('training mode', () => {
       tf.dispose([x, mean, variance, value, ...Object.values(grads)]);
     });
   });
-});
 
+  test('seedDropout: same seed -> same masks, new seed -> new masks, rate .25', async () => {
+    await withNet({ arch: 'resnet-small', nClasses: 3, size: 16, seed: 4 }, (net) => {
+      const x = tf.randomUniform([8, 16, 16, 3], -1, 1, 'float32', 9);
+      const drop1 = net.model.getLayer('head_drop1');
+      const probe = tf.model({ inputs: net.model.inputs, outputs: drop1.output as tf.SymbolicTensor });
+      const zeros = (seed: number) => {
+        seedDropout(net.model, seed);
+        return tf.tidy(() => Array.from((probe.apply(x, { training: true }) as tf.Tensor).equal(0).dataSync()));
+      };
+      const a = zeros(1);
+      expect(zeros(1)).toEqual(a);
+      expect(zeros(2)).not.toEqual(a);
+      expect(a.reduce((s, v) => s + v, 0) / a.length).toBeCloseTo(0.25, 1);
+      x.dispose();
+    });
+  });
+});

@@ -11,6 +11,8 @@ import { initLayers, weightKind } from './init';
 import { kerasBody } from './keras';
 import { copyBodyWeights } from './pretrained';
 
+export { seedDropout } from './dropout';
+
 /** What to build. Input is [B, size, size, 3] NHWC float32; output logits [B, nClasses]. */
 export interface NetSpec {
   /** A built-in name (see architectures()) or the path of a TF.js LayersModel model.json. */
