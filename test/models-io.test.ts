@@ -1,5 +1,6 @@
 /** Model files: save/load round trip, loader errors, pretrained body weights, Keras-model cut. */
 import * as tf from '@tensorflow/tfjs';
+import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -15,7 +16,8 @@ beforeAll(async () => {
 });
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-const values = (w: tf.LayerVariable) => Array.from(w.read().dataSync());
+/** sha1 of a weight's bytes: exact comparison without jest diffing 100k-element arrays. */
+const values = (w: tf.LayerVariable) => createHash('sha1').update(w.read().dataSync() as Float32Array).digest('hex');
 const byName = (model: tf.LayersModel) => new Map(model.weights.map((w) => [w.originalName, w]));
 
 /** Gives BN statistics non-default values so a round trip that dropped them would show. */
@@ -217,6 +219,28 @@ describe('arch from a Keras-style model.json', () => {
       expect(a.params.filter((p) => !p.variable.originalName.startsWith('head_')).map((p) => p.group)).toEqual([0, 0, 1, 1, 2, 2, 3, 3]);
       const head = (n: Net) => n.params.filter((p) => p.group === n.nGroups - 1).map((p) => values(p.variable));
       expect(head(a)).toEqual(head(b));
+    } finally {
+      a.model.dispose();
+      b.model.dispose();
+    }
+  });
+
+  test("tensorflowjs_converter's layout (keras_version + model_config, class Functional, sharded weights) loads the same", async () => {
+    const json = JSON.parse(fs.readFileSync(file, 'utf8'));
+    const { class_name: _cls, config, ...rest } = json.modelTopology;
+    json.modelTopology = { ...rest, keras_version: '2.15.0', backend: 'tensorflow', model_config: { class_name: 'Functional', config } };
+    const dir = path.join(tmp, 'converter');
+    fs.mkdirSync(dir, { recursive: true });
+    // ... and weights in shards, as the converter writes them.
+    const bin = fs.readFileSync(path.join(path.dirname(file), 'weights.bin'));
+    json.weightsManifest[0].paths = ['group1-shard1of2.bin', 'group1-shard2of2.bin'];
+    fs.writeFileSync(path.join(dir, 'group1-shard1of2.bin'), bin.subarray(0, 1000));
+    fs.writeFileSync(path.join(dir, 'group1-shard2of2.bin'), bin.subarray(1000));
+    fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify(json));
+    const a = await buildNet({ arch: path.join(dir, 'model.json'), nClasses: 2, size: 16, seed: 5 });
+    const b = await buildNet({ arch: file, nClasses: 2, size: 16, seed: 5 });
+    try {
+      expect(a.model.weights.map((w) => values(w))).toEqual(b.model.weights.map((w) => values(w)));
     } finally {
       a.model.dispose();
       b.model.dispose();
