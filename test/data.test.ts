@@ -1,5 +1,6 @@
 /** Scanning image folders: layouts, sorting, seeded split, verification and error messages. */
-import { mkdirSync } from 'fs';
+import { mkdirSync, writeFileSync } from 'fs';
+import sharp from 'sharp';
 import { join } from 'path';
 import { describeSkipped, scanImageFolders } from '../shared/data/folders';
 import { randomSplit } from '../shared/data/split';
@@ -119,6 +120,20 @@ describe('verify', () => {
     expect(reasons['train/c/fake.jpg']).toMatch(/not a readable image/);
     expect(reasons['train/c/readme.txt']).toMatch(/not an image file extension/);
     expect(describeSkipped(ds.skipped)).toMatch(/^3 files skipped: .*train\/c\/cut\.png \(truncated PNG/);
+  });
+
+  test('files over 1 MB are checked by header and tail: a cut-off big JPEG is caught', async () => {
+    const n = 1200;
+    const noise = rgbPixels(n, n, (x, y) => [(x * 7919 + y * 104729) % 251, (x * y) % 253, (x ^ y) & 255]);
+    const big = await sharp(noise, { raw: { width: n, height: n, channels: 3 } }).jpeg({ quality: 100 }).toBuffer();
+    expect(big.length).toBeGreaterThan(1 << 20);
+    mkdirSync(join(tmp, 'train', 'c'), { recursive: true });
+    writeFileSync(join(tmp, 'train', 'c', 'whole.jpg'), big);
+    writeFileSync(join(tmp, 'train', 'c', 'cut.jpg'), big.subarray(0, big.length - 4096));
+    await writeClass(join(tmp, 'valid', 'c'), ['ok.png']);
+    const ds = await scanImageFolders(tmp, { verify: true });
+    expect(ds.train.map((i) => i.file)).toEqual(['train/c/whole.jpg']);
+    expect(ds.skipped).toEqual([{ file: 'train/c/cut.jpg', reason: 'truncated JPEG (no end-of-image marker)' }]);
   });
 
   test('a class folder whose every image is unreadable is an error with the count', async () => {

@@ -3,7 +3,7 @@
  * enough to catch a truncated PNG or JPEG (the header survives, the pixels do not), so `verify`
  * also looks at the file's tail for the format's end marker.
  */
-import { open, stat } from 'fs/promises';
+import { open, readFile, stat } from 'fs/promises';
 import { extname } from 'path';
 import sharp from 'sharp';
 
@@ -29,19 +29,24 @@ export function truncationReason(format: string | undefined, tail: Buffer): stri
   return null;
 }
 
+const WHOLE_FILE_BYTES = 1 << 20;
+
 /** Decodes the header of one image with sharp and checks its tail; returns why it is unusable, or null. */
 export async function imageProblem(path: string): Promise<string | null> {
+  const { size } = await stat(path);
+  // Small files are read once and inspected from memory; big ones by header and tail only.
+  const whole = size <= WHOLE_FILE_BYTES ? await readFile(path) : null;
   let format: string | undefined;
   try {
-    const meta = await sharp(path).metadata();
+    const meta = await sharp(whole ?? path).metadata();
     if (!meta.width || !meta.height) return 'image has no size';
     format = meta.format;
   } catch (e) {
     return `not a readable image: ${(e as Error).message.split('\n')[0]}`;
   }
   if (format !== 'png' && format !== 'jpeg') return null;
-  const { size } = await stat(path);
   const n = Math.min(size, TAIL_BYTES);
+  if (whole) return truncationReason(format, whole.subarray(size - n));
   const fh = await open(path, 'r');
   try {
     const tail = Buffer.alloc(n);
