@@ -247,6 +247,23 @@ describe('arch from a Keras-style model.json', () => {
     }
   });
 
+  test('a model that already ends in a feature map is kept whole (not cut at an early pool)', async () => {
+    const input = tf.input({ shape: [16, 16, 3] });
+    let x = tf.layers.conv2d({ name: 'c1', filters: 4, kernelSize: 3 }).apply(input) as tf.SymbolicTensor;
+    x = tf.layers.maxPooling2d({ name: 'pool_early', poolSize: 2 }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers.conv2d({ name: 'c2', filters: 6, kernelSize: 3 }).apply(x) as tf.SymbolicTensor;
+    const notop = tf.model({ inputs: input, outputs: x });
+    await saveModelDir(notop, path.join(tmp, 'notop'));
+    notop.dispose();
+    const net = await buildNet({ arch: path.join(tmp, 'notop', 'model.json'), nClasses: 2, size: 20, seed: 0 });
+    try {
+      expect(net.model.layers.map((l) => l.name).slice(0, 4)).toEqual(['input', 'c1', 'pool_early', 'c2']);
+      expect((net.model.getLayer('head_maxpool').input as tf.SymbolicTensor).shape).toEqual([null, 7, 7, 6]);
+    } finally {
+      net.model.dispose();
+    }
+  });
+
   test('models that cannot be cut are refused with the file named', async () => {
     const flat = tf.sequential({ layers: [tf.layers.flatten({ inputShape: [4, 4, 3] }), tf.layers.dense({ units: 3 })] });
     await saveModelDir(flat, path.join(tmp, 'flat'));

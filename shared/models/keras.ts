@@ -1,6 +1,7 @@
 /**
  * A body from any Keras-converted TF.js LayersModel, cut like fastai's create_body: everything
- * before its last pooling layer (searching from the end). The kept layers are re-applied to a new
+ * before its last pooling layer (searching from the end), or the whole model if it already ends
+ * in a feature map. The kept layers are re-applied to a new
  * [size, size, 3] input, so the file's own input size does not constrain ringtune's.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -11,16 +12,21 @@ function isPooling(layer: tf.layers.Layer): boolean {
   return /Pool/.test(layer.getClassName());
 }
 
-/** The tensor to cut at and the layers that come before it, in the file's topological order. */
+/**
+ * The tensor to cut at and the layers that come before it, in the file's topological order.
+ * A model that already ends in a feature map (include_top=False, pooling=None) is kept whole:
+ * its last pooling layer may be an early one (ResNet50's pool1), and cutting there would leave
+ * a stem without a body.
+ */
 function cutPoint(src: tf.LayersModel, file: string): { cut: tf.SymbolicTensor; keep: tf.layers.Layer[] } {
+  const out = src.outputs[0];
+  if (src.outputs.length === 1 && out.shape.length === 4) return { cut: out, keep: src.layers };
   for (let i = src.layers.length - 1; i >= 0; i--) {
     const layer = src.layers[i];
     if (!isPooling(layer)) continue;
     if (layer.inboundNodes.length !== 1) throw new Error(`${file}: pooling layer '${layer.name}' is used more than once; cannot cut there`);
     return { cut: layer.inboundNodes[0].inputTensors[0], keep: src.layers.slice(0, i) };
   }
-  const out = src.outputs[0];
-  if (src.outputs.length === 1 && out.shape.length === 4) return { cut: out, keep: src.layers };
   throw new Error(`${file}: no pooling layer to cut the body at, and its output [${out.shape}] is not a feature map`);
 }
 
