@@ -107,6 +107,15 @@ describe('conversion to 8-bit sRGB', () => {
     expect(at(4, 13)[2]).toBeGreaterThan(200);
   });
 
+  test('validation applies EXIF orientation before the centre crop', async () => {
+    const pixels = rgbPixels(16, 8, (x) => (x < 8 ? [255, 0, 0] : [0, 0, 255]));
+    await writeImage(join(tmp, 'conv/exif6v.jpg'), 'exif6', 16, 8, pixels);
+    const b = await new BatchLoader(tmp, [{ file: 'conv/exif6v.jpg', label: 0 }], { ...base, train: false, size: 8 }).load([0], 0);
+    // Upright it is 8 x 16, red above blue; the centre square keeps rows 4..11: red on top, blue below.
+    expect(pixelAt(b.x, 8, 0, 4, 0)[0]).toBeGreaterThan(200);
+    expect(pixelAt(b.x, 8, 0, 4, 7)[2]).toBeGreaterThan(200);
+  });
+
   test('training decode shrinks big images only to what the smallest crop needs', async () => {
     const path = await writeImage(join(tmp, 'big/a.jpg'), 'jpeg', 400, 300, rgbPixels(400, 300, (x, y) => [x % 256, y % 256, 0]));
     const px = await decodeRgb(path, { kind: 'shorterAtMost', side: Math.ceil(64 / Math.sqrt(0.25)) });
