@@ -39,7 +39,7 @@ export function program(): Command {
     prog
       .command('launch')
       .description('run a coordinator and N local workers as child processes')
-      .option('--workers <n>', 'number of workers (default: one per CPU core)', wholeNumber('--workers'), cpus().length),
+      .option('--workers <n>', 'number of workers (one per CPU core unless given)', wholeNumber('--workers'), cpus().length),
   ).action(async (opts) => {
     try {
       configFromOptions(opts); // fail here, before any process starts, on bad options

@@ -1,5 +1,5 @@
 /** What a person sees on the coordinator's terminal: fastai's results table and a progress bar. */
-import { progressBar, tableHeader, tableRow, formatDuration } from './report';
+import { progressBar, tableHeader, tableRow, formatDuration, epochLabel } from './report';
 import type { Callback } from './events';
 
 export const TABLE_COLUMNS = ['epoch', 'train_loss', 'valid_loss', 'accuracy', 'error_rate', 'time'];
@@ -38,7 +38,7 @@ export function progressBarCallback(stream: NodeJS.WriteStream = process.stderr)
     afterStep(s) {
       if (!stream.isTTY) return;
       const done = (s.iter % s.batchesPerEpoch) + 1;
-      const bar = progressBar({ label: `Epoch ${s.epoch + 1}/${epochs}`, done, total: s.batchesPerEpoch, elapsedS: (Date.now() - epochStart) / 1000, comment: s.smoothLoss.toFixed(4) });
+      const bar = progressBar({ label: epochLabel(s.epoch, epochs), done, total: s.batchesPerEpoch, elapsedS: (Date.now() - epochStart) / 1000, comment: s.smoothLoss.toFixed(4) });
       stream.write(`\r\x1b[2K${bar}`);
       active = true;
     },

@@ -35,7 +35,7 @@ export function addRunOptions(cmd: Command): Command {
     .option('--base-lr <lr>', 'fine_tune base learning rate', positive('--base-lr'), DEFAULTS.baseLr)
     .option('--lr-mult <m>', 'fine_tune: ratio of the head peak LR to the first group peak LR', positive('--lr-mult'), DEFAULTS.lrMult)
     .option('--fit-one-cycle', 'run fit_one_cycle (everything trainable) instead of fine_tune')
-    .option('--lr-max <lr|start,stop>', 'fit_one_cycle peak LR: a number or a START,STOP slice (default --base-lr)')
+    .option('--lr-max <lr|start,stop>', 'fit_one_cycle peak LR: a number or a START,STOP slice (default 1e-3, fastai Learner.lr)')
     .option('--pct-start <p>', 'fraction of the cycle spent warming up', number('--pct-start', (v) => v >= 0 && v <= 1, 'in [0, 1]'))
     .option('--div <d>', 'start LR = peak / div', positive('--div'))
     .option('--div-final <d>', 'final LR = peak / div-final', positive('--div-final'))

@@ -6,7 +6,7 @@
 import { mkdirSync, writeFileSync, renameSync, rmSync } from 'fs';
 import { join } from 'path';
 import { scanImageFolders } from '../shared/data/folders';
-import { fineTunePlan, fitOneCyclePlan, type Phase } from '../shared/plan';
+import { fineTunePlan, fitOneCyclePlan, ONE_CYCLE_DEFAULTS, type Phase } from '../shared/plan';
 import type { RunConfig } from '../shared/config';
 import { WorkerHub, WorkerFailure } from './hub';
 import { fit } from './fit';
@@ -45,7 +45,8 @@ export function writeAtomic(file: string, data: string | Uint8Array): void {
 /** The phases a config asks for, given the model's number of parameter groups. */
 export function planFor(c: Omit<RunConfig, 'nClasses'>, groups: number): Phase[] {
   const common = { groups, pctStart: c.pctStart ?? undefined, div: c.div ?? undefined, divFinal: c.divFinal ?? undefined, moms: c.moms ?? undefined };
-  if (c.plan === 'fit_one_cycle') return fitOneCyclePlan({ ...common, epochs: c.epochs, lrMax: c.lrMax ?? c.baseLr });
+  // fit_one_cycle without --lr-max peaks at fastai's Learner.lr (1e-3), as `ringtune schedule` shows.
+  if (c.plan === 'fit_one_cycle') return fitOneCyclePlan({ ...common, epochs: c.epochs, lrMax: c.lrMax ?? ONE_CYCLE_DEFAULTS.lr });
   return fineTunePlan({ ...common, epochs: c.epochs, baseLr: c.baseLr, freezeEpochs: c.freezeEpochs, lrMult: c.lrMult });
 }
 
