@@ -4,7 +4,7 @@ import sharp from 'sharp';
 import { join } from 'path';
 import { describeSkipped, scanImageFolders } from '../shared/data/folders';
 import { randomSplit } from '../shared/data/split';
-import { truncationReason } from '../shared/data/image-files';
+import { imageProblem, truncationReason } from '../shared/data/image-files';
 import { readPixelRows } from '../shared/data/json-pixels';
 import { makeTemp, rgbPixels, rmTemp, writeImage, writeText, writeTruncatedPng } from './data-fixtures';
 
@@ -189,6 +189,10 @@ describe('pure helpers', () => {
     const nested = Buffer.from('{"data":[[1,2,3],[],[4,5,6],[7,8],[300,9,10]]}');
     expect(readPixelRows(nested, { nested: true, pixels: 3, scale: 1, limit: null }).map((r) => Array.from(r))).toEqual([[1, 2, 3], [4, 5, 6], [255, 9, 10]]);
     expect(readPixelRows(nested, { nested: true, pixels: 3, scale: 1, limit: 2 })).toHaveLength(2);
+  });
+
+  test('imageProblem reports a file it cannot read instead of throwing', async () => {
+    expect(await imageProblem(join(tmp, 'gone.png'))).toMatch(/^cannot read the file: ENOENT/);
   });
 
   test('truncationReason reads the tail', () => {

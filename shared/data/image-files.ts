@@ -33,6 +33,14 @@ const WHOLE_FILE_BYTES = 1 << 20;
 
 /** Decodes the header of one image with sharp and checks its tail; returns why it is unusable, or null. */
 export async function imageProblem(path: string): Promise<string | null> {
+  try {
+    return await inspect(path);
+  } catch (e) {
+    return `cannot read the file: ${(e as Error).message}`; // permissions, vanished file, I/O error
+  }
+}
+
+async function inspect(path: string): Promise<string | null> {
   const { size } = await stat(path);
   // Small files are read once and inspected from memory; big ones by header and tail only.
   const whole = size <= WHOLE_FILE_BYTES ? await readFile(path) : null;
