@@ -1,6 +1,6 @@
 /** Pure parts of the loader: RandomResizedCrop's choice, the flip draw, and the JS resampler against hand-computed values. */
 import { Rng } from '../shared/rng';
-import { augmentationFor, centreSquare, randomResizedCrop } from '../worker/augment';
+import { augmentationFor, randomResizedCrop } from '../worker/augment';
 import { axisTaps, makeNormalizer, normalizeInto, resampleInto } from '../worker/image-resample';
 
 const identity = makeNormalizer([0, 0, 0], [1 / 255, 1 / 255, 1 / 255]); // v * 1 + 0
@@ -41,11 +41,6 @@ describe('randomResizedCrop', () => {
     });
     expect(Math.min(...fr)).toBeLessThan(0.15);
     expect(Math.max(...fr)).toBeGreaterThan(0.85);
-  });
-
-  test('centreSquare', () => {
-    expect(centreSquare(40, 20)).toEqual({ left: 10, top: 0, width: 20, height: 20 });
-    expect(centreSquare(7, 10)).toEqual({ left: 0, top: 1, width: 7, height: 7 });
   });
 });
 

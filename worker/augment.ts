@@ -38,12 +38,6 @@ export function randomResizedCrop(rng: Rng, w: number, h: number, opts: CropOpti
   return { left: Math.floor((w - width) / 2), top: Math.floor((h - height) / 2), width, height };
 }
 
-/** The largest centred square of a w x h image. */
-export function centreSquare(w: number, h: number): CropRect {
-  const side = Math.min(w, h);
-  return { left: Math.floor((w - side) / 2), top: Math.floor((h - side) / 2), width: side, height: side };
-}
-
 /** The crop and flip of sample `index` in `epoch`: a pure function of its arguments. */
 export function augmentationFor(seed: number, epoch: number, index: number, w: number, h: number, opts: CropOptions & { flip: boolean }): Augmentation {
   const rng = new Rng(mixSeed(seed, epoch, index));

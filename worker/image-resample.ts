@@ -21,7 +21,7 @@ export function makeNormalizer(mean: number[], std: number[]): Normalizer {
 }
 
 /** Source taps for each output position along one axis: first index, count, and weights (stride `taps`). */
-interface AxisTaps { first: Int32Array; count: Int32Array; weights: Float32Array; taps: number }
+export interface AxisTaps { first: Int32Array; count: Int32Array; weights: Float32Array; taps: number }
 
 function emptyTaps(): AxisTaps {
   return { first: new Int32Array(0), count: new Int32Array(0), weights: new Float32Array(0), taps: 0 };
