@@ -99,7 +99,7 @@ describe('pretrained', () => {
     perturbBnStats(src, 200);
     const file = path.join(tmp, 'backbone');
     await saveModelDir(src.model, file);
-    const net = await buildNet({ arch: 'resnet-small', nClasses: 3, size: 32, seed: 2, pretrained: path.join(file, 'model.json') });
+    const net = await buildNet({ arch: 'resnet-small', nClasses: 3, size: 32, seed: 2, pretrained: file }); // a folder works too
     const fresh = await buildNet({ arch: 'resnet-small', nClasses: 3, size: 32, seed: 2 });
     try {
       const a = byName(src.model);
@@ -255,7 +255,7 @@ describe('arch from a Keras-style model.json', () => {
     const notop = tf.model({ inputs: input, outputs: x });
     await saveModelDir(notop, path.join(tmp, 'notop'));
     notop.dispose();
-    const net = await buildNet({ arch: path.join(tmp, 'notop', 'model.json'), nClasses: 2, size: 20, seed: 0 });
+    const net = await buildNet({ arch: path.join(tmp, 'notop'), nClasses: 2, size: 20, seed: 0 }); // the folder
     try {
       expect(net.model.layers.map((l) => l.name).slice(0, 4)).toEqual(['input', 'c1', 'pool_early', 'c2']);
       expect((net.model.getLayer('head_maxpool').input as tf.SymbolicTensor).shape).toEqual([null, 7, 7, 6]);

@@ -3,6 +3,7 @@
  * fastai's head, with deterministic seeded init and fastai-style parameter groups.
  */
 import * as tf from '@tensorflow/tfjs';
+import { statSync } from 'fs';
 import { Body, evenSplit } from './body';
 import { RESNETS, resnetBody } from './resnet';
 import { mobilenetV2Body } from './mobilenet';
@@ -15,7 +16,7 @@ export { seedDropout } from './dropout';
 
 /** What to build. Input is [B, size, size, 3] NHWC float32; output logits [B, nClasses]. */
 export interface NetSpec {
-  /** A built-in name (see architectures()) or the path of a TF.js LayersModel model.json. */
+  /** A built-in name (see architectures()) or the path of a TF.js LayersModel model.json (or its folder). */
   arch: string;
   nClasses: number;
   size: number;
@@ -23,7 +24,7 @@ export interface NetSpec {
   groups?: number;
   /** Deterministic init: the same spec gives bitwise identical weights in every process. */
   seed: number;
-  /** Path of a model.json whose body weights are copied in. */
+  /** Path of a model.json (or its folder) whose body weights are copied in. */
   pretrained?: string;
 }
 
@@ -71,6 +72,14 @@ function checkSpec(spec: NetSpec): void {
   }
 }
 
+function isDirectory(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 async function buildBody(spec: NetSpec, input: tf.SymbolicTensor): Promise<{ body: Body; fromFile: boolean }> {
   const builder = BUILTIN[spec.arch];
   if (builder) {
@@ -84,7 +93,7 @@ async function buildBody(spec: NetSpec, input: tf.SymbolicTensor): Promise<{ bod
     if (!(h >= 1 && w >= 1)) throw new Error(`input size ${spec.size} is too small for ${spec.arch}`);
     return { body, fromFile: false };
   }
-  if (spec.arch.endsWith('.json')) return { body: await kerasBody(spec.arch, input), fromFile: true };
+  if (spec.arch.endsWith('.json') || isDirectory(spec.arch)) return { body: await kerasBody(spec.arch, input), fromFile: true };
   throw new Error(`unknown arch '${spec.arch}': use one of ${architectures().join(', ')} or a path to a TF.js model.json`);
 }
 

@@ -45,6 +45,10 @@ export async function saveModelDir(model: tf.LayersModel, dir: string, extraFile
   await writeAtomic(path.join(dir, 'model.json'), modelJson);
 }
 
+async function isDirectory(p: string): Promise<boolean> {
+  return fs.stat(p).then((st) => st.isDirectory(), () => false);
+}
+
 function expectedBytes(spec: tf.io.WeightsManifestEntry): number | undefined {
   const n = spec.shape.reduce((a, b) => a * b, 1);
   const per = BYTES[spec.quantization?.dtype ?? spec.dtype];
@@ -82,8 +86,9 @@ async function readWeights(modelJsonPath: string, manifest: tf.io.WeightsManifes
   return [specs, joined.buffer];
 }
 
-/** Loads a TF.js LayersModel from its model.json and weight files; errors name the file at fault. */
+/** Loads a TF.js LayersModel from its model.json (or a folder holding one) and weight files; errors name the file at fault. */
 export async function loadModelDir(modelJsonPath: string): Promise<tf.LayersModel> {
+  if (await isDirectory(modelJsonPath)) modelJsonPath = path.join(modelJsonPath, 'model.json');
   let text: string;
   try {
     text = await fs.readFile(modelJsonPath, 'utf8');
