@@ -7,6 +7,7 @@ import { existsSync } from 'fs';
 import { join, resolve } from 'path';
 import { DEFAULTS, type RunConfig } from '../shared/config';
 import { parseLrSpec } from '../shared/schedule';
+import { architectures } from '../shared/models';
 
 /** The backbone committed with ringtune (produced by scripts/pretrain on fashion-mnist). */
 export const EMBEDDED_BACKBONE = join(__dirname, '..', '..', 'pretrained', 'resnet-small-fashion', 'model.json');
@@ -46,6 +47,7 @@ export function addRunOptions(cmd: Command): Command {
     .option('--groups <n>', 'parameter groups (default: the architecture split)', number('--groups', (v) => Number.isInteger(v) && v >= 2, 'a whole number >= 2'))
     .option('--min-scale <s>', 'random-resized-crop minimum area fraction', number('--min-scale', (v) => v > 0 && v <= 1, 'in (0, 1]'), DEFAULTS.minScale)
     .option('--no-flip', 'no random horizontal flips (e.g. for digits)')
+    .option('--skip-bad-images', 'train without images that fail to decode (listed at start) instead of stopping')
     .addOption(new Option('--backend <name>', 'compute backend').choices(['auto', 'wasm', 'cpu', 'webgpu', 'tensorflow']).default(DEFAULTS.backend))
     .option('--out <dir>', 'output folder for the model and metrics', DEFAULTS.out);
 }
@@ -60,6 +62,9 @@ function parseMoms(text: string): [number, number, number] {
 export function configFromOptions(o: Record<string, unknown>): Omit<RunConfig, 'nClasses'> {
   const arch = String(o.arch);
   const archPath = arch.endsWith('.json') ? resolve(arch) : arch;
+  if (archPath.endsWith('.json') ? !existsSync(archPath) : !architectures().includes(arch)) {
+    throw new Error(archPath.endsWith('.json') ? `--arch: no such file ${archPath}` : `--arch: unknown architecture '${arch}': use one of ${architectures().join(', ')} or a TF.js model.json`);
+  }
   let pretrained: string | null = null;
   if (typeof o.pretrained === 'string') pretrained = resolve(o.pretrained);
   else if (o.pretrained === undefined || o.pretrained === true) pretrained = arch === 'resnet-small' && existsSync(EMBEDDED_BACKBONE) ? EMBEDDED_BACKBONE : null;
@@ -90,5 +95,6 @@ export function configFromOptions(o: Record<string, unknown>): Omit<RunConfig, '
     out: resolve(String(o.out)),
     flip: o.flip !== false,
     minScale: o.minScale as number,
+    skipBadImages: o.skipBadImages === true,
   };
 }

@@ -5,7 +5,7 @@
  */
 import { mkdirSync, writeFileSync, renameSync, rmSync } from 'fs';
 import { join } from 'path';
-import { scanImageFolders } from '../shared/data/folders';
+import { scanImageFolders, describeSkipped } from '../shared/data/folders';
 import { fineTunePlan, fitOneCyclePlan, ONE_CYCLE_DEFAULTS, type Phase } from '../shared/plan';
 import type { RunConfig } from '../shared/config';
 import { WorkerHub, WorkerFailure } from './hub';
@@ -13,6 +13,9 @@ import { fit } from './fit';
 import { tablePrinter, progressBarCallback } from './console-callbacks';
 import { metricsLog } from './metrics-log';
 import type { Callback } from './events';
+
+/** Skip reasons that are not damaged images: other files in a class folder are just ignored. */
+const NOT_IMAGES = new Set(['not a file (sub-folders are not scanned)', 'not an image file extension']);
 
 /** How the coordinator listens and what it runs. */
 export interface CoordinatorOptions {
@@ -54,10 +57,12 @@ export function planFor(c: Omit<RunConfig, 'nClasses'>, groups: number): Phase[]
 export async function runCoordinator(o: CoordinatorOptions): Promise<RunSummary> {
   const log = o.log ?? ((l: string) => console.log(l));
   const timeoutMs = o.timeoutMs ?? 600_000;
-  const dataset = await scanImageFolders(o.config.data, { validPct: o.config.validPct, seed: o.config.seed });
-  if (dataset.skipped.length > 0) {
-    log(`ringtune: skipped ${dataset.skipped.length} unusable file(s): ${dataset.skipped.slice(0, 10).map((s) => `${s.file} (${s.reason})`).join(', ')}${dataset.skipped.length > 10 ? ', ...' : ''}`);
+  const dataset = await scanImageFolders(o.config.data, { validPct: o.config.validPct, seed: o.config.seed, verify: true });
+  const unreadable = dataset.skipped.filter((s) => !NOT_IMAGES.has(s.reason));
+  if (unreadable.length > 0 && !o.config.skipBadImages) {
+    throw new Error(`${unreadable.length} image(s) under ${o.config.data} cannot be read: ${describeSkipped(unreadable)}; fix or remove them, or pass --skip-bad-images`);
   }
+  if (dataset.skipped.length > 0) log(`ringtune: left out ${describeSkipped(dataset.skipped)}`);
   if (dataset.valid.length === 0) throw new Error(`no validation images under ${o.config.data}: add valid/<class>/ folders or use --valid-pct`);
   const config: RunConfig = { ...o.config, nClasses: dataset.classes.length };
   mkdirSync(config.out, { recursive: true });

@@ -31,6 +31,8 @@ export interface RunConfig {
   out: string;
   flip: boolean;
   minScale: number;
+  /** Train without images that fail to decode (reported by name) instead of stopping. */
+  skipBadImages: boolean;
 }
 
 /** fastai's defaults (fine_tune, Adam, vision_learner) plus ringtune's own. */
@@ -57,4 +59,5 @@ export const DEFAULTS: Omit<RunConfig, 'data' | 'nClasses'> = {
   out: 'runs/latest',
   flip: true,
   minScale: 0.35,
+  skipBadImages: false,
 };
