@@ -127,6 +127,9 @@ describe('pretrained', () => {
     m.dispose();
     const spec = { arch: 'resnet-small', nClasses: 3, size: 28, seed: 0, pretrained: path.join(file, 'model.json') };
     await expect(buildNet(spec)).rejects.toThrow(/pretrained .*mismatch\/model\.json: layer 0 'conv_a' has weight shapes \[3,3,3,8\], body layer 'stem_conv' expects \[3,3,3,16\]/);
+    const before = tf.memory().numTensors;
+    await expect(buildNet(spec)).rejects.toThrow(/conv_a/);
+    expect(tf.memory().numTensors).toBe(before); // a failed build frees what it made
   });
 
   test('too few layers and a missing file are clear errors', async () => {

@@ -111,27 +111,32 @@ export async function buildNet(spec: NetSpec): Promise<Net> {
   const { body, fromFile } = await buildBody(spec, input);
   const head = createHead(body.output, spec.nClasses);
   const model = tf.model({ inputs: input, outputs: head.logits, name: 'ringtune' });
-  const split = bodySplit(body, spec.groups, spec.arch);
-  const nGroups = split.length + 2;
-  const headLayers = new Set(head.layers);
-  const groupOf = (layer: tf.layers.Layer): number => {
-    if (headLayers.has(layer)) return nGroups - 1;
-    const unit = body.unitOf.get(layer);
-    if (unit === undefined) throw new Error(`layer '${layer.name}' belongs to no body unit`);
-    return split.filter((b) => b <= unit).length;
-  };
-  initLayers(model, fromFile ? headLayers : new Set(model.layers), headLayers, spec.seed);
-  const weighted = model.layers.filter((l) => l.weights.length > 0);
-  if (spec.pretrained) await copyBodyWeights(spec.pretrained, weighted.filter((l) => !headLayers.has(l)));
-  const params: ParamInfo[] = [];
-  const bnStats: tf.LayerVariable[] = [];
-  for (const layer of weighted) {
-    const group = groupOf(layer);
-    const norm = NORM_LAYERS.has(layer.getClassName());
-    for (const variable of layer.trainableWeights) params.push({ variable, group, norm, bias: !norm && weightKind(variable) === 'bias' });
-    if (layer.getClassName() === 'BatchNormalization') bnStats.push(...layer.nonTrainableWeights);
+  try {
+    const headLayers = new Set(head.layers);
+    initLayers(model, fromFile ? headLayers : new Set(model.layers), headLayers, spec.seed);
+    const weighted = model.layers.filter((l) => l.weights.length > 0);
+    if (spec.pretrained) await copyBodyWeights(spec.pretrained, weighted.filter((l) => !headLayers.has(l)));
+    const split = bodySplit(body, spec.groups, spec.arch);
+    const nGroups = split.length + 2;
+    const groupOf = (layer: tf.layers.Layer): number => {
+      if (headLayers.has(layer)) return nGroups - 1;
+      const unit = body.unitOf.get(layer);
+      if (unit === undefined) throw new Error(`layer '${layer.name}' belongs to no body unit`);
+      return split.filter((b) => b <= unit).length;
+    };
+    const params: ParamInfo[] = [];
+    const bnStats: tf.LayerVariable[] = [];
+    for (const layer of weighted) {
+      const group = groupOf(layer);
+      const norm = NORM_LAYERS.has(layer.getClassName());
+      for (const variable of layer.trainableWeights) params.push({ variable, group, norm, bias: !norm && weightKind(variable) === 'bias' });
+      if (layer.getClassName() === 'BatchNormalization') bnStats.push(...layer.nonTrainableWeights);
+    }
+    return { model, params, bnStats, nGroups, stats: IMAGENET_STATS };
+  } catch (e) {
+    model.dispose(); // a failed build leaves no tensors behind
+    throw e;
   }
-  return { model, params, bnStats, nGroups, stats: IMAGENET_STATS };
 }
 
 /** Params that get gradients when groups [0, freezeTo) are frozen: groups >= freezeTo plus every norm param (train_bn). Negative freezeTo counts from the end, like fastai's freeze_to. */
