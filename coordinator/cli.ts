@@ -7,6 +7,10 @@ import { runCoordinator } from './run';
 import { launch } from './launch';
 import { runWorker } from '../worker/main';
 import { scheduleCommand } from './commands/schedule';
+import { runCommand } from './commands/run';
+import { evaluateCommand } from './commands/evaluate';
+import { predictCommand } from './commands/predict';
+import { exportCommand } from './commands/export';
 
 const wholeNumber = (flag: string) => (text: string) => {
   const v = Number(text);
@@ -78,6 +82,10 @@ export function program(): Command {
     });
 
   prog.addCommand(scheduleCommand());
+  prog.addCommand(runCommand());
+  prog.addCommand(evaluateCommand());
+  prog.addCommand(predictCommand());
+  prog.addCommand(exportCommand());
   return prog;
 }
 

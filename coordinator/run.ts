@@ -12,6 +12,7 @@ import { WorkerHub, WorkerFailure } from './hub';
 import { fit } from './fit';
 import { tablePrinter, progressBarCallback } from './console-callbacks';
 import { metricsLog } from './metrics-log';
+import { plotsCallback } from './plots-callback';
 import type { Callback } from './events';
 
 /** Skip reasons that are not damaged images: other files in a class folder are just ignored. */
@@ -71,6 +72,7 @@ export async function runCoordinator(o: CoordinatorOptions): Promise<RunSummary>
   const hub = await WorkerHub.bind(o.bind, o.world);
   o.onListening?.(hub.endpoint);
   let reason = 'run finished';
+  let failed = false;
   try {
     log(`ringtune: coordinator on ${hub.endpoint}, waiting for ${o.world} worker(s); ${dataset.train.length} training and ${dataset.valid.length} validation images, ${dataset.classes.length} classes`);
     await hub.accept(timeoutMs);
@@ -89,6 +91,7 @@ export async function runCoordinator(o: CoordinatorOptions): Promise<RunSummary>
       tablePrinter(log),
       progressBarCallback(),
       metricsLog(join(config.out, 'metrics.jsonl')),
+      plotsCallback(config.out),
       { afterEpoch: (e) => void (finalAccuracy = e.accuracy) },
       ...(o.callbacks ?? []),
     ];
@@ -104,8 +107,9 @@ export async function runCoordinator(o: CoordinatorOptions): Promise<RunSummary>
     return { steps, classes: dataset.classes, out: config.out, finalAccuracy };
   } catch (e) {
     reason = `coordinator stopped the run: ${(e as Error).message}`;
+    failed = true;
     throw e;
   } finally {
-    await hub.close(reason);
+    await hub.close(reason, failed);
   }
 }
