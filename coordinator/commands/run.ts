@@ -1,0 +1,155 @@
+/**
+ * `ringtune run`: one entry for every task of a cluster job (srun, torchrun-style launchers, a
+ * Kubernetes indexed Job, scripts/launch-cluster.sh). The task finds its rank (shared/topology),
+ * prints it, and becomes:
+ * - rank 0: the coordinator, bound on MASTER_PORT, plus a worker of its own as a child process,
+ *   so that every task (one per GPU) trains and the ring has WORLD workers: `srun -n 3` is the
+ *   coordinator and 3 training ranks on 3 tasks. `--coordinator-only` keeps rank 0 to the
+ *   coordinator (a CPU-only head task), and the ring then has WORLD - 1 workers.
+ * - any other rank: a worker connecting to MASTER_ADDR:MASTER_PORT.
+ * Ring ranks are given by the coordinator in arrival order; the task rank only picks the role.
+ * The worker's GPU follows LOCAL_RANK and is passed on as RINGTUNE_GPU.
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import { spawn, execFileSync, type ChildProcess } from 'child_process';
+import { createSocket } from 'dgram';
+import { addRunOptions, configFromOptions } from '../run-options';
+import { runCoordinator } from '../run';
+import { runWorker } from '../../worker/main';
+import type { EpochInfo } from '../events';
+import { discoverTopology, describeTopology, firstSlurmHost, gpuIndex, type Topology, type TopologyFlags } from '../../shared/topology';
+
+const CLI = require.resolve('../cli');
+
+/** A ZeroMQ tcp address (IPv6 hosts in brackets). */
+function tcp(host: string, port: number): string {
+  return `tcp://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+const integer = (flag: string, min: number) => (text: string) => {
+  const v = Number(text);
+  if (!Number.isInteger(v) || v < min) throw new InvalidArgumentError(`${flag} must be a whole number >= ${min}, got '${text}'`);
+  return v;
+};
+
+/** Expands a Slurm node list with `scontrol show hostnames`, or reads its first host where scontrol is missing. */
+export function slurmHosts(nodelist: string): string[] {
+  try {
+    return execFileSync('scontrol', ['show', 'hostnames', nodelist], { encoding: 'utf8', timeout: 10_000 }).split('\n').filter(Boolean);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [firstSlurmHost(nodelist)];
+    throw new Error(`scontrol show hostnames '${nodelist}' failed: ${(e as Error).message}`);
+  }
+}
+
+/** The local address this machine uses to reach `host`: the one other tasks can reach it on. */
+export function addressToward(host: string, port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = createSocket(host.includes(':') ? 'udp6' : 'udp4');
+    sock.on('error', (e) => {
+      sock.close();
+      reject(new Error(`cannot find a route to the coordinator ${host}:${port} (${e.message}); pass --host`));
+    });
+    // A UDP connect sends nothing: it only asks the kernel which interface it would use.
+    sock.connect(port, host, () => {
+      const { address } = sock.address();
+      sock.close();
+      resolve(address);
+    });
+  });
+}
+
+/** The flags `run` adds on top of the run options. */
+interface RunFlags extends TopologyFlags {
+  host?: string;
+  bindHost: string;
+  coordinatorOnly?: boolean;
+}
+
+/** Waits for a child process to end; resolves with a description of a failure, or null. */
+function exited(proc: ChildProcess, name: string): Promise<string | null> {
+  return new Promise((resolve) => {
+    proc.on('error', (e) => resolve(`${name} could not start: ${e.message}`));
+    proc.on('exit', (code, signal) => resolve(code === 0 ? null : `${name} (pid ${proc.pid}) exited with ${signal ? `signal ${signal}` : `code ${code}`}`));
+  });
+}
+
+/** Each ring rank's weight hash after an epoch: lets a job's log show that all tasks hold the same model. */
+export function weightsLine(e: EpochInfo): string {
+  return `ringtune run: weights after ${e.phase.name} epoch ${e.epoch}: ${e.rankHashes.map((h, r) => `rank ${r} ${h}`).join(', ')}`;
+}
+
+/** Rank 0: the coordinator here, and (unless coordinator-only) a worker as a supervised child. */
+async function runRankZero(t: Topology, f: RunFlags, opts: Record<string, unknown>, host: string, gpu: number): Promise<void> {
+  const config = configFromOptions(opts);
+  const world = f.coordinatorOnly ? t.world - 1 : t.world;
+  if (world < 1) throw new Error('--coordinator-only needs at least 2 tasks (the coordinator and one worker)');
+  const bind = tcp(f.bindHost, t.masterPort);
+  const local = tcp(f.bindHost === '0.0.0.0' ? '127.0.0.1' : f.bindHost === '::' ? '::1' : f.bindHost, t.masterPort);
+  let child: ChildProcess | null = null;
+  let childDone: Promise<string | null> = Promise.resolve(null);
+  const onSignal = (signal: NodeJS.Signals) => {
+    child?.kill(signal);
+    console.error(`ringtune run: rank 0 stopped by ${signal}`);
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    await runCoordinator({
+      bind, world, config,
+      callbacks: [{ afterEpoch: (e) => console.error(weightsLine(e)) }],
+      onListening: () => {
+        if (f.coordinatorOnly) return;
+        child = spawn(process.execPath, [CLI, 'worker', '--connect', local, '--host', host], {
+          env: { ...process.env, RINGTUNE_GPU: String(gpu) },
+          stdio: ['ignore', 'inherit', 'inherit'],
+        });
+        childDone = exited(child, 'the worker of rank 0');
+      },
+    });
+    const failure = await childDone;
+    if (failure) throw new Error(failure);
+  } finally {
+    const c = child as ChildProcess | null;
+    if (c && c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** `ringtune run [run options]`. */
+export function runCommand(): Command {
+  return addRunOptions(
+    new Command('run')
+      .description('one task of a cluster job: finds its rank (flags, torchrun, Slurm or Kubernetes variables); rank 0 hosts the coordinator and a worker, the others are workers')
+      .option('--rank <n>', 'this task\'s rank (default: RANK, SLURM_PROCID or JOB_COMPLETION_INDEX)', integer('--rank', 0))
+      .option('--world <n>', 'number of tasks (default: WORLD_SIZE or SLURM_NTASKS)', integer('--world', 1))
+      .option('--local-rank <n>', 'index of this task on its node: picks the GPU (default: LOCAL_RANK or SLURM_LOCALID)', integer('--local-rank', 0))
+      .option('--master-addr <host>', 'host of rank 0 (default: MASTER_ADDR, the first Slurm node, or the indexed Job\'s pod 0)')
+      .option('--master-port <port>', 'coordinator port on rank 0 (default: MASTER_PORT or 29500)', integer('--master-port', 1))
+      .option('--host <address>', 'address this task\'s ring listens on, reachable by the other tasks (default: the interface routing to the coordinator)')
+      .option('--bind-host <address>', 'interface the coordinator binds on rank 0', '0.0.0.0')
+      .option('--coordinator-only', 'rank 0 runs no worker (the ring has WORLD - 1 workers)'),
+  ).action(async (opts) => {
+    const f = opts as RunFlags & Record<string, unknown>;
+    try {
+      if (f.masterPort !== undefined && f.masterPort > 65535) throw new Error(`--master-port must be at most 65535, got ${f.masterPort}`);
+      const t = discoverTopology({ flags: f, env: process.env, slurmHosts });
+      configFromOptions(opts); // every task checks the options (and that --data is there) before anything connects
+      const host = f.host ?? (await addressToward(t.masterAddr, t.masterPort));
+      const gpu = gpuIndex(t.localRank, process.env);
+      const trains = t.rank !== 0 || !f.coordinatorOnly;
+      const role = t.rank !== 0 ? 'worker' : trains ? 'coordinator + worker' : 'coordinator';
+      console.error(describeTopology(t, { 'ring host': host, ...(trains ? { gpu } : {}), pid: process.pid }, role));
+      if (t.rank === 0) await runRankZero(t, f, opts, host, gpu);
+      else {
+        process.env.RINGTUNE_GPU = String(gpu);
+        await runWorker({ connect: tcp(t.masterAddr, t.masterPort), host });
+      }
+    } catch (e) {
+      console.error(`ringtune: ${(e as Error).message ?? String(e)}`);
+      process.exitCode = 1;
+    }
+  });
+}
