@@ -3,9 +3,12 @@
  * Workers connect, say hello and get a rank in arrival order. Every message a worker sends lands
  * in that rank's mailbox; `gather` waits for one message of a given type from every rank and fails
  * fast (naming rank, host and pid) when a worker reports an error, disconnects, or stays silent.
+ * Liveness: each worker's heartbeat thread pings from its own socket; a rank silent for
+ * WORKER_SILENT_MS is declared dead, and on failure every heartbeat gets an abort, so the
+ * surviving workers exit at once instead of waiting on a dead peer (see Note [liveness]).
  */
 import * as zmq from 'zeromq';
-import { decodeWorkerMsg, encode, ProtocolError, type CoordMsg, type WorkerMsg } from '../shared/protocol';
+import { decodeWorkerMsg, encode, ProtocolError, HEARTBEAT_MS, WORKER_SILENT_MS, type CoordMsg, type WorkerMsg } from '../shared/protocol';
 
 /** Where a worker runs, for error messages. */
 export interface WorkerInfo {
@@ -30,6 +33,10 @@ export class WorkerHub {
   private readonly ids: Buffer[] = [];
   private readonly mailboxes: { msg: WorkerMsg; frames: Buffer[] }[][] = [];
   private readonly waiters: (Waiter | null)[] = [];
+  private readonly heartbeatIds: (Buffer | null)[] = [];
+  private readonly lastHeard: number[] = [];
+  private readonly lastStep: number[] = [];
+  private monitor: NodeJS.Timeout | null = null;
   private failure: WorkerFailure | null = null;
   private helloWaiter: (() => void) | null = null;
   private closed = false;
@@ -52,6 +59,7 @@ export class WorkerHub {
     }
     const hub = new WorkerHub(sock, world, log);
     hub.watchDisconnects();
+    hub.monitor = setInterval(() => hub.checkSilence(), HEARTBEAT_MS);
     void hub.receiveLoop();
     return hub;
   }
@@ -63,16 +71,46 @@ export class WorkerHub {
 
   private describe(rank: number): string {
     const w = this.workers[rank];
-    return w ? `worker rank ${rank} (host ${w.host}, pid ${w.pid})` : `worker rank ${rank}`;
+    const step = this.lastStep[rank] ?? -1;
+    const at = step >= 0 ? `, last finished step ${step}` : ', before its first step';
+    return w ? `worker rank ${rank} (host ${w.host}, pid ${w.pid}${at})` : `worker rank ${rank}`;
   }
 
   private watchDisconnects(): void {
     this.sock.events.on('disconnect', () => {
-      if (this.closed) return;
-      // ZeroMQ does not say which peer left; all workers stay connected until stop, so any
-      // disconnect before then is a failure. Name the ranks that are no longer answering.
-      this.fail(new WorkerFailure(`a worker disconnected from the coordinator (process died or closed its socket)`, null));
+      if (this.closed || this.failure) return;
+      // ZeroMQ does not say which peer left (a stray peer may connect and leave too): give the
+      // heartbeats a moment, then name the ranks that went silent.
+      setTimeout(() => {
+        const now = Date.now();
+        const gone = this.lastHeard.map((t, r) => (now - t > 4 * HEARTBEAT_MS ? r : -1)).filter((r) => r >= 0);
+        if (gone.length > 0) this.fail(new WorkerFailure(`${gone.map((r) => this.describe(r)).join(' and ')} disconnected (process died)`, gone[0]));
+      }, 6 * HEARTBEAT_MS).unref();
     });
+  }
+
+  private checkSilence(): void {
+    if (this.closed || this.failure) return;
+    const now = Date.now();
+    for (let r = 0; r < this.lastHeard.length; r++) {
+      const silent = now - this.lastHeard[r];
+      if (silent > WORKER_SILENT_MS) {
+        this.fail(new WorkerFailure(`${this.describe(r)} stopped answering: no heartbeat for ${(silent / 1000).toFixed(1)} s (killed, frozen or unreachable)`, r));
+        return;
+      }
+    }
+  }
+
+  private onHeartbeat(id: Buffer, msg: Extract<WorkerMsg, { type: 'heartbeat' }>): void {
+    const r = msg.rank;
+    if (!Number.isInteger(r) || r < 0 || r >= this.workers.length || this.workers[r].pid !== msg.pid) {
+      this.log(`ringtune: ignored a heartbeat claiming rank ${r} (pid ${msg.pid})`);
+      return;
+    }
+    this.heartbeatIds[r] = Buffer.from(id);
+    this.lastHeard[r] = Date.now();
+    const reply: CoordMsg = this.failure ? { type: 'abort', reason: this.failure.message } : { type: 'heartbeat' };
+    this.sendRaw([id, ...encode(reply)]);
   }
 
   private async receiveLoop(): Promise<void> {
@@ -91,6 +129,10 @@ export class WorkerHub {
           throw e;
         }
         const { msg } = decoded;
+        if (rank < 0 && msg.type === 'heartbeat') {
+          this.onHeartbeat(id, msg);
+          continue;
+        }
         if (rank < 0) {
           if (msg.type !== 'hello') {
             this.log(`ringtune: ignored '${msg.type}' from a peer that has not said hello`);
@@ -105,10 +147,15 @@ export class WorkerHub {
           this.workers.push({ rank, host: msg.host, pid: msg.pid });
           this.mailboxes.push([]);
           this.waiters.push(null);
+          this.heartbeatIds.push(null);
+          this.lastHeard.push(Date.now());
+          this.lastStep.push(-1);
           if (this.ids.length === this.world) this.helloWaiter?.();
           continue;
         }
+        this.lastHeard[rank] = Date.now();
         if (msg.type === 'heartbeat') continue;
+        if (msg.type === 'stepDone') this.lastStep[rank] = msg.step;
         if (msg.type === 'error') {
           this.fail(new WorkerFailure(`${this.describe(rank)} failed: ${msg.message}`, rank));
           continue;
@@ -127,6 +174,7 @@ export class WorkerHub {
   private fail(err: WorkerFailure): void {
     if (this.failure) return;
     this.failure = err;
+    for (const id of this.heartbeatIds) if (id) this.sendRaw([id, ...encode({ type: 'abort', reason: err.message })]);
     for (let r = 0; r < this.waiters.length; r++) {
       const w = this.waiters[r];
       this.waiters[r] = null;
@@ -151,13 +199,17 @@ export class WorkerHub {
     return this.workers;
   }
 
-  /** Sends a message to one rank. Sends are serialized: zeromq allows one pending send per socket. */
-  send(rank: number, msg: CoordMsg, frames: Uint8Array[] = []): Promise<void> {
-    const out = [this.ids[rank], ...encode(msg, frames)];
-    this.sendChain = this.sendChain.then(() => this.sock.send(out)).catch((e) => {
-      this.fail(new WorkerFailure(`cannot reach ${this.describe(rank)}: ${(e as Error).message}`, rank));
-    });
+  /** Queues frames on the one send chain (zeromq allows one pending send per socket). */
+  private sendRaw(frames: Buffer[], onError?: (e: Error) => void): Promise<void> {
+    this.sendChain = this.sendChain.then(() => this.sock.send(frames)).catch((e) => onError?.(e as Error));
     return this.sendChain;
+  }
+
+  /** Sends a message to one rank. */
+  send(rank: number, msg: CoordMsg, frames: Uint8Array[] = []): Promise<void> {
+    return this.sendRaw([this.ids[rank], ...encode(msg, frames)], (e) => {
+      this.fail(new WorkerFailure(`cannot reach ${this.describe(rank)}: ${e.message}`, rank));
+    });
   }
 
   /** Sends one message per rank. */
@@ -205,14 +257,15 @@ export class WorkerHub {
     return Promise.all(Array.from({ length: this.world }, (_, r) => this.next(r, type, timeoutMs)));
   }
 
-  /** Tells every worker to stop and closes the socket. */
-  async close(reason: string): Promise<void> {
+  /** Tells every worker to stop (or, after a failure, to abort at once) and closes the socket. */
+  async close(reason: string, failed = false): Promise<void> {
     if (this.closed) return;
+    if (failed && !this.failure) this.failure = new WorkerFailure(reason, null);
     this.closed = true;
-    try {
-      for (let r = 0; r < this.ids.length; r++) await this.sock.send([this.ids[r], ...encode({ type: 'stop', reason })]).catch(() => undefined);
-    } finally {
-      this.sock.close();
-    }
+    if (this.monitor) clearInterval(this.monitor);
+    for (let r = 0; r < this.ids.length; r++) void this.sendRaw([this.ids[r], ...encode({ type: 'stop', reason })]);
+    if (this.failure) for (const id of this.heartbeatIds) if (id) void this.sendRaw([id, ...encode({ type: 'abort', reason: this.failure.message })]);
+    await Promise.race([this.sendChain, new Promise((r) => setTimeout(r, 1000))]);
+    this.sock.close();
   }
 }

@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'child_process';
 import { mkdtempSync, rmSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
+import { WORKER_SILENT_MS } from '../shared/protocol';
 
 /** What to launch: the CLI entry, run arguments forwarded to the coordinator, and the worker count. */
 export interface LaunchOptions {
@@ -26,7 +27,7 @@ export async function launch(o: LaunchOptions): Promise<number> {
   const log = o.log ?? ((l: string) => console.error(l));
   const dir = mkdtempSync(join(tmpdir(), 'ringtune-'));
   const address = `ipc://${join(dir, 'control')}`;
-  const env = { ...process.env, ...o.env };
+  const env = { ...process.env, RINGTUNE_SUPERVISOR_PID: String(process.pid), ...o.env };
   const children: { name: string; proc: ChildProcess }[] = [];
   const start = (name: string, args: string[], stdio: 'inherit' | 'pipe') => {
     const proc = spawn(process.execPath, [o.cli, ...args], { env, stdio: stdio === 'inherit' ? 'inherit' : ['ignore', 'inherit', 'inherit'] });
@@ -34,7 +35,7 @@ export async function launch(o: LaunchOptions): Promise<number> {
     return proc;
   };
   start('coordinator', ['coordinator', '--bind', address, '--world', String(o.workers), ...o.runArgs], 'inherit');
-  for (let r = 0; r < o.workers; r++) start(`worker ${r}`, ['worker', '--connect', address], 'pipe');
+  for (let r = 0; r < o.workers; r++) start('a worker', ['worker', '--connect', address], 'pipe');
 
   let failed: string | null = null;
   let stopping = false;
@@ -60,7 +61,10 @@ export async function launch(o: LaunchOptions): Promise<number> {
             c.proc.on('exit', (code, signal) => {
               if ((code !== 0 || signal) && !stopping) {
                 failed = failed ?? `${c.name} (pid ${c.proc.pid}) exited with ${signal ? `signal ${signal}` : `code ${code}`}`;
-                stopAll('SIGTERM');
+                // A dead worker: let the coordinator notice, name the rank and stop the others
+                // itself; step in only if it has not within the liveness window.
+                if (c.name === 'coordinator') stopAll('SIGTERM');
+                else setTimeout(() => stopAll('SIGTERM'), WORKER_SILENT_MS + 2000).unref();
               }
               resolve();
             });

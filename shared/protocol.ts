@@ -10,6 +10,10 @@ import type { RunConfig } from './config';
 import type { Item } from './data/folders';
 
 export const PROTOCOL_VERSION = 1;
+/** Liveness (see Note [liveness] in worker/heartbeat.ts): ping interval, and silences after which a peer counts as dead. */
+export const HEARTBEAT_MS = 250;
+export const WORKER_SILENT_MS = 4000;
+export const COORDINATOR_SILENT_MS = 3000;
 /** Largest header we accept: guards against hostile or corrupt input. */
 export const MAX_HEADER_BYTES = 64 * 1024 * 1024;
 
@@ -21,7 +25,7 @@ export type WorkerMsg =
   | { type: 'stepDone'; step: number; loss: number; n: number; computeMs: number; allreduceMs: number; allreduceBytes: number }
   | { type: 'validDone'; epoch: number; lossSum: number; correct: number; n: number; weightsHash: string }
   | { type: 'model'; modelJson: string }
-  | { type: 'heartbeat' }
+  | { type: 'heartbeat'; rank: number; pid: number }
   | { type: 'error'; message: string };
 
 /** One step's orders: what to compute and with which hyper-parameters. */
@@ -46,6 +50,7 @@ export type CoordMsg =
   | { type: 'validate'; epoch: number; batches: { indices: number[]; real: number }[] }
   | { type: 'save' }
   | { type: 'stop'; reason: string }
+  | { type: 'abort'; reason: string }
   | { type: 'heartbeat' };
 
 export class ProtocolError extends Error {}
@@ -62,7 +67,7 @@ const WORKER_FIELDS: Record<WorkerMsg['type'], Record<string, string>> = {
   stepDone: { step: 'number', loss: 'number', n: 'number', computeMs: 'number', allreduceMs: 'number', allreduceBytes: 'number' },
   validDone: { epoch: 'number', lossSum: 'number', correct: 'number', n: 'number', weightsHash: 'string' },
   model: { modelJson: 'string' },
-  heartbeat: {},
+  heartbeat: { rank: 'number', pid: 'number' },
   error: { message: 'string' },
 };
 
@@ -73,6 +78,7 @@ const COORD_FIELDS: Record<CoordMsg['type'], Record<string, string>> = {
   validate: { epoch: 'number', batches: 'array' },
   save: {},
   stop: { reason: 'string' },
+  abort: { reason: 'string' },
   heartbeat: {},
 };
 

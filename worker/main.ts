@@ -14,6 +14,7 @@ import type { RunConfig } from '../shared/config';
 import { BatchLoader } from './loader';
 import { Ring } from './ring';
 import { Replica } from './replica';
+import { startHeartbeat, type Heartbeat } from './heartbeat';
 
 /** How a worker finds its coordinator. */
 export interface WorkerOptions {
@@ -40,11 +41,22 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
   sock.connect(opts.connect);
   const send = (msg: WorkerMsg, frames: Uint8Array[] = []) => sock.send(encode(msg, frames));
   let session: Session | null = null;
+  let heartbeat: Heartbeat | null = null;
   try {
     await send({ type: 'hello', host: hostname(), pid: process.pid });
     for await (const frames of sock) {
       const { msg } = decodeCoordMsg(frames);
       if (msg.type === 'stop') break;
+      if (msg.type === 'welcome') {
+        heartbeat = startHeartbeat({
+          address: opts.connect, rank: msg.rank,
+          onAbort: (reason) => {
+            log(`ringtune worker rank ${msg.rank}: ${reason}; exiting`);
+            // Stop the heartbeat thread first: exiting with its socket open crashes libzmq's teardown.
+            void heartbeat?.stop().finally(() => process.exit(1));
+          },
+        });
+      }
       session = await handle(msg, session, send, opts, log);
     }
   } catch (e) {
@@ -52,6 +64,7 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
     await Promise.race([send({ type: 'error', message }), new Promise((r) => setTimeout(r, 1000))]).catch(() => undefined);
     throw e;
   } finally {
+    await heartbeat?.stop();
     await session?.ring.close();
     sock.close();
   }

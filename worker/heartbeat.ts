@@ -1,0 +1,75 @@
+/**
+ * Note [liveness]: a worker's main thread can be busy for seconds inside one synchronous kernel,
+ * so heartbeats come from a separate thread with its own socket. It pings the coordinator every
+ * HEARTBEAT_MS and expects an answer. If the coordinator stops answering (killed, frozen, host
+ * gone) or orders an abort, the thread ends the worker process: it tells the main thread, and if
+ * the main thread is stuck it kills the process outright. So no worker outlives its coordinator.
+ */
+import { Worker } from 'worker_threads';
+import { HEARTBEAT_MS, COORDINATOR_SILENT_MS, PROTOCOL_VERSION } from '../shared/protocol';
+
+// Runs in the thread. Plain JS (no imports of project files) so it works from any bundle.
+const THREAD_SOURCE = `
+const { workerData, parentPort } = require('worker_threads');
+const { writeSync } = require('fs');
+const zmq = require(workerData.zmqPath);
+const { pack, unpack } = require(workerData.msgpackrPath);
+const { address, rank, version, intervalMs, silentMs, parentPid } = workerData;
+const sock = new zmq.Dealer({ linger: 0 });
+if (workerData.curve) Object.assign(sock, workerData.curve);
+sock.connect(address);
+let lastAnswer = Date.now();
+let ending = false;
+function end(reason) {
+  if (ending) return;
+  ending = true;
+  parentPort.postMessage({ abort: reason });
+  setTimeout(() => {
+    writeSync(2, 'ringtune worker rank ' + rank + ': ' + reason + '; main thread unresponsive, killing the process\\n');
+    process.kill(process.pid, 'SIGKILL');
+  }, 2000);
+}
+const timer = setInterval(() => {
+  if (parentPid && process.ppid !== parentPid) end('the launcher (pid ' + parentPid + ') is gone');
+  if (Date.now() - lastAnswer > silentMs) end('the coordinator at ' + address + ' has not answered for ' + Math.round(silentMs / 1000) + ' s');
+  if (!ending) sock.send(pack({ v: version, type: 'heartbeat', rank, pid: process.pid })).catch(() => {});
+}, intervalMs);
+parentPort.on('message', (m) => { if (m === 'stop') { clearInterval(timer); sock.close(); parentPort.close(); } });
+(async () => {
+  try {
+    for await (const [frame] of sock) {
+      let msg;
+      try { msg = unpack(frame); } catch { continue; }
+      if (!msg || msg.v !== version) continue;
+      lastAnswer = Date.now();
+      if (msg.type === 'abort') end('the coordinator aborted the run: ' + String(msg.reason));
+    }
+  } catch {}
+})();
+`;
+
+/** Handle on the heartbeat thread. */
+export interface Heartbeat {
+  stop(): Promise<void>;
+}
+
+/** Starts pinging the coordinator as `rank`; calls onAbort (on the main thread) when the run must end. */
+export function startHeartbeat(o: { address: string; rank: number; onAbort: (reason: string) => void; curve?: Record<string, unknown> }): Heartbeat {
+  const parentPid = process.env.RINGTUNE_SUPERVISOR_PID ? Number(process.env.RINGTUNE_SUPERVISOR_PID) : 0;
+  const thread = new Worker(THREAD_SOURCE, {
+    eval: true,
+    workerData: {
+      zmqPath: require.resolve('zeromq'), msgpackrPath: require.resolve('msgpackr'), address: o.address, rank: o.rank, version: PROTOCOL_VERSION,
+      intervalMs: HEARTBEAT_MS, silentMs: COORDINATOR_SILENT_MS, parentPid, curve: o.curve,
+    },
+  });
+  thread.on('message', (m: { abort?: string }) => m.abort && o.onAbort(m.abort));
+  thread.unref();
+  return {
+    stop: async () => {
+      thread.postMessage('stop');
+      await new Promise((r) => setTimeout(r, 20));
+      await thread.terminate();
+    },
+  };
+}
