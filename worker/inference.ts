@@ -127,7 +127,7 @@ export async function loadClassifier(dir: string): Promise<Classifier> {
   const outShape = model.outputs[0].shape;
   const specFile = join(dir, spec.kind === 'export' ? 'preprocessing.json' : 'config.json');
   if (inShape.length !== 4 || inShape[1] !== spec.size || inShape[2] !== spec.size || inShape[3] !== 3) {
-    throw new Error(`${modelFile} takes inputs of shape [${inShape.join(', ')}] but ${specFile} says size ${spec.size} (expected [null, ${spec.size}, ${spec.size}, 3])`);
+    throw new Error(`${modelFile} takes inputs of shape [${inShape.map(String).join(', ')}] but ${specFile} says size ${spec.size} (expected [null, ${spec.size}, ${spec.size}, 3])`);
   }
   if (outShape.length !== 2 || outShape[1] !== labels.length) {
     throw new Error(`${labelsFile} lists ${labels.length} classes but ${modelFile} outputs ${outShape[outShape.length - 1]}: labels and model do not belong together`);

@@ -10,6 +10,9 @@ import { selectBackend, backendChoices, type BackendChoice } from '../../shared/
 import { disposeClassifier, loadClassifier, scoreItems, type Scores } from '../../worker/inference';
 import { writeConfusionMatrix, writeImageGrid, type Tile } from '../figures';
 
+/** Title of the top-losses grid (fastai's plot_top_losses caption order). */
+export const TOP_LOSSES_TITLE = 'Top losses: predicted / actual (probability), loss';
+
 /** One class's row of the per-class table. */
 export interface ClassAccuracy { name: string; images: number; correct: number; accuracy: number }
 
@@ -106,12 +109,16 @@ export async function evaluate(o: EvaluateOptions, log: (line: string) => void =
     const out = o.out ?? join(o.model, `eval-${o.split}`);
     mkdirSync(out, { recursive: true });
     const files = [join(out, 'evaluation.json'), join(out, 'confusion.png')];
-    writeFileSync(files[0], JSON.stringify({ model: resolve(o.model), data: dataset.root, split: o.split, ...summary }, null, 2) + '\n');
-    await writeConfusionMatrix(files[1], summary.confusion, clf.labels, `Confusion matrix (${o.split}, ${items.length} images, accuracy ${(summary.accuracy * 100).toFixed(1)}%)`);
     const top = topLossIndices(scores.losses, Math.min(o.topLosses, items.length));
+    const topLosses = top.map((i) => ({
+      file: items[i].file, actual: clf.labels[scores.targets[i]], predicted: clf.labels[scores.preds[i]], loss: scores.losses[i],
+      actualProbability: scores.probs[i * scores.classes + scores.targets[i]], predictedProbability: scores.probs[i * scores.classes + scores.preds[i]],
+    }));
+    writeFileSync(files[0], JSON.stringify({ model: resolve(o.model), data: dataset.root, split: o.split, ...summary, topLosses }, null, 2) + '\n');
+    await writeConfusionMatrix(files[1], summary.confusion, clf.labels, `Confusion matrix (${o.split}, ${items.length} images, accuracy ${(summary.accuracy * 100).toFixed(1)}%)`);
     if (top.length > 0) {
       files.push(join(out, 'top_losses.png'));
-      await writeImageGrid(files[2], top.map((i) => topLossTile(scores, i, join(dataset.root, items[i].file), clf.labels)), { title: 'Top losses: predicted / actual (probability), loss' });
+      await writeImageGrid(files[2], top.map((i) => topLossTile(scores, i, join(dataset.root, items[i].file), clf.labels)), { title: TOP_LOSSES_TITLE });
     }
     return { summary, files };
   } finally {
