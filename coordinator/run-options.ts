@@ -47,9 +47,19 @@ export function addRunOptions(cmd: Command): Command {
     .option('--groups <n>', 'parameter groups (default: the architecture split)', number('--groups', (v) => Number.isInteger(v) && v >= 2, 'a whole number >= 2'))
     .option('--min-scale <s>', 'random-resized-crop minimum area fraction', number('--min-scale', (v) => v > 0 && v <= 1, 'in (0, 1]'), DEFAULTS.minScale)
     .option('--no-flip', 'no random horizontal flips (e.g. for digits)')
+    .option('--lin-ftrs <sizes>', 'head hidden layer sizes, comma-separated; "" for none (fastai lin_ftrs)', '512')
+    .option('--ps <p>', 'head dropout of the last block; earlier blocks get half (fastai ps)', number('--ps', (v) => v >= 0 && v < 1, 'in [0, 1)'), DEFAULTS.ps)
+    .option('--no-first-bn', 'no BatchNorm before the head\'s first Dense (fastai first_bn=False)')
     .option('--skip-bad-images', 'train without images that fail to decode (listed at start) instead of stopping')
     .addOption(new Option('--backend <name>', 'compute backend').choices(['auto', 'wasm', 'cpu', 'webgpu', 'tensorflow']).default(DEFAULTS.backend))
     .option('--out <dir>', 'output folder for the model and metrics', DEFAULTS.out);
+}
+
+function parseSizes(text: string): number[] {
+  if (text.trim() === '') return [];
+  const v = text.split(',').map(Number);
+  if (v.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--lin-ftrs must be comma-separated whole numbers like 512 or 512,256, got '${text}'`);
+  return v;
 }
 
 function parseMoms(text: string): [number, number, number] {
@@ -96,5 +106,8 @@ export function configFromOptions(o: Record<string, unknown>): Omit<RunConfig, '
     flip: o.flip !== false,
     minScale: o.minScale as number,
     skipBadImages: o.skipBadImages === true,
+    linFtrs: parseSizes(String(o.linFtrs ?? '512')),
+    ps: o.ps as number,
+    firstBn: o.firstBn !== false,
   };
 }

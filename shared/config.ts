@@ -33,6 +33,10 @@ export interface RunConfig {
   minScale: number;
   /** Train without images that fail to decode (reported by name) instead of stopping. */
   skipBadImages: boolean;
+  /** fastai create_head: hidden sizes, last dropout, BN before the first Dense. */
+  linFtrs: number[];
+  ps: number;
+  firstBn: boolean;
 }
 
 /** fastai's defaults (fine_tune, Adam, vision_learner) plus ringtune's own. */
@@ -60,4 +64,7 @@ export const DEFAULTS: Omit<RunConfig, 'data' | 'nClasses'> = {
   flip: true,
   minScale: 0.35,
   skipBadImages: false,
+  linFtrs: [512],
+  ps: 0.5,
+  firstBn: true,
 };

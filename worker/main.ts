@@ -8,7 +8,8 @@ import { hostname } from 'os';
 import * as tf from '@tensorflow/tfjs';
 import { decodeCoordMsg, encode, type CoordMsg, type StepOrder, type WorkerMsg } from '../shared/protocol';
 import { selectBackend } from '../shared/backend';
-import { buildNet } from '../shared/models';
+import { buildNet, seedDropout } from '../shared/models';
+import { mixSeed } from '../shared/rng';
 import { modelArtifacts } from '../shared/models/io';
 import type { RunConfig } from '../shared/config';
 import { BatchLoader } from './loader';
@@ -76,7 +77,7 @@ async function handle(msg: CoordMsg, s: Session | null, send: (m: WorkerMsg, f?:
       const { config, rank, world } = msg;
       const backend = await selectBackend(config.backend as never);
       if (rank === 0) log(`ringtune: backend ${backend.name} (${backend.reason})`);
-      const net = await buildNet({ arch: config.arch, nClasses: config.nClasses, size: config.size, groups: config.groups ?? undefined, seed: config.seed, pretrained: config.pretrained ?? undefined });
+      const net = await buildNet({ arch: config.arch, nClasses: config.nClasses, size: config.size, groups: config.groups ?? undefined, seed: config.seed, pretrained: config.pretrained ?? undefined, head: { linFtrs: config.linFtrs, ps: config.ps, firstBn: config.firstBn } });
       const ring = await Ring.bind({ rank, world, host: opts.host });
       const replica = new Replica(net, ring, world, config.wd);
       const common = { size: config.size, mean: net.stats.mean, std: net.stats.std, flip: config.flip, minScale: config.minScale, seed: config.seed };
@@ -130,6 +131,8 @@ async function step(s: Session, order: StepOrder, send: (m: WorkerMsg) => Promis
   s.replica.setPhase(order.phase, order.freezeTo);
   const batch = await s.train.load(order.indices, order.epoch);
   if (order.next) s.train.prefetch(order.next, order.epoch);
+  // Dropout masks follow the run seed (different per rank and step), so runs are reproducible.
+  seedDropout(s.replica.net.model, mixSeed(s.config.seed, order.step, s.rank));
   const r = await s.replica.step(batch.x, batch.y, batch.n, s.config.size, order.lrs, order.mom, order.step);
   await send({ type: 'stepDone', step: order.step, loss: r.loss, n: batch.n, computeMs: r.computeMs, allreduceMs: r.allreduceMs, allreduceBytes: r.allreduceBytes });
 }

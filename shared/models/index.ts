@@ -7,7 +7,7 @@ import { statSync } from 'fs';
 import { Body, evenSplit } from './body';
 import { RESNETS, resnetBody } from './resnet';
 import { mobilenetV2Body } from './mobilenet';
-import { createHead } from './head';
+import { createHead, type HeadOptions } from './head';
 import { initLayers, weightKind } from './init';
 import { kerasBody } from './keras';
 import { copyBodyWeights } from './pretrained';
@@ -26,6 +26,8 @@ export interface NetSpec {
   seed: number;
   /** Path of a model.json (or its folder) whose body weights are copied in. */
   pretrained?: string;
+  /** fastai create_head options (default: lin_ftrs [512], ps 0.5, first_bn). */
+  head?: HeadOptions;
 }
 
 /** One trainable weight and the facts the optimizer needs about it. */
@@ -109,7 +111,7 @@ export async function buildNet(spec: NetSpec): Promise<Net> {
   checkSpec(spec);
   const input = tf.input({ shape: [spec.size, spec.size, 3], name: 'input', dtype: 'float32' });
   const { body, fromFile } = await buildBody(spec, input);
-  const head = createHead(body.output, spec.nClasses);
+  const head = createHead(body.output, spec.nClasses, spec.head);
   const model = tf.model({ inputs: input, outputs: head.logits, name: 'ringtune' });
   try {
     const headLayers = new Set(head.layers);
