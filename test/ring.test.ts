@@ -139,6 +139,18 @@ describe('ring all-reduce, in-process ranks', () => {
   });
 });
 
+describe('closing right after the last all-reduce', () => {
+  test('a rank that closes as soon as its own call returns still lets its neighbours finish', async () => {
+    for (let round = 0; round < 5; round++) {
+      const rings = await makeRing(3, { chunkBytes: 64 * 1024, timeoutMs: 3000 });
+      const ins = rings.map((_, r) => input(400003, r, round));
+      const outs = ins.map((x) => x.slice());
+      await Promise.all(rings.map((ring, r) => ring.allReduceSum(outs[r], 1).then(() => ring.close())));
+      expectBitwiseEqual(outs);
+    }
+  });
+});
+
 describe('ring failures name the peer and do not hang', () => {
   test('a peer that never sends: error naming it within the timeout', async () => {
     const rings = await makeRing(2, { timeoutMs: 400 });

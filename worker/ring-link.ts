@@ -4,20 +4,29 @@
  * all-reduce loop, and sends go through `FrameWriter`, a FIFO promise chain, because zeromq.js
  * allows only one pending send per socket and a second one throws EBUSY. Every wait times out
  * with an error naming the neighbour.
+ *
+ * Note [wait slices]: a wait is a loop of short socket timeouts (WAIT_SLICE_MS) up to the ring's
+ * timeout, not one long one. Under jest (in-process rings) we saw receives stay asleep for
+ * seconds while frames sat in their queue: with 1 s slices, the retry after expiry found its frame
+ * within a few ms. Each expiry makes zeromq.js retry the operation directly, so a missed wake-up
+ * costs at most one slice. Plain Node processes showed none in 60 all-reduces with 1 s slices.
  */
 import * as zmq from 'zeromq';
+
+/** Longest single socket wait; see Note [wait slices]. */
+const WAIT_SLICE_MS = 100;
 
 /** Small high-water marks: frames are MBs, and a deep queue only hides a stalled peer. */
 const HWM = 4;
 
 /** Creates the receiving socket. */
 export function makePull(timeoutMs: number): zmq.Pull {
-  return new zmq.Pull({ linger: 0, receiveHighWaterMark: HWM, receiveTimeout: timeoutMs });
+  return new zmq.Pull({ linger: 0, receiveHighWaterMark: HWM, receiveTimeout: Math.min(timeoutMs, WAIT_SLICE_MS) });
 }
 
 /** Creates the sending socket. */
 export function makePush(timeoutMs: number): zmq.Push {
-  return new zmq.Push({ linger: 0, sendHighWaterMark: HWM, sendTimeout: timeoutMs });
+  return new zmq.Push({ linger: 0, sendHighWaterMark: HWM, sendTimeout: Math.min(timeoutMs, WAIT_SLICE_MS) });
 }
 
 /** True for the error zeromq.js raises when a send or receive hit its timeout. */
@@ -25,10 +34,22 @@ export function isTimeout(e: unknown): boolean {
   return (e as { code?: string }).code === 'EAGAIN';
 }
 
+/** Retries `op` on socket timeouts until `timeoutMs` has passed; rethrows anything else. */
+async function withinTimeout<T>(op: () => Promise<T>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await op();
+    } catch (e) {
+      if (!isTimeout(e) || Date.now() >= deadline) throw e;
+    }
+  }
+}
+
 /** Receives one multipart message, turning a timeout into an error that names the sender. */
 export async function receiveFrom(pull: zmq.Pull, who: string, timeoutMs: number, waitingFor: string): Promise<Buffer[]> {
   try {
-    return await pull.receive();
+    return await withinTimeout(() => pull.receive(), timeoutMs);
   } catch (e) {
     if (isTimeout(e)) throw new Error(`ring: no frame from ${who} within ${timeoutMs} ms (waiting for ${waitingFor}); is it alive and in the same all-reduce?`);
     throw new Error(`ring: receiving from ${who} failed: ${(e as Error).message}`);
@@ -51,7 +72,7 @@ export class FrameWriter {
     this.tail = this.tail.then(async () => {
       if (this.failure) return;
       try {
-        await this.sock.send(frames);
+        await withinTimeout(() => this.sock.send(frames), this.timeoutMs);
       } catch (e) {
         this.failure = isTimeout(e)
           ? new Error(`ring: ${this.who} did not take ${what()} within ${this.timeoutMs} ms; is it alive and in the same all-reduce?`)

@@ -34,6 +34,7 @@ export interface RingOptions {
 
 const DEFAULT_CHUNK_BYTES = 1 << 20;
 const DEFAULT_TIMEOUT_MS = 30000;
+const CLOSE_LINGER_MS = 1000;
 
 /** Byte view of a float range, for sending without a copy. */
 function bytesOf(f: Float32Array): Buffer {
@@ -197,9 +198,15 @@ export class Ring {
     return { world: this.world, rank: (this.rank + this.world - 1) % this.world, step, chunk, tag, floats };
   }
 
-  /** Closes both sockets (pending waits fail) and removes the ipc socket file. */
+  /**
+   * Closes both sockets (pending waits fail) and removes the ipc socket file. The last all-gather
+   * frames may still be queued when allReduceSum returns, so the sending socket lingers briefly
+   * (up to a second) to deliver them to a live neighbour instead of dropping them.
+   */
   async close(): Promise<void> {
+    const healthy = !this.broken;
     this.broken ??= new Error('the ring was closed');
+    if (this.push) this.push.linger = healthy ? Math.min(this.timeoutMs, CLOSE_LINGER_MS) : 0;
     this.push?.close();
     this.pull.close();
     if (this.ipcFile) rmSync(this.ipcFile, { force: true });

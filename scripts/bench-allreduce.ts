@@ -1,0 +1,204 @@
+/**
+ * All-reduce benchmark: ringtune's ring (one Node process per rank) against PyTorch gloo and
+ * Open MPI (TCP only, and with shared memory) in the same run, on this host, same sizes, same
+ * iteration counts. Prints time, algbw and busbw (nccl-tests definitions) and ringtune's ratio to
+ * each peer. Peers that are not installed are skipped, so it also runs ringtune alone.
+ *
+ *   npm run bench:allreduce -- --ranks 2,4 --sizes 1,16,100
+ */
+import { spawn, spawnSync } from 'child_process';
+import { Command } from 'commander';
+import { createServer } from 'net';
+import { join } from 'path';
+import { addIntoJs, addIntoWasm, hasWasmSimd } from '../worker/reduce-add';
+import { RingPeerGroup } from '../worker/ring-peer-group';
+
+const PYTHON = '/usr/bin/python3';
+const MIB = 2 ** 20;
+const PEER_TIMEOUT_MS = 600000;
+
+interface Options {
+  ranks: number[];
+  sizes: number[];
+  chunkBytes: number;
+  transport: 'tcp' | 'ipc' | 'auto';
+  peers: boolean;
+  add: boolean;
+}
+
+/** Mean seconds per all-reduce, keyed by size in MiB (the slowest rank's). */
+type Timings = Map<number, number>;
+
+/** Iterations per size: about 256 MiB of traffic per rank, at least 3, at most 40. */
+function itersFor(mib: number): number {
+  return Math.max(3, Math.min(40, Math.round(256 / mib)));
+}
+
+function parseList(flag: string, positive: (x: number) => boolean) {
+  return (v: string): number[] => {
+    const xs = v.split(',').map(Number);
+    if (!xs.length || !xs.every(positive)) throw new Error(`${flag}: expected a comma-separated list of positive numbers, got "${v}"`);
+    return xs;
+  };
+}
+
+async function runRingtune(world: number, o: Options): Promise<Timings> {
+  const group = await RingPeerGroup.start(world, { transport: o.transport, chunkBytes: o.chunkBytes, timeoutMs: 60000 }, PEER_TIMEOUT_MS);
+  const out: Timings = new Map();
+  try {
+    for (const mib of o.sizes) {
+      const floats = Math.floor((mib * MIB) / 4);
+      const replies = await group.request(() => ({ type: 'bench', floats, warmup: 2, iters: itersFor(mib) }));
+      out.set(mib, Math.max(...replies.map((r) => (r as { seconds: number }).seconds)));
+    }
+  } finally {
+    await group.close();
+  }
+  return out;
+}
+
+/** Runs processes that print JSON lines {mib, seconds}; returns the slowest rank's time per size. */
+function collectJsonLines(procs: ReturnType<typeof spawn>[], what: string): Promise<Timings> {
+  const out: Timings = new Map();
+  const timer = setTimeout(() => procs.forEach((p) => p.kill()), PEER_TIMEOUT_MS);
+  return Promise.all(
+    procs.map(
+      (p) =>
+        new Promise<void>((resolve, reject) => {
+          let buf = '';
+          let err = '';
+          p.stdout!.on('data', (d: Buffer) => (buf += d.toString()));
+          p.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+          p.on('exit', (code) => {
+            if (code !== 0) return reject(new Error(`${what} exited with code ${code}: ${err.trim().split('\n').slice(-3).join(' | ')}`));
+            // mpirun may interleave ranks' lines, so pick out every JSON object rather than every line.
+            for (const m of buf.match(/\{[^{}]*\}/g) ?? []) {
+              const { mib, seconds } = JSON.parse(m) as { mib: number; seconds: number };
+              out.set(mib, Math.max(out.get(mib) ?? 0, seconds));
+            }
+            resolve();
+          });
+        }),
+    ),
+  ).then(
+    () => (clearTimeout(timer), out),
+    (e) => (clearTimeout(timer), procs.forEach((p) => p.kill()), Promise.reject(e)),
+  );
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+const pyArgs = (o: Options) => [o.sizes.join(','), o.sizes.map(itersFor).join(',')];
+const pyEnv = { ...process.env, OMP_NUM_THREADS: '1', PYTHONUNBUFFERED: '1' };
+
+async function runGloo(world: number, o: Options): Promise<Timings> {
+  const script = join(__dirname, '..', '..', 'scripts', 'bench_allreduce_gloo.py');
+  const port = await freePort();
+  const procs = Array.from({ length: world }, (_, rank) =>
+    spawn(PYTHON, [script, ...pyArgs(o)], {
+      env: { ...pyEnv, RANK: String(rank), WORLD_SIZE: String(world), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), GLOO_SOCKET_IFNAME: 'lo' },
+    }),
+  );
+  return collectJsonLines(procs, 'gloo benchmark');
+}
+
+function runMpi(world: number, o: Options, btl: string): Promise<Timings> {
+  const script = join(__dirname, '..', '..', 'scripts', 'bench_allreduce_mpi.py');
+  const args = ['--allow-run-as-root', '--oversubscribe', '-n', String(world), '--mca', 'pml', 'ob1', '--mca', 'btl', btl,
+    '--mca', 'btl_tcp_if_include', 'lo', PYTHON, script, ...pyArgs(o)];
+  return collectJsonLines([spawn('mpirun', args, { env: pyEnv })], `mpirun (btl ${btl})`);
+}
+
+function available(cmd: string, args: string[]): boolean {
+  return spawnSync(cmd, args, { stdio: 'ignore', timeout: 60000 }).status === 0;
+}
+
+/** One-core memory copy bandwidth (bytes copied per second) over a 100 MiB buffer. */
+function memcpyGBs(): number {
+  const a = new Float32Array((100 * MIB) / 4).fill(1);
+  const b = new Float32Array(a.length);
+  b.set(a);
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < 5; i++) b.set(a);
+  return (5 * a.byteLength) / (Number(process.hrtime.bigint() - t0) / 1e9) / 1e9;
+}
+
+/** Summation speed of one 1 MiB chunk (dst += src), wasm SIMD vs JS loop, in GB/s of src. */
+function addBench(): void {
+  const n = MIB / 4;
+  const dst = new Float32Array(n).fill(1);
+  const src = new Uint8Array(new Float32Array(n).fill(1e-7).buffer);
+  const kernels: [string, (d: Float32Array, s: Uint8Array) => void][] = [['js loop', addIntoJs]];
+  if (hasWasmSimd()) kernels.push(['wasm simd', addIntoWasm]);
+  for (const [name, f] of kernels) {
+    for (let i = 0; i < 20; i++) f(dst, src);
+    const reps = 500;
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < reps; i++) f(dst, src);
+    const s = Number(process.hrtime.bigint() - t0) / 1e9;
+    console.log(`add ${name.padEnd(10)} ${((reps * src.byteLength) / s / 1e9).toFixed(2)} GB/s (1 MiB chunk, dst += src)`);
+  }
+}
+
+function row(cells: (string | number)[]): string {
+  const widths = [6, 8, 22, 10, 12, 12, 16];
+  return cells.map((c, i) => String(c).padStart(widths[i])).join(' ');
+}
+
+async function main(): Promise<void> {
+  const o = new Command()
+    .description('ringtune all-reduce vs gloo and Open MPI on this host')
+    .option('--ranks <list>', 'ranks to run, comma-separated', parseList('--ranks', (x) => Number.isInteger(x) && x >= 2), [2, 4])
+    .option('--sizes <list>', 'buffer sizes in MiB, comma-separated', parseList('--sizes', (x) => x > 0), [1, 16, 100])
+    .option('--chunk-bytes <n>', 'ringtune frame size in bytes', (v) => Number(v), 2 * MIB)
+    .option('--transport <t>', 'ringtune transport: tcp, ipc or auto', 'auto')
+    .option('--no-peers', 'run ringtune alone')
+    .option('--add', 'also measure the summation kernels')
+    .parse(process.argv)
+    .opts<Options>();
+  if (!['tcp', 'ipc', 'auto'].includes(o.transport)) throw new Error(`--transport must be tcp, ipc or auto, got ${o.transport}`);
+
+  if (o.add) addBench();
+  const gloo = o.peers && available(PYTHON, ['-c', 'import torch.distributed']);
+  const mpi = o.peers && available('mpirun', ['--version']) && available(PYTHON, ['-c', 'import mpi4py, numpy']);
+  const copy = memcpyGBs();
+  console.log(`ringtune transport ${o.transport}, chunk ${o.chunkBytes} B; memcpy (one core) ${copy.toFixed(1)} GB/s; ` +
+    `peers: gloo ${gloo ? 'yes' : 'absent'}, Open MPI ${mpi ? 'yes' : 'absent'}`);
+  console.log(row(['ranks', 'size', 'impl', 'time ms', 'algbw GB/s', 'busbw GB/s', 'ringtune/this']));
+
+  for (const world of o.ranks) {
+    const runs: [string, () => Promise<Timings>][] = [['ringtune', () => runRingtune(world, o)]];
+    if (gloo) runs.push(['gloo (tcp)', () => runGloo(world, o)]);
+    if (mpi) runs.push(['open mpi (tcp)', () => runMpi(world, o, 'tcp,self')], ['open mpi (shm)', () => runMpi(world, o, 'vader,self')]);
+    const results: [string, Timings | Error][] = [];
+    for (const [name, run] of runs) results.push([name, await run().catch((e: Error) => e)]);
+    const ours = results[0][1];
+    for (const mib of o.sizes) {
+      for (const [name, t] of results) {
+        if (t instanceof Error) {
+          if (mib === o.sizes[0]) console.log(row([world, '', name, 'failed:', '', '', '']) + ' ' + t.message);
+          continue;
+        }
+        const s = t.get(mib)!;
+        const algbw = (mib * MIB) / s / 1e9;
+        const busbw = (algbw * 2 * (world - 1)) / world;
+        const ratio = ours instanceof Error || name === 'ringtune' ? `(${(busbw / copy).toFixed(2)} of memcpy)` : `x${(s / ours.get(mib)!).toFixed(2)}`;
+        console.log(row([world, `${mib} MiB`, name, (s * 1e3).toFixed(2), algbw.toFixed(2), busbw.toFixed(2), ratio]));
+      }
+    }
+  }
+}
+
+main().catch((e) => {
+  console.error(e instanceof Error ? e.message : e);
+  process.exit(1);
+});

@@ -1,0 +1,34 @@
+"""One rank of the Open MPI all-reduce benchmark (mpi4py, in-place MPI_Allreduce of float32).
+
+Launched by scripts/bench-allreduce.ts through mpirun (TCP-only or shared-memory transports).
+argv: comma-separated sizes in MiB, then comma-separated iteration counts (same length).
+Prints one JSON line per size: {"rank", "mib", "seconds"} (mean seconds per all-reduce).
+"""
+import json
+import sys
+import time
+
+import numpy as np
+from mpi4py import MPI
+
+WARMUP = 2
+
+
+def main() -> None:
+    sizes = [float(s) for s in sys.argv[1].split(",")]
+    iters = [int(s) for s in sys.argv[2].split(",")]
+    comm = MPI.COMM_WORLD
+    for mib, n_iter in zip(sizes, iters):
+        x = np.full(int(mib * 2**20) // 4, 1 / 1024, dtype=np.float32)
+        for _ in range(WARMUP):
+            comm.Allreduce(MPI.IN_PLACE, x, op=MPI.SUM)
+        comm.Barrier()
+        t0 = time.perf_counter()
+        for _ in range(n_iter):
+            comm.Allreduce(MPI.IN_PLACE, x, op=MPI.SUM)
+        seconds = (time.perf_counter() - t0) / n_iter
+        print(json.dumps({"rank": comm.Get_rank(), "mib": mib, "seconds": seconds}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
