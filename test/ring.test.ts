@@ -139,6 +139,27 @@ describe('ring all-reduce, in-process ranks', () => {
   });
 });
 
+describe('back-to-back calls', () => {
+  test('each rank runs its own loop of calls with no barrier between them: every result exact', async () => {
+    const world = 3;
+    const rings = await makeRing(world, { chunkBytes: 16 * 1024, timeoutMs: 10000 });
+    try {
+      const sizes = [50001, 50001, 7, 120000, 3, 50001, 80000, 80000];
+      const ins = sizes.map((n, k) => rings.map((_, r) => input(n, r, 1000 + k)));
+      const outs = ins.map((perRank) => perRank.map((x) => x.slice()));
+      await Promise.all(rings.map(async (ring, r) => {
+        for (let k = 0; k < sizes.length; k++) await ring.allReduceSum(outs[k][r], k);
+      }));
+      sizes.forEach((_, k) => {
+        expectNearReference(outs[k][0], ins[k]);
+        expectBitwiseEqual(outs[k]);
+      });
+    } finally {
+      await closeAll(rings);
+    }
+  });
+});
+
 describe('closing right after the last all-reduce', () => {
   test('a rank that closes as soon as its own call returns still lets its neighbours finish', async () => {
     for (let round = 0; round < 5; round++) {

@@ -7,8 +7,12 @@
  * region must stay untouched until the peer has it. Reduce-scatter sends regions of `buf` itself;
  * every one of them is overwritten later only by the all-gather, with data that can arrive only
  * after it went round the ring through the right neighbour, i.e. after that neighbour received
- * ours. All-gather sends never point into `buf` (a fresh copy of the owned sum, then the received
- * frames themselves are forwarded), so when `allReduceSum` returns the caller owns `buf` again.
+ * ours. All-gather sends never point into `buf` (a copy of the owned sum in `staging`, then the
+ * received frames themselves are forwarded), so when `allReduceSum` returns the caller owns `buf`
+ * again. `staging` is reused by the next call without waiting: its chunk c is rewritten only after
+ * this rank received chunk c of the last reduce-scatter step, a partial sum that started at the
+ * right neighbour in the new call, so that neighbour had already finished the previous call, i.e.
+ * received every staging frame of it.
  */
 import { rmSync } from 'fs';
 import type * as zmq from 'zeromq';
@@ -53,6 +57,8 @@ export class Ring {
   private writer: FrameWriter | null = null;
   private broken: Error | null = null;
   private sent = 0;
+  /** Outgoing copy of the segment this rank owns after the reduce-scatter (Note [zero-copy lifetimes]). */
+  private staging = new Float32Array(0);
   private reduced = 0;
   private readonly left: string;
   private readonly right: string;
@@ -161,6 +167,12 @@ export class Ring {
       writer.push([this.header(step, c, tag, n), payload], () => `step ${step} chunk ${c} of tag ${tag}`);
     };
 
+    const ownedSeg = recvSegment(rank, world, world - 2);
+    const ownedStart = chunkRange(n, world, chunks, ownedSeg, 0).start;
+    const ownedLen = chunkRange(n, world, chunks, ownedSeg, chunks - 1).end - ownedStart;
+    if (this.staging.length < ownedLen) this.staging = new Float32Array(ownedLen);
+    const staging = this.staging;
+
     const first = sendSegment(rank, world, 0);
     for (let c = 0; c < chunks; c++) send(0, c, bytesOf(range(first, c)));
 
@@ -171,16 +183,22 @@ export class Ring {
         if (writer.failure) throw writer.failure;
         const [h, payload] = await receiveFrom(this.pull, this.left, this.timeoutMs, `step ${step} chunk ${c} of tag ${tag}`);
         checkHeader(decodeHeader(h, this.left), this.expected(step, c, tag, n), this.left);
-        const dst = range(seg, c);
+        const at = chunkRange(n, world, chunks, seg, c);
+        const dst = buf.subarray(at.start, at.end);
         if (payload === undefined || payload.byteLength !== dst.byteLength) {
           throw new Error(`ring: ${this.left} sent ${payload?.byteLength ?? 0} payload bytes for step ${step} chunk ${c}, expected ${dst.byteLength}`);
         }
         const last = step + 1 === steps;
         if (isReduceStep(world, step)) {
           addInto(dst, payload);
-          // The owned sum leaves as a copy so no all-gather send points into buf (Note [zero-copy lifetimes]).
-          const owned = !isReduceStep(world, step + 1);
-          send(step + 1, c, owned ? Buffer.from(bytesOf(dst)) : bytesOf(dst));
+          if (isReduceStep(world, step + 1)) {
+            send(step + 1, c, bytesOf(dst));
+          } else {
+            // The owned sum leaves from staging, never from buf (Note [zero-copy lifetimes]).
+            const out = staging.subarray(at.start - ownedStart, at.end - ownedStart);
+            out.set(dst);
+            send(step + 1, c, bytesOf(out));
+          }
         } else {
           copyInto(dst, payload);
           if (!last) send(step + 1, c, payload);
