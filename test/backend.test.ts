@@ -1,0 +1,75 @@
+/** Backend selection: what each --backend choice picks here, and the errors when it cannot. */
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import { releaseBackend, selectBackend, BackendChoice } from '../shared/backend';
+import { wasmKernels } from '../shared/kernels';
+
+const hasTfjsNode = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'].some((p) => {
+  try {
+    require.resolve(p);
+    return true;
+  } catch {
+    return false;
+  }
+});
+
+describe('selectBackend', () => {
+  test('cpu', async () => {
+    const r = await selectBackend('cpu');
+    expect(r.name).toBe('cpu');
+    expect(tf.getBackend()).toBe('cpu');
+  });
+
+  test('wasm registers ringtune kernels, replacing the stock Conv2DBackpropInput', async () => {
+    const r = await selectBackend('wasm');
+    expect(r).toEqual({ name: 'wasm', reason: expect.stringContaining('ringtune gradient kernels') });
+    expect(tf.getBackend()).toBe('wasm');
+    for (const k of wasmKernels) expect(tf.getKernel(k.kernelName, 'wasm')).toBe(k);
+    for (const name of ['Conv2DBackpropFilter', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'UnsortedSegmentSum', 'Conv2DBackpropInput']) {
+      expect(wasmKernels.map((k) => k.kernelName)).toContain(name);
+    }
+    await selectBackend('wasm'); // idempotent
+    expect(tf.getBackend()).toBe('wasm');
+  });
+
+  (hasTfjsNode ? test.skip : test)('tensorflow without tfjs-node installed: a clear error with the install recipe', async () => {
+    await expect(selectBackend('tensorflow')).rejects.toThrow(/--backend tensorflow.*npm install @tensorflow\/tfjs-node-gpu/s);
+  });
+
+  (hasTfjsNode ? test.skip : test)('auto falls back to wasm and says why', async () => {
+    const r = await selectBackend('auto');
+    expect(r.name).toBe('wasm');
+    expect(r.reason).toMatch(/auto: @tensorflow\/tfjs-node\(-gpu\) not installed/);
+  });
+
+  test('an unknown choice names the flag and the valid values', async () => {
+    await expect(selectBackend('tpu' as BackendChoice)).rejects.toThrow(/--backend: unknown backend 'tpu' \(expected one of auto, wasm, cpu, webgpu, tensorflow\)/);
+  });
+
+  test('webgpu without a usable adapter fails clearly and leaves the current backend', async () => {
+    await selectBackend('wasm');
+    await expect(selectBackend('webgpu', { dawnFlags: ['adapter=no-such-gpu-ringtune'] })).rejects.toThrow(/--backend webgpu: Dawn found no GPU adapter/);
+    expect(tf.getBackend()).toBe('wasm');
+    releaseBackend();
+  });
+});
+
+describe('webgpu wiring on Dawn', () => {
+  const built = path.join(__dirname, '..', 'dist', 'shared', 'backend.js');
+
+  test('a process that selects webgpu on a null device and releases it exits by itself', () => {
+    if (!fs.existsSync(built)) throw new Error(`${built} missing: run \`npm run build\` first (npm test does)`);
+    const script = `
+      const tf = require('@tensorflow/tfjs');
+      const { selectBackend, releaseBackend } = require(${JSON.stringify(built)});
+      selectBackend('webgpu', { dawnFlags: ['backend=null'] })
+        .then((r) => { console.log('chosen', r.name, tf.getBackend()); releaseBackend(); })
+        .catch((e) => { console.log('error', e.message); releaseBackend(); });`;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60_000, cwd: path.join(__dirname, '..') });
+    expect(r.signal).toBeNull(); // not killed by the timeout: the process exited on its own
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/chosen webgpu webgpu/);
+  });
+});
