@@ -56,7 +56,7 @@ describe('built-in architectures train on wasm', () => {
     expect(Math.abs(out.wasm.loss - out.cpu.loss) / Math.abs(out.cpu.loss)).toBeLessThan(1e-4);
     // A BatchNorm beta feeding only convs that the next BatchNorm re-centres has a gradient that is 0
     // up to rounding; errors are measured against 1e-3 of the largest gradient at least.
-    const scale = Math.max(...out.cpu.grads.map((g) => g.reduce((m, v) => Math.max(m, Math.abs(v)), 0)));
+    const scale = Math.max(...out.cpu.grads.map((g) => Array.from(g, Math.abs).reduce((m, v) => Math.max(m, v), 0)));
     const errors = out.wasm.grads.map((g, i) => relError(g, out.cpu.grads[i], 1e-3 * scale));
     const worst = errors.indexOf(Math.max(...errors));
     expect({ worst: vars[worst].name, shape: vars[worst].shape, error: errors[worst] < 1e-3 ? 'ok' : errors[worst] })
