@@ -29,9 +29,17 @@ interface Options {
 /** Mean seconds per all-reduce, keyed by size in MiB (the slowest rank's). */
 type Timings = Map<number, number>;
 
-/** Iterations per size: about 256 MiB of traffic per rank, at least 3, at most 40. */
+/** Timed iterations per size: about 256 MiB of buffer per rank, at least 3, at most 40. */
 function itersFor(mib: number): number {
   return Math.max(3, Math.min(40, Math.round(256 / mib)));
+}
+
+/**
+ * Untimed iterations first, the same for every implementation: as many as timed ones, at least 5.
+ * Node ranks need a few dozen small calls before their times settle (JIT and allocator warm-up).
+ */
+function warmupFor(mib: number): number {
+  return Math.max(5, itersFor(mib));
 }
 
 function parseList(flag: string, positive: (x: number) => boolean) {
@@ -48,7 +56,7 @@ async function runRingtune(world: number, o: Options): Promise<Timings> {
   try {
     for (const mib of o.sizes) {
       const floats = Math.floor((mib * MIB) / 4);
-      const replies = await group.request(() => ({ type: 'bench', floats, warmup: 2, iters: itersFor(mib) }));
+      const replies = await group.request(() => ({ type: 'bench', floats, warmup: warmupFor(mib), iters: itersFor(mib) }));
       out.set(mib, Math.max(...replies.map((r) => (r as { seconds: number }).seconds)));
     }
   } finally {
@@ -97,7 +105,7 @@ function freePort(): Promise<number> {
   });
 }
 
-const pyArgs = (o: Options) => [o.sizes.join(','), o.sizes.map(itersFor).join(',')];
+const pyArgs = (o: Options) => [o.sizes.join(','), o.sizes.map(itersFor).join(','), o.sizes.map(warmupFor).join(',')];
 const pyEnv = { ...process.env, OMP_NUM_THREADS: '1', PYTHONUNBUFFERED: '1' };
 
 async function runGloo(world: number, o: Options): Promise<Timings> {

@@ -1,7 +1,7 @@
 """One rank of the gloo all-reduce benchmark (PyTorch torch.distributed, TCP over loopback).
 
 Launched by scripts/bench-allreduce.ts with RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set.
-argv: comma-separated sizes in MiB, then comma-separated iteration counts (same length).
+argv: comma-separated sizes in MiB, then iteration counts, then warm-up counts (same length).
 Prints one JSON line per size: {"rank", "mib", "seconds"} (mean seconds per all-reduce).
 """
 import json
@@ -12,17 +12,16 @@ import time
 import torch
 import torch.distributed as dist
 
-WARMUP = 2
-
 
 def main() -> None:
     sizes = [float(s) for s in sys.argv[1].split(",")]
     iters = [int(s) for s in sys.argv[2].split(",")]
+    warmups = [int(s) for s in sys.argv[3].split(",")]
     rank = int(os.environ["RANK"])
     dist.init_process_group("gloo", rank=rank, world_size=int(os.environ["WORLD_SIZE"]))
-    for mib, n_iter in zip(sizes, iters):
-        x = torch.full((int(mib * 2**20) // 4,), 1 / 1024, dtype=torch.float32)
-        for _ in range(WARMUP):
+    for mib, n_iter, n_warm in zip(sizes, iters, warmups):
+        x = torch.zeros(int(mib * 2**20) // 4, dtype=torch.float32)  # zeros: stays finite over many in-place sums
+        for _ in range(n_warm):
             dist.all_reduce(x)
         dist.barrier()
         t0 = time.perf_counter()

@@ -1,7 +1,7 @@
 """One rank of the Open MPI all-reduce benchmark (mpi4py, in-place MPI_Allreduce of float32).
 
 Launched by scripts/bench-allreduce.ts through mpirun (TCP-only or shared-memory transports).
-argv: comma-separated sizes in MiB, then comma-separated iteration counts (same length).
+argv: comma-separated sizes in MiB, then iteration counts, then warm-up counts (same length).
 Prints one JSON line per size: {"rank", "mib", "seconds"} (mean seconds per all-reduce).
 """
 import json
@@ -11,16 +11,15 @@ import time
 import numpy as np
 from mpi4py import MPI
 
-WARMUP = 2
-
 
 def main() -> None:
     sizes = [float(s) for s in sys.argv[1].split(",")]
     iters = [int(s) for s in sys.argv[2].split(",")]
+    warmups = [int(s) for s in sys.argv[3].split(",")]
     comm = MPI.COMM_WORLD
-    for mib, n_iter in zip(sizes, iters):
-        x = np.full(int(mib * 2**20) // 4, 1 / 1024, dtype=np.float32)
-        for _ in range(WARMUP):
+    for mib, n_iter, n_warm in zip(sizes, iters, warmups):
+        x = np.zeros(int(mib * 2**20) // 4, dtype=np.float32)  # zeros: stays finite over many in-place sums
+        for _ in range(n_warm):
             comm.Allreduce(MPI.IN_PLACE, x, op=MPI.SUM)
         comm.Barrier()
         t0 = time.perf_counter()
