@@ -43,7 +43,11 @@ export function lossPanels(h: PlotHistory): Panel[] {
   };
   const accuracy: Panel = {
     title: 'validation accuracy', xLabel: 'step', yLabel: 'accuracy', vLines, legend: false,
-    series: [{ name: 'accuracy', x: ex, y: h.epochs.map((e) => e.accuracy), color: '#2ca02c' }],
+    series: [
+      { name: 'accuracy', x: ex, y: h.epochs.map((e) => e.accuracy), color: '#2ca02c' },
+      // Never drawn (no finite x): pins the axis to [0, 1] so small changes do not look like big ones.
+      { name: 'range', x: [NaN, NaN], y: [0, 1] },
+    ],
     markers: h.epochs.map((e) => ({ x: e.step, y: e.accuracy, label: '', color: '#2ca02c' })),
   };
   return [loss, accuracy];
