@@ -5,6 +5,7 @@ import { cpus } from 'os';
 import { addRunOptions, configFromOptions } from './run-options';
 import { runCoordinator } from './run';
 import { launch } from './launch';
+import { findCheckpoint, readCheckpoint } from './checkpoint';
 import { runWorker } from '../worker/main';
 import { scheduleCommand } from './commands/schedule';
 import { runCommand } from './commands/run';
@@ -24,15 +25,25 @@ function fail(e: unknown): void {
   process.exitCode = 1;
 }
 
-/** Runs args after `launch`, minus launch's own flags, forwarded verbatim to the coordinator. */
-function forwardedArgs(argv: string[]): string[] {
+/** Flags of the launcher itself (each takes a value); everything else goes to the coordinator. */
+const LAUNCHER_FLAGS = ['--workers', '--max-restarts'];
+
+/** Run args after the command name, minus the launcher's own flags, forwarded verbatim to the coordinator. */
+function forwardedArgs(command: string): string[] {
+  const argv = process.argv.slice(process.argv.indexOf(command) + 1);
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--workers') i++;
-    else if (!argv[i].startsWith('--workers=')) out.push(argv[i]);
+    if (LAUNCHER_FLAGS.includes(argv[i])) i++;
+    else if (!LAUNCHER_FLAGS.some((f) => argv[i].startsWith(`${f}=`))) out.push(argv[i]);
   }
   return out;
 }
+
+const countOrZero = (flag: string) => (text: string) => {
+  const v = Number(text);
+  if (!Number.isInteger(v) || v < 0) throw new InvalidArgumentError(`${flag} must be a whole number >= 0, got '${text}'`);
+  return v;
+};
 
 export function program(): Command {
   const prog = new Command('ringtune')
@@ -43,12 +54,12 @@ export function program(): Command {
     prog
       .command('launch')
       .description('run a coordinator and N local workers as child processes')
-      .option('--workers <n>', 'number of workers (one per CPU core unless given)', wholeNumber('--workers'), cpus().length),
+      .option('--workers <n>', 'number of workers (one per CPU core unless given)', wholeNumber('--workers'), cpus().length)
+      .option('--max-restarts <k>', 'after a failure, restart from the newest checkpoint up to K times', countOrZero('--max-restarts'), 0),
   ).action(async (opts) => {
     try {
-      configFromOptions(opts); // fail here, before any process starts, on bad options
-      const at = process.argv.indexOf('launch');
-      process.exitCode = await launch({ cli: __filename, workers: opts.workers, runArgs: forwardedArgs(process.argv.slice(at + 1)) });
+      const config = configFromOptions(opts); // fail here, before any process starts, on bad options
+      process.exitCode = await launch({ cli: __filename, workers: opts.workers, runArgs: forwardedArgs('launch'), maxRestarts: opts.maxRestarts, out: config.out });
     } catch (e) {
       fail(e);
     }
@@ -59,14 +70,30 @@ export function program(): Command {
       .command('coordinator')
       .description('run the coordinator: schedules, shards and orders every step; workers connect to --bind')
       .requiredOption('--bind <address>', 'control address, e.g. tcp://0.0.0.0:5555')
-      .requiredOption('--world <n>', 'number of workers', wholeNumber('--world')),
+      .requiredOption('--world <n>', 'number of workers', wholeNumber('--world'))
+      .option('--resume <dir>', 'continue a run exactly from a checkpoint (or a run folder: its newest); run options are taken from it'),
   ).action(async (opts) => {
     try {
-      await runCoordinator({ bind: opts.bind, world: opts.world, config: configFromOptions(opts) });
+      await runCoordinator({ bind: opts.bind, world: opts.world, ...(opts.resume ? { resume: opts.resume } : { config: configFromOptions(opts) }) });
     } catch (e) {
       fail(e);
     }
   });
+
+  prog
+    .command('resume <dir>')
+    .description('continue an interrupted run exactly from its newest checkpoint (same number of workers)')
+    .option('--max-restarts <k>', 'after a failure, restart from the newest checkpoint up to K times', countOrZero('--max-restarts'), 0)
+    .action(async (dir: string, opts) => {
+      try {
+        const ckpt = findCheckpoint(dir);
+        if (!ckpt) throw new Error(`no checkpoint under ${dir}`);
+        const { meta } = readCheckpoint(ckpt);
+        process.exitCode = await launch({ cli: __filename, workers: meta.world, runArgs: ['--resume', ckpt], maxRestarts: opts.maxRestarts, out: meta.config.out });
+      } catch (e) {
+        fail(e);
+      }
+    });
 
   prog
     .command('worker')

@@ -8,6 +8,7 @@ import type { StepOrder } from '../shared/protocol';
 import { SmoothLoss } from './report';
 import { fire, type Callback } from './events';
 import { WorkerFailure, type WorkerHub } from './hub';
+import type { Position } from './checkpoint';
 
 /** What the loop needs besides the hub. */
 export interface FitOptions {
@@ -19,20 +20,30 @@ export interface FitOptions {
   callbacks: Callback[];
   /** Longest wait for any worker reply. */
   timeoutMs: number;
+  /** Where to start (a resumed run); the beginning when absent. */
+  start?: Position;
+  /** Saves a checkpoint of the state at `pos` (every `checkpointEvery` steps and after every epoch). */
+  checkpoint?: (pos: Position) => Promise<void>;
+  checkpointEvery?: number;
 }
 
-/** Runs the whole plan. Returns the number of optimizer steps taken. */
+const BEGINNING: Position = { phase: 0, epoch: 0, iter: 0, step: 0, runEpoch: 0, smooth: { val: 0, n: 0 } };
+
+/** Runs the plan from `o.start`. Returns the number of optimizer steps taken in total. */
 export async function fit(hub: WorkerHub, o: FitOptions): Promise<number> {
   const world = hub.world;
-  let step = 0;
-  let runEpoch = 0;
+  const start = o.start ?? BEGINNING;
+  let step = start.step;
+  let runEpoch = start.runEpoch;
   await fire(o.callbacks, 'beforeFit', o.plan);
-  for (let pi = 0; pi < o.plan.length; pi++) {
+  for (let pi = start.phase; pi < o.plan.length; pi++) {
     const phase = o.plan[pi];
+    const resuming = pi === start.phase;
     const smooth = new SmoothLoss();
+    if (resuming) smooth.restore(start.smooth);
     const clock = { last: Date.now() };
     await fire(o.callbacks, 'beforePhase', phase, pi);
-    for (let epoch = 0; epoch < phase.epochs; epoch++, runEpoch++) {
+    for (let epoch = resuming ? start.epoch : 0; epoch < phase.epochs; epoch++, runEpoch++) {
       const t0 = Date.now();
       const order = epochOrder(o.nTrain, o.seed, runEpoch, true);
       const perRank = Array.from({ length: world }, (_, r) => batches(shard(order, r, world), o.bs, true));
@@ -42,7 +53,8 @@ export async function fit(hub: WorkerHub, o: FitOptions): Promise<number> {
       // Note [steps in flight]: step j is ordered before step j-1's reports are collected, so a
       // worker always has its next orders queued and never waits on the coordinator's round trip.
       let previous: StepContext | null = null;
-      for (let j = 0; j < n; j++) {
+      const first = resuming && epoch === start.epoch ? start.iter : 0;
+      for (let j = first; j < n; j++) {
         const { lr, mom } = hypersAt(phase, epoch * n + j, n);
         await hub.broadcast((r): StepOrder => ({
           type: 'step', step, phase: pi, phaseName: phase.name, epoch: runEpoch, freezeTo: phase.freezeTo, lrs: lr, mom,
@@ -51,6 +63,11 @@ export async function fit(hub: WorkerHub, o: FitOptions): Promise<number> {
         if (previous) await collectStep(hub, o, previous);
         previous = { phase, pi, epoch, iter: epoch * n + j, n, step, lrs: lr, mom, smooth, clock };
         step++;
+        if (o.checkpoint && o.checkpointEvery && step % o.checkpointEvery === 0 && j + 1 < n) {
+          await collectStep(hub, o, previous);
+          previous = null;
+          await o.checkpoint({ phase: pi, epoch, iter: j + 1, step, runEpoch, smooth: smooth.state() });
+        }
       }
       if (previous) await collectStep(hub, o, previous);
       await fire(o.callbacks, 'beforeValidate', phase, epoch);
@@ -59,6 +76,8 @@ export async function fit(hub: WorkerHub, o: FitOptions): Promise<number> {
         phase, phaseIndex: pi, epoch, trainLoss: smooth.value, validLoss: valid.loss, accuracy: valid.accuracy, errorRate: 1 - valid.accuracy,
         seconds: (Date.now() - t0) / 1000, validSamples: valid.n, rankHashes: valid.hashes,
       });
+      const next = epoch + 1 < phase.epochs ? { phase: pi, epoch: epoch + 1 } : { phase: pi + 1, epoch: 0 };
+      await o.checkpoint?.({ ...next, iter: 0, step, runEpoch: runEpoch + 1, smooth: next.phase === pi ? smooth.state() : { val: 0, n: 0 } });
     }
     await fire(o.callbacks, 'afterPhase', phase, pi);
   }

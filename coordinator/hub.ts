@@ -31,8 +31,9 @@ export class WorkerFailure extends Error {
 export class WorkerHub {
   readonly workers: WorkerInfo[] = [];
   private readonly ids: Buffer[] = [];
-  private readonly mailboxes: { msg: WorkerMsg; frames: Buffer[] }[][] = [];
-  private readonly waiters: (Waiter | null)[] = [];
+  /** Per rank, per message type: messages not yet asked for, and who waits for the next one. */
+  private readonly mailboxes: Map<string, { msg: WorkerMsg; frames: Buffer[] }[]>[] = [];
+  private readonly waiters: Map<string, Waiter>[] = [];
   private readonly heartbeatIds: (Buffer | null)[] = [];
   private readonly lastHeard: number[] = [];
   private readonly lastStep: number[] = [];
@@ -145,8 +146,8 @@ export class WorkerHub {
           rank = this.ids.length;
           this.ids.push(Buffer.from(id));
           this.workers.push({ rank, host: msg.host, pid: msg.pid });
-          this.mailboxes.push([]);
-          this.waiters.push(null);
+          this.mailboxes.push(new Map());
+          this.waiters.push(new Map());
           this.heartbeatIds.push(null);
           this.lastHeard.push(Date.now());
           this.lastStep.push(-1);
@@ -160,11 +161,15 @@ export class WorkerHub {
           this.fail(new WorkerFailure(`${this.describe(rank)} failed: ${msg.message}`, rank));
           continue;
         }
-        const waiter = this.waiters[rank];
+        const waiter = this.waiters[rank].get(msg.type);
         if (waiter) {
-          this.waiters[rank] = null;
+          this.waiters[rank].delete(msg.type);
           waiter.resolve(decoded);
-        } else this.mailboxes[rank].push(decoded);
+        } else {
+          const box = this.mailboxes[rank].get(msg.type) ?? [];
+          box.push(decoded);
+          this.mailboxes[rank].set(msg.type, box);
+        }
       }
     } catch (e) {
       if (!this.closed) this.fail(new WorkerFailure(`coordinator socket failed: ${(e as Error).message}`, null));
@@ -175,10 +180,9 @@ export class WorkerHub {
     if (this.failure) return;
     this.failure = err;
     for (const id of this.heartbeatIds) if (id) this.sendRaw([id, ...encode({ type: 'abort', reason: err.message })]);
-    for (let r = 0; r < this.waiters.length; r++) {
-      const w = this.waiters[r];
-      this.waiters[r] = null;
-      w?.reject(err);
+    for (const perType of this.waiters) {
+      for (const w of perType.values()) w.reject(err);
+      perType.clear();
     }
   }
 
@@ -218,37 +222,30 @@ export class WorkerHub {
     await this.sendChain;
   }
 
-  /** Next message from one rank; it must have the expected type. */
+  /** Next message of `type` from one rank (messages of each type are delivered in order). */
   next<T extends WorkerMsg['type']>(rank: number, type: T, timeoutMs: number): Promise<{ msg: Extract<WorkerMsg, { type: T }>; frames: Buffer[] }> {
     if (this.failure) return Promise.reject(this.failure);
-    const check = (m: { msg: WorkerMsg; frames: Buffer[] }) => {
-      if (m.msg.type !== type) throw new WorkerFailure(`${this.describe(rank)} sent '${m.msg.type}' while the coordinator expected '${type}'`, rank);
-      return m as { msg: Extract<WorkerMsg, { type: T }>; frames: Buffer[] };
-    };
-    const queued = this.mailboxes[rank].shift();
-    if (queued) return Promise.resolve().then(() => check(queued));
+    type Reply = { msg: Extract<WorkerMsg, { type: T }>; frames: Buffer[] };
+    const queued = this.mailboxes[rank].get(type)?.shift();
+    if (queued) return Promise.resolve(queued as Reply);
+    if (this.waiters[rank].has(type)) return Promise.reject(new Error(`internal: two waits for '${type}' from rank ${rank}`));
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.waiters[rank] = null;
+        this.waiters[rank].delete(type);
         const err = new WorkerFailure(`${this.describe(rank)} sent no '${type}' within ${Math.round(timeoutMs / 1000)} s`, rank);
         this.fail(err);
         reject(err);
       }, timeoutMs);
-      this.waiters[rank] = {
+      this.waiters[rank].set(type, {
         resolve: (m) => {
           clearTimeout(timer);
-          try {
-            resolve(check(m));
-          } catch (e) {
-            this.fail(e as WorkerFailure);
-            reject(e);
-          }
+          resolve(m as Reply);
         },
         reject: (e) => {
           clearTimeout(timer);
           reject(e);
         },
-      };
+      });
     });
   }
 

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { WORKER_SILENT_MS } from '../shared/protocol';
+import { findCheckpoint } from './checkpoint';
 
 /** What to launch: the CLI entry, run arguments forwarded to the coordinator, and the worker count. */
 export interface LaunchOptions {
@@ -16,14 +17,34 @@ export interface LaunchOptions {
   runArgs: string[];
   /** Extra environment for the children. */
   env?: NodeJS.ProcessEnv;
+  /** After a failure, restart from the newest checkpoint under `out` up to this many times. */
+  maxRestarts?: number;
+  out?: string;
   log?: (line: string) => void;
 }
 
 /** Grace period between SIGTERM and SIGKILL when tearing children down. */
 const KILL_GRACE_MS = 3000;
 
-/** Runs coordinator + workers; resolves with the exit code the launcher should return. */
+/** Runs coordinator + workers, restarting from checkpoints on failure; resolves with the exit code. */
 export async function launch(o: LaunchOptions): Promise<number> {
+  const log = o.log ?? ((l: string) => console.error(l));
+  let result = await launchOnce(o, o.runArgs);
+  for (let attempt = 1; result.code !== 0 && !result.interrupted && attempt <= (o.maxRestarts ?? 0); attempt++) {
+    const ckpt = o.out ? findCheckpoint(o.out) : null;
+    if (!ckpt) {
+      log(`ringtune launch: no checkpoint under ${o.out}/checkpoints to restart from; giving up (root cause: ${result.cause})`);
+      return 1;
+    }
+    log(`ringtune launch: restart ${attempt}/${o.maxRestarts} from ${ckpt} after: ${result.cause}`);
+    result = await launchOnce(o, ['--resume', ckpt]);
+  }
+  if (result.code !== 0 && (o.maxRestarts ?? 0) > 0 && !result.interrupted) log(`ringtune launch: giving up after ${o.maxRestarts} restart(s); last failure: ${result.cause}`);
+  return result.code;
+}
+
+/** One coordinator + workers run. */
+async function launchOnce(o: LaunchOptions, runArgs: string[]): Promise<{ code: number; cause: string; interrupted: boolean }> {
   const log = o.log ?? ((l: string) => console.error(l));
   const dir = mkdtempSync(join(tmpdir(), 'ringtune-'));
   const address = `ipc://${join(dir, 'control')}`;
@@ -34,10 +55,11 @@ export async function launch(o: LaunchOptions): Promise<number> {
     children.push({ name, proc });
     return proc;
   };
-  start('coordinator', ['coordinator', '--bind', address, '--world', String(o.workers), ...o.runArgs], 'inherit');
+  start('coordinator', ['coordinator', '--bind', address, '--world', String(o.workers), ...runArgs], 'inherit');
   for (let r = 0; r < o.workers; r++) start('a worker', ['worker', '--connect', address], 'pipe');
 
   let failed: string | null = null;
+  let interrupted = false;
   let stopping = false;
   const stopAll = (signal: NodeJS.Signals) => {
     if (stopping) return;
@@ -49,6 +71,7 @@ export async function launch(o: LaunchOptions): Promise<number> {
   };
   const onSignal = (signal: NodeJS.Signals) => {
     failed = failed ?? `interrupted by ${signal}`;
+    interrupted = true;
     stopAll(signal);
   };
   process.on('SIGINT', onSignal);
@@ -83,7 +106,7 @@ export async function launch(o: LaunchOptions): Promise<number> {
   }
   if (failed) {
     log(`ringtune launch: ${failed}; stopped every other process`);
-    return 1;
+    return { code: 1, cause: failed, interrupted };
   }
-  return 0;
+  return { code: 0, cause: '', interrupted };
 }

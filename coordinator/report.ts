@@ -29,6 +29,17 @@ export class SmoothLoss {
     return this.n;
   }
 
+  /** The raw state, for checkpoints. */
+  state(): { val: number; n: number } {
+    return { val: this.val, n: this.n };
+  }
+
+  /** Continues from a state saved by state(). */
+  restore(s: { val: number; n: number }): void {
+    this.val = s.val;
+    this.n = s.n;
+  }
+
   /** Starts over (fastai resets at the start of every fit call, not per epoch). */
   reset(): void {
     this.val = 0;

@@ -25,7 +25,7 @@ const count = (flag: string) => number(flag, (v) => Number.isInteger(v) && v >= 
 /** Adds the run options to a command. */
 export function addRunOptions(cmd: Command): Command {
   return cmd
-    .requiredOption('--data <dir>', 'image folders: train/<class>/* and valid/<class>/*, or <class>/* with --valid-pct')
+    .option('--data <dir>', 'image folders: train/<class>/* and valid/<class>/*, or <class>/* with --valid-pct')
     .option('--valid-pct <p>', 'validation fraction when the data has no train/valid split', number('--valid-pct', (v) => v > 0 && v < 1, 'in (0, 1)'), DEFAULTS.validPct)
     .option('--seed <n>', 'seed of every random choice (shuffles, augmentation, init)', number('--seed', Number.isInteger, 'an integer'), DEFAULTS.seed)
     .option('--arch <name|model.json>', 'resnet-small, resnet18, resnet34, resnet50, mobilenet_v2, or a TF.js LayersModel model.json', DEFAULTS.arch)
@@ -52,7 +52,9 @@ export function addRunOptions(cmd: Command): Command {
     .option('--no-first-bn', 'no BatchNorm before the head\'s first Dense (fastai first_bn=False)')
     .option('--skip-bad-images', 'train without images that fail to decode (listed at start) instead of stopping')
     .addOption(new Option('--backend <name>', 'compute backend').choices(['auto', 'wasm', 'cpu', 'webgpu', 'tensorflow']).default(DEFAULTS.backend))
-    .option('--out <dir>', 'output folder for the model and metrics', DEFAULTS.out);
+    .option('--out <dir>', 'output folder for the model, metrics and checkpoints', DEFAULTS.out)
+    .option('--checkpoint-every <steps>', 'also checkpoint every N steps (always at each epoch end)', number('--checkpoint-every', (v) => Number.isInteger(v) && v >= 0, 'a whole number >= 0'), DEFAULTS.checkpointEvery)
+    .option('--keep-checkpoints <k>', 'checkpoints kept under OUT/checkpoints', count('--keep-checkpoints'), DEFAULTS.keepCheckpoints);
 }
 
 function parseSizes(text: string): number[] {
@@ -79,7 +81,8 @@ export function configFromOptions(o: Record<string, unknown>): Omit<RunConfig, '
   if (typeof o.pretrained === 'string') pretrained = resolve(o.pretrained);
   else if (o.pretrained === undefined || o.pretrained === true) pretrained = arch === 'resnet-small' && existsSync(EMBEDDED_BACKBONE) ? EMBEDDED_BACKBONE : null;
   if (pretrained && !existsSync(pretrained)) throw new Error(`--pretrained: no such file ${pretrained}`);
-  const data = resolve(String(o.data));
+  if (typeof o.data !== 'string') throw new Error(`--data DIR is required: image folders train/<class>/* and valid/<class>/*, or <class>/*`);
+  const data = resolve(o.data);
   if (!existsSync(data)) throw new Error(`--data: no such folder ${data}`);
   return {
     data,
@@ -109,5 +112,7 @@ export function configFromOptions(o: Record<string, unknown>): Omit<RunConfig, '
     linFtrs: parseSizes(String(o.linFtrs ?? '512')),
     ps: o.ps as number,
     firstBn: o.firstBn !== false,
+    checkpointEvery: o.checkpointEvery as number,
+    keepCheckpoints: o.keepCheckpoints as number,
   };
 }

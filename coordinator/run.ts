@@ -14,6 +14,7 @@ import { tablePrinter, progressBarCallback } from './console-callbacks';
 import { metricsLog } from './metrics-log';
 import { plotsCallback } from './plots-callback';
 import type { Callback } from './events';
+import { CHECKPOINT_VERSION, findCheckpoint, readCheckpoint, writeCheckpoint, type CheckpointMeta, type Position } from './checkpoint';
 
 /** Skip reasons that are not damaged images: other files in a class folder are just ignored. */
 const NOT_IMAGES = new Set(['not a file (sub-folders are not scanned)', 'not an image file extension']);
@@ -22,7 +23,10 @@ const NOT_IMAGES = new Set(['not a file (sub-folders are not scanned)', 'not an 
 export interface CoordinatorOptions {
   bind: string;
   world: number;
-  config: Omit<RunConfig, 'nClasses'>;
+  /** The run to start; or, with `resume`, taken from the checkpoint. */
+  config?: Omit<RunConfig, 'nClasses'>;
+  /** A checkpoint folder (or a run folder: its newest checkpoint) to continue exactly. */
+  resume?: string;
   /** Extra callbacks (tests use them to observe the run). */
   callbacks?: Callback[];
   log?: (line: string) => void;
@@ -54,20 +58,35 @@ export function planFor(c: Omit<RunConfig, 'nClasses'>, groups: number): Phase[]
   return fineTunePlan({ ...common, epochs: c.epochs, baseLr: c.baseLr, freezeEpochs: c.freezeEpochs, lrMult: c.lrMult });
 }
 
+/** Reads the checkpoint to resume and checks it fits this run's world size. */
+function loadResume(path: string, world: number) {
+  const dir = findCheckpoint(path);
+  if (!dir) throw new Error(`no checkpoint under ${path} (expected ${join(path, 'checkpoints', 'step-*')} or a checkpoint folder)`);
+  const { meta, data } = readCheckpoint(dir);
+  if (meta.world !== world) throw new Error(`checkpoint ${dir} was written by ${meta.world} workers; resume it with exactly ${meta.world} (exact resume needs the same world size)`);
+  return { dir, meta, data };
+}
+
 /** Runs the coordinator until the plan is done; throws WorkerFailure naming the rank on failure. */
 export async function runCoordinator(o: CoordinatorOptions): Promise<RunSummary> {
   const log = o.log ?? ((l: string) => console.log(l));
   const timeoutMs = o.timeoutMs ?? 600_000;
-  const dataset = await scanImageFolders(o.config.data, { validPct: o.config.validPct, seed: o.config.seed, verify: true });
+  const resumed = o.resume ? loadResume(o.resume, o.world) : null;
+  const base = resumed?.meta.config ?? o.config;
+  if (!base) throw new Error('runCoordinator needs a config or a checkpoint to resume');
+  const dataset = await scanImageFolders(base.data, { validPct: base.validPct, seed: base.seed, verify: true });
   const unreadable = dataset.skipped.filter((s) => !NOT_IMAGES.has(s.reason));
-  if (unreadable.length > 0 && !o.config.skipBadImages) {
-    throw new Error(`${unreadable.length} image(s) under ${o.config.data} cannot be read: ${describeSkipped(unreadable)}; fix or remove them, or pass --skip-bad-images`);
+  if (unreadable.length > 0 && !base.skipBadImages) {
+    throw new Error(`${unreadable.length} image(s) under ${base.data} cannot be read: ${describeSkipped(unreadable)}; fix or remove them, or pass --skip-bad-images`);
   }
   if (dataset.skipped.length > 0) log(`ringtune: left out ${describeSkipped(dataset.skipped)}`);
-  if (dataset.valid.length === 0) throw new Error(`no validation images under ${o.config.data}: add valid/<class>/ folders or use --valid-pct`);
-  const config: RunConfig = { ...o.config, nClasses: dataset.classes.length };
+  if (dataset.valid.length === 0) throw new Error(`no validation images under ${base.data}: add valid/<class>/ folders or use --valid-pct`);
+  if (resumed && JSON.stringify(resumed.meta.classes) !== JSON.stringify(dataset.classes)) {
+    throw new Error(`checkpoint ${resumed.dir} was trained on classes [${resumed.meta.classes.join(', ')}] but ${base.data} now has [${dataset.classes.join(', ')}]`);
+  }
+  const config: RunConfig = { ...base, nClasses: dataset.classes.length };
   mkdirSync(config.out, { recursive: true });
-  rmSync(join(config.out, 'metrics.jsonl'), { force: true });
+  if (!resumed) rmSync(join(config.out, 'metrics.jsonl'), { force: true });
 
   const hub = await WorkerHub.bind(o.bind, o.world);
   o.onListening?.(hub.endpoint);
@@ -86,6 +105,24 @@ export async function runCoordinator(o: CoordinatorOptions): Promise<RunSummary>
     await hub.gather('ringReady', timeoutMs);
 
     const plan = planFor(config, first.groups);
+    if (resumed) {
+      const pos = resumed.meta.position;
+      // A checkpoint at a phase boundary carries the previous phase's Adam state: the new phase starts clean (fastai freeze_to).
+      const fresh = pos.epoch === 0 && pos.iter === 0;
+      const { weights, adamM, adamV, bnStats } = resumed.data;
+      const none = new Uint8Array(0);
+      const header = { type: 'restore' as const, phase: pos.phase, freezeTo: plan[pos.phase]?.freezeTo ?? 0, adamStep: fresh ? 0 : resumed.meta.adamStep };
+      for (let r = 0; r < o.world; r++) void hub.send(r, header, [weights, fresh ? none : adamM, fresh ? none : adamV, bnStats[r]]);
+      log(`ringtune: resuming from ${resumed.dir}: phase ${pos.phase}, epoch ${pos.epoch}, batch ${pos.iter}, step ${pos.step}`);
+    }
+    const checkpoints = join(config.out, 'checkpoints');
+    const checkpoint = async (position: Position) => {
+      await hub.broadcast(() => ({ type: 'checkpoint', step: position.step }));
+      const parts = await hub.gather('checkpointData', timeoutMs);
+      const [bn0, weights, adamM, adamV] = parts[0].frames;
+      const meta: CheckpointMeta = { version: CHECKPOINT_VERSION, config, world: o.world, classes: dataset.classes, position, adamStep: parts[0].msg.adamStep, writtenAt: new Date().toISOString() };
+      writeCheckpoint(checkpoints, meta, { weights, adamM, adamV, bnStats: [bn0, ...parts.slice(1).map((p) => p.frames[0])] }, config.keepCheckpoints);
+    };
     let finalAccuracy: number | null = null;
     const callbacks: Callback[] = [
       tablePrinter(log),
@@ -95,7 +132,10 @@ export async function runCoordinator(o: CoordinatorOptions): Promise<RunSummary>
       { afterEpoch: (e) => void (finalAccuracy = e.accuracy) },
       ...(o.callbacks ?? []),
     ];
-    const steps = await fit(hub, { plan, nTrain: dataset.train.length, nValid: dataset.valid.length, bs: config.bs, seed: config.seed, callbacks, timeoutMs });
+    const steps = await fit(hub, {
+      plan, nTrain: dataset.train.length, nValid: dataset.valid.length, bs: config.bs, seed: config.seed, callbacks, timeoutMs,
+      start: resumed?.meta.position, checkpoint, checkpointEvery: config.checkpointEvery,
+    });
 
     void hub.send(0, { type: 'save' });
     const { msg, frames } = await hub.next(0, 'model', timeoutMs);

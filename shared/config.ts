@@ -37,6 +37,9 @@ export interface RunConfig {
   linFtrs: number[];
   ps: number;
   firstBn: boolean;
+  /** Checkpoint every N steps (0: only at epoch ends), keeping the newest `keepCheckpoints`. */
+  checkpointEvery: number;
+  keepCheckpoints: number;
 }
 
 /** fastai's defaults (fine_tune, Adam, vision_learner) plus ringtune's own. */
@@ -67,4 +70,6 @@ export const DEFAULTS: Omit<RunConfig, 'data' | 'nClasses'> = {
   linFtrs: [512],
   ps: 0.5,
   firstBn: true,
+  checkpointEvery: 0,
+  keepCheckpoints: 3,
 };

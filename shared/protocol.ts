@@ -25,6 +25,7 @@ export type WorkerMsg =
   | { type: 'stepDone'; step: number; loss: number; n: number; computeMs: number; allreduceMs: number; allreduceBytes: number }
   | { type: 'validDone'; epoch: number; lossSum: number; correct: number; n: number; weightsHash: string }
   | { type: 'model'; modelJson: string }
+  | { type: 'checkpointData'; step: number; adamStep: number; full: boolean }
   | { type: 'heartbeat'; rank: number; pid: number }
   | { type: 'error'; message: string };
 
@@ -49,6 +50,8 @@ export type CoordMsg =
   | StepOrder
   | { type: 'validate'; epoch: number; batches: { indices: number[]; real: number }[] }
   | { type: 'save' }
+  | { type: 'checkpoint'; step: number }
+  | { type: 'restore'; phase: number; freezeTo: number; adamStep: number }
   | { type: 'stop'; reason: string }
   | { type: 'abort'; reason: string }
   | { type: 'heartbeat' };
@@ -67,6 +70,7 @@ const WORKER_FIELDS: Record<WorkerMsg['type'], Record<string, string>> = {
   stepDone: { step: 'number', loss: 'number', n: 'number', computeMs: 'number', allreduceMs: 'number', allreduceBytes: 'number' },
   validDone: { epoch: 'number', lossSum: 'number', correct: 'number', n: 'number', weightsHash: 'string' },
   model: { modelJson: 'string' },
+  checkpointData: { step: 'number', adamStep: 'number', full: 'boolean' },
   heartbeat: { rank: 'number', pid: 'number' },
   error: { message: 'string' },
 };
@@ -77,13 +81,19 @@ const COORD_FIELDS: Record<CoordMsg['type'], Record<string, string>> = {
   step: { step: 'number', phase: 'number', phaseName: 'string', epoch: 'number', freezeTo: 'number', lrs: 'array', mom: 'number', indices: 'array' },
   validate: { epoch: 'number', batches: 'array' },
   save: {},
+  checkpoint: { step: 'number' },
+  restore: { phase: 'number', freezeTo: 'number', adamStep: 'number' },
   stop: { reason: 'string' },
   abort: { reason: 'string' },
   heartbeat: {},
 };
 
-/** Number of raw frames each message type must carry. */
-const FRAME_COUNT: Record<string, number> = { model: 1 };
+/** Number of raw frames each message type must carry (checkpoint data: BN stats, plus weights and Adam m, v from one rank). */
+const FRAME_COUNT: Record<string, (h: Record<string, unknown>) => number> = {
+  model: () => 1,
+  checkpointData: (h) => (h.full ? 4 : 1),
+  restore: () => 4,
+};
 
 function decodeWith<T>(frames: Buffer[], table: Record<string, Record<string, string>>, from: string): { msg: T; frames: Buffer[] } {
   if (frames.length === 0) throw new ProtocolError(`empty message from ${from}`);
@@ -106,7 +116,7 @@ function decodeWith<T>(frames: Buffer[], table: Record<string, Record<string, st
     const ok = kind === 'array' ? Array.isArray(value) : kind === 'number' ? typeof value === 'number' && Number.isFinite(value) || (name === 'loss' && typeof value === 'number') : typeof value === kind && value !== null;
     if (!ok) throw new ProtocolError(`message '${h.type}' from ${from}: field '${name}' must be ${kind}`);
   }
-  const expected = FRAME_COUNT[h.type as string] ?? 0;
+  const expected = FRAME_COUNT[h.type as string]?.(h) ?? 0;
   if (frames.length - 1 !== expected) throw new ProtocolError(`message '${h.type}' from ${from} has ${frames.length - 1} data frames, expected ${expected}`);
   return { msg: h as T, frames: frames.slice(1) };
 }

@@ -34,7 +34,7 @@ const timer = setInterval(() => {
   if (Date.now() - lastAnswer > silentMs) end('the coordinator at ' + address + ' has not answered for ' + Math.round(silentMs / 1000) + ' s');
   if (!ending) sock.send(pack({ v: version, type: 'heartbeat', rank, pid: process.pid })).catch(() => {});
 }, intervalMs);
-parentPort.on('message', (m) => { if (m === 'stop') { clearInterval(timer); sock.close(); parentPort.close(); } });
+parentPort.on('message', (m) => { if (m === 'stop') { ending = true; clearInterval(timer); sock.close(); parentPort.close(); } });
 (async () => {
   try {
     for await (const [frame] of sock) {
@@ -66,10 +66,13 @@ export function startHeartbeat(o: { address: string; rank: number; onAbort: (rea
   thread.on('message', (m: { abort?: string }) => m.abort && o.onAbort(m.abort));
   thread.unref();
   return {
+    // Let the thread close its socket and end by itself: terminating it mid-close aborts libzmq.
     stop: async () => {
+      const exited = new Promise((r) => thread.once('exit', r));
       thread.postMessage('stop');
-      await new Promise((r) => setTimeout(r, 20));
-      await thread.terminate();
+      const timer = setTimeout(() => void thread.terminate(), 2000);
+      await exited;
+      clearTimeout(timer);
     },
   };
 }

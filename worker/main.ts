@@ -46,7 +46,7 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
   try {
     await send({ type: 'hello', host: hostname(), pid: process.pid });
     for await (const frames of sock) {
-      const { msg } = decodeCoordMsg(frames);
+      const { msg, frames: data } = decodeCoordMsg(frames);
       if (msg.type === 'stop') break;
       if (msg.type === 'welcome') {
         heartbeat = startHeartbeat({
@@ -58,7 +58,7 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
           },
         });
       }
-      session = await handle(msg, session, send, opts, log);
+      session = await handle(msg, data, session, send, opts, log);
     }
   } catch (e) {
     const message = (e as Error).message ?? String(e);
@@ -71,7 +71,7 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
   }
 }
 
-async function handle(msg: CoordMsg, s: Session | null, send: (m: WorkerMsg, f?: Uint8Array[]) => Promise<void>, opts: WorkerOptions, log: (l: string) => void): Promise<Session | null> {
+async function handle(msg: CoordMsg, frames: Buffer[], s: Session | null, send: (m: WorkerMsg, f?: Uint8Array[]) => Promise<void>, opts: WorkerOptions, log: (l: string) => void): Promise<Session | null> {
   switch (msg.type) {
     case 'welcome': {
       const { config, rank, world } = msg;
@@ -120,6 +120,21 @@ async function handle(msg: CoordMsg, s: Session | null, send: (m: WorkerMsg, f?:
       await send({ type: 'model', modelJson }, [weights]);
       return sess;
     }
+    case 'checkpoint': {
+      const sess = need(s, msg.type);
+      const bn = await sess.replica.bnStats();
+      const adam = sess.replica.optimizerState();
+      const full = sess.rank === 0;
+      const frames = full ? [bn, await sess.replica.allWeights(), adam.m, adam.v] : [bn];
+      await send({ type: 'checkpointData', step: msg.step, adamStep: adam.step, full }, frames.map(bytesOf));
+      return sess;
+    }
+    case 'restore': {
+      const sess = need(s, msg.type);
+      const [weights, m, v, bn] = frames.map(floatsOf);
+      sess.replica.restore(weights, bn, msg.phase, msg.freezeTo, { step: msg.adamStep, m, v });
+      return sess;
+    }
     case 'heartbeat':
       return s;
     default:
@@ -135,6 +150,18 @@ async function step(s: Session, order: StepOrder, send: (m: WorkerMsg) => Promis
   seedDropout(s.replica.net.model, mixSeed(s.config.seed, order.step, s.rank));
   const r = await s.replica.step(batch.x, batch.y, batch.n, s.config.size, order.lrs, order.mom, order.step);
   await send({ type: 'stepDone', step: order.step, loss: r.loss, n: batch.n, computeMs: r.computeMs, allreduceMs: r.allreduceMs, allreduceBytes: r.allreduceBytes });
+}
+
+function bytesOf(a: Float32Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/** Frames arrive as Buffers at any byte offset: copy into aligned floats. */
+function floatsOf(b: Buffer): Float32Array {
+  if (b.byteLength % 4 !== 0) throw new Error(`a float frame of ${b.byteLength} bytes is not a whole number of floats`);
+  const out = new Float32Array(b.byteLength / 4);
+  new Uint8Array(out.buffer).set(b);
+  return out;
 }
 
 function need(s: Session | null, type: string): Session {

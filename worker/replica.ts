@@ -42,8 +42,8 @@ export class Replica {
   ) {}
 
   /** Enters a phase: picks the trainable variables and clears the optimizer state (fastai freeze_to). */
-  setPhase(phase: number, freezeTo: number): void {
-    if (phase === this.phase) return;
+  setPhase(phase: number, freezeTo: number, force = false): void {
+    if (phase === this.phase && !force) return;
     this.phase = phase;
     this.active = trainableParams(this.net, freezeTo);
     this.vars = this.active.map((p) => p.variable.read() as tf.Variable);
@@ -101,18 +101,12 @@ export class Replica {
 
   /** Averages BatchNorm running statistics over all workers (before validation). */
   async syncBatchNormStats(tag: number): Promise<void> {
-    const stats = this.net.bnStats;
-    if (stats.length === 0 || this.world === 1) return;
-    const flat = tf.tidy(() => tf.concat(stats.map((v) => tf.reshape(v.read(), [-1]))));
-    const buf = new Float32Array((await flat.data()) as Float32Array);
-    flat.dispose();
+    if (this.net.bnStats.length === 0 || this.world === 1) return;
+    const buf = await this.bnStats();
     await this.ring.allReduceSum(buf, tag);
     const inv = 1 / this.world;
     for (let i = 0; i < buf.length; i++) buf[i] *= inv;
-    tf.tidy(() => {
-      const parts = tf.split(tf.tensor1d(buf), stats.map((v) => v.read().size));
-      parts.forEach((p, i) => stats[i].write(tf.reshape(p, stats[i].read().shape)));
-    });
+    this.writeFlat(this.net.bnStats, buf, 'BatchNorm statistics');
   }
 
   /** Loss sum and correct count over the first `real` samples (the rest is sampler padding). */
@@ -131,6 +125,48 @@ export class Replica {
       if (p[i] === y[i]) correct++;
     }
     return { lossSum, correct };
+  }
+
+  /** Every weight (trainable and BatchNorm statistics) in model order, as one flat copy. */
+  async allWeights(): Promise<Float32Array> {
+    return this.flatten(this.net.model.weights);
+  }
+
+  /** This replica's BatchNorm running statistics (they differ across ranks until the epoch-end average). */
+  async bnStats(): Promise<Float32Array> {
+    return this.flatten(this.net.bnStats);
+  }
+
+  /** Optimizer state of the current phase. */
+  optimizerState(): { step: number; m: Float32Array; v: Float32Array } {
+    return this.adam ? this.adam.stateDict() : { step: 0, m: new Float32Array(0), v: new Float32Array(0) };
+  }
+
+  /** Restores a checkpoint: all weights, then this rank's BN statistics, then phase and optimizer state. */
+  restore(weights: Float32Array, bnStats: Float32Array, phase: number, freezeTo: number, adam: { step: number; m: Float32Array; v: Float32Array }): void {
+    this.writeFlat(this.net.model.weights, weights, 'weights');
+    this.writeFlat(this.net.bnStats, bnStats, 'BatchNorm statistics');
+    this.setPhase(phase, freezeTo, true);
+    if (adam.m.length > 0) this.adam!.loadStateDict(adam);
+  }
+
+  private async flatten(vars: tf.LayerVariable[]): Promise<Float32Array> {
+    if (vars.length === 0) return new Float32Array(0);
+    const flat = tf.tidy(() => tf.concat(vars.map((v) => tf.reshape(v.read(), [-1]))));
+    const out = new Float32Array((await flat.data()) as Float32Array);
+    flat.dispose();
+    return out;
+  }
+
+  private writeFlat(vars: tf.LayerVariable[], flat: Float32Array, what: string): void {
+    const sizes = vars.map((v) => v.read().size);
+    const total = sizes.reduce((a, b) => a + b, 0);
+    if (total !== flat.length) throw new Error(`checkpoint ${what} hold ${flat.length} values, this model has ${total}: was it saved from another model?`);
+    if (total === 0) return;
+    tf.tidy(() => {
+      const parts = tf.split(tf.tensor1d(flat.slice()), sizes);
+      parts.forEach((p, i) => vars[i].write(tf.reshape(p, vars[i].read().shape)));
+    });
   }
 
   /** sha256 of every weight (trainable and BatchNorm statistics), in model order. */
