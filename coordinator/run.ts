@@ -100,7 +100,7 @@ export async function runCoordinator(o: CoordinatorOptions): Promise<RunSummary>
     const hashes = new Set(ready.map((r) => r.msg.weightsHash));
     if (hashes.size > 1) throw new WorkerFailure(`workers start from different weights (${ready.map((r, i) => `rank ${i}: ${r.msg.weightsHash}`).join(', ')})`, null);
     const first = ready[0].msg;
-    log(`ringtune: ${o.world} worker(s) ready on backend ${first.backend}; ${config.arch}, ${first.params} parameters in ${first.groups} groups, identical initial weights`);
+    log(`ringtune: ${o.world} worker(s) ready on backend ${first.backend}; ${config.arch} (${config.pretrained ? `pretrained body from ${config.pretrained}` : 'random init'}), ${first.params} parameters in ${first.groups} groups, identical initial weights`);
     await hub.broadcast(() => ({ type: 'ring', endpoints: ready.map((r) => r.msg.ringEndpoint) }));
     await hub.gather('ringReady', timeoutMs);
 
