@@ -99,7 +99,7 @@ maybe('Slurm: scripts/slurm/ringtune.sbatch on a one-node cluster', () => {
       ['--data', join(dir, 'data'), '--size', '16', '--bs', '8', '--backend', 'wasm', '--no-pretrained', '--epochs', '1', '--freeze-epochs', '0', '--out', out],
       { RINGTUNE: `${process.execPath} ${CLI}`, MASTER_PORT: String(port) },
     );
-    expect({ state: job.state, exit: job.exit }).toEqual({ state: 'COMPLETED', exit: '0:0' });
+    if (job.state !== 'COMPLETED' || job.exit !== '0:0') throw new Error(`job ended ${job.state} with exit code ${job.exit}; its output:\n${job.output}`);
     const host = hostname();
     for (const rank of [0, 1, 2]) {
       const role = rank === 0 ? 'coordinator \\+ worker' : 'worker';

@@ -86,8 +86,13 @@ async function runRankZero(t: Topology, f: RunFlags, opts: Record<string, unknow
   if (world < 1) throw new Error('--coordinator-only needs at least 2 tasks (the coordinator and one worker)');
   const bind = tcp(f.bindHost, t.masterPort);
   const local = tcp(f.bindHost === '0.0.0.0' ? '127.0.0.1' : f.bindHost === '::' ? '::1' : f.bindHost, t.masterPort);
-  let child: ChildProcess | null = null;
-  let childDone: Promise<string | null> = Promise.resolve(null);
+  // The worker starts now, not once the coordinator listens: its hello then reaches the
+  // coordinator about when the other tasks' do (ZeroMQ queues it until the bind).
+  const child = f.coordinatorOnly ? null : spawn(process.execPath, [CLI, 'worker', '--connect', local, '--host', host], {
+    env: { ...process.env, RINGTUNE_GPU: String(gpu), RINGTUNE_SUPERVISOR_PID: String(process.pid) },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const childDone = child ? exited(child, 'the worker of rank 0') : Promise.resolve(null);
   const onSignal = (signal: NodeJS.Signals) => {
     child?.kill(signal);
     console.error(`ringtune run: rank 0 stopped by ${signal}`);
@@ -96,23 +101,16 @@ async function runRankZero(t: Topology, f: RunFlags, opts: Record<string, unknow
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    await runCoordinator({
-      bind, world, config,
-      callbacks: [{ afterEpoch: (e) => console.error(weightsLine(e)) }],
-      onListening: () => {
-        if (f.coordinatorOnly) return;
-        child = spawn(process.execPath, [CLI, 'worker', '--connect', local, '--host', host], {
-          env: { ...process.env, RINGTUNE_GPU: String(gpu) },
-          stdio: ['ignore', 'inherit', 'inherit'],
-        });
-        childDone = exited(child, 'the worker of rank 0');
-      },
-    });
-    const failure = await childDone;
+    // A worker that dies before the coordinator hears of it (e.g. before its hello) ends rank 0 at once.
+    const childFailed = childDone.then((failure) => (failure ? failure : new Promise<never>(() => undefined)));
+    const outcome = await Promise.race([
+      runCoordinator({ bind, world, config, callbacks: [{ afterEpoch: (e) => console.error(weightsLine(e)) }] }).then(() => null),
+      childFailed,
+    ]);
+    const failure = outcome ?? (await childDone);
     if (failure) throw new Error(failure);
   } finally {
-    const c = child as ChildProcess | null;
-    if (c && c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
@@ -145,6 +143,7 @@ export function runCommand(): Command {
       if (t.rank === 0) await runRankZero(t, f, opts, host, gpu);
       else {
         process.env.RINGTUNE_GPU = String(gpu);
+        delete process.env.RINGTUNE_SUPERVISOR_PID; // this task's parent is the engine (srun, sshd, kubelet), not a ringtune launcher
         await runWorker({ connect: tcp(t.masterAddr, t.masterPort), host });
       }
     } catch (e) {
