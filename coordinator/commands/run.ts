@@ -32,14 +32,18 @@ const integer = (flag: string, min: number) => (text: string) => {
   return v;
 };
 
-/** Expands a Slurm node list with `scontrol show hostnames`, or reads its first host where scontrol is missing. */
+/**
+ * Expands a Slurm node list with `scontrol show hostnames`; where scontrol is missing or cannot
+ * run (no slurm.conf on this host), reads the first host itself.
+ */
 export function slurmHosts(nodelist: string): string[] {
   try {
-    return execFileSync('scontrol', ['show', 'hostnames', nodelist], { encoding: 'utf8', timeout: 10_000 }).split('\n').filter(Boolean);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [firstSlurmHost(nodelist)];
-    throw new Error(`scontrol show hostnames '${nodelist}' failed: ${(e as Error).message}`);
+    const hosts = execFileSync('scontrol', ['show', 'hostnames', nodelist], { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'pipe'] }).split('\n').filter(Boolean);
+    if (hosts.length > 0) return hosts;
+  } catch {
+    /* fall through to reading the list ourselves */
   }
+  return [firstSlurmHost(nodelist)];
 }
 
 /** The local address this machine uses to reach `host`: the one other tasks can reach it on. */

@@ -1,0 +1,81 @@
+/**
+ * `ringtune run` started the way torchrun-style launchers start it (RANK, WORLD_SIZE, LOCAL_RANK,
+ * MASTER_ADDR, MASTER_PORT in the environment), as real processes on loopback; and the errors a
+ * task or the ssh launcher gives for a missing rank or a bad hostfile. No daemons needed.
+ */
+import { spawn } from 'child_process';
+import { mkdtempSync, writeFileSync, rmSync, existsSync } from 'fs';
+import { tmpdir } from 'os';
+import { join } from 'path';
+import { makeImageFolders } from './helpers/images';
+import { CLI, runCli } from './helpers/cli';
+import { CLUSTER_TESTS, freePort } from './helpers/cluster-daemons';
+
+const SCRIPT = join(__dirname, '..', 'scripts', 'launch-cluster.sh');
+if (!CLUSTER_TESTS) console.warn('cluster-run: skipped: cluster tests run with `npm run test:cluster` (RINGTUNE_CLUSTER_TESTS=1)');
+const maybe = CLUSTER_TESTS ? describe : describe.skip;
+
+maybe('ringtune run', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ringtune-run-'));
+  const data = join(dir, 'data');
+  const tiny = ['--data', data, '--size', '16', '--bs', '8', '--backend', 'wasm', '--no-pretrained', '--epochs', '1', '--freeze-epochs', '0'];
+  beforeAll(() => makeImageFolders(data, { classes: ['a', 'b'], trainPerClass: 16, validPerClass: 4, size: 16 }));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** Runs one task with a clean engine environment plus `env`; resolves with its exit code and stderr. */
+  function task(env: Record<string, string>, args: string[]): Promise<{ code: number | null; stderr: string }> {
+    const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(RANK|WORLD_SIZE|LOCAL_RANK|MASTER_|SLURM_|JOB_COMPLETION_INDEX)/.test(k)));
+    return new Promise((resolve) => {
+      const p = spawn(process.execPath, [CLI, 'run', ...args], { env: { ...clean, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      p.stdout.on('data', () => undefined);
+      p.stderr.on('data', (d) => (stderr += d));
+      const timer = setTimeout(() => p.kill('SIGKILL'), 120_000);
+      p.on('exit', (code) => (clearTimeout(timer), resolve({ code, stderr })));
+    });
+  }
+
+  it('two tasks from torchrun variables finish a fine-tune with identical weights', async () => {
+    const port = String(await freePort());
+    const out = join(dir, 'out');
+    const common = { WORLD_SIZE: '2', MASTER_ADDR: '127.0.0.1', MASTER_PORT: port };
+    const [r0, r1] = await Promise.all([
+      task({ ...common, RANK: '0', LOCAL_RANK: '0' }, [...tiny, '--out', out]),
+      task({ ...common, RANK: '1', LOCAL_RANK: '1' }, [...tiny, '--out', out]),
+    ]);
+    expect({ code: r0.code, stderr: r0.stderr }).toMatchObject({ code: 0 });
+    expect(r1.code).toBe(0);
+    expect(r0.stderr).toMatch(new RegExp(`topology from torchrun: rank 0, world 2, local rank 0, coordinator 127\\.0\\.0\\.1:${port}, .* \\(coordinator \\+ worker\\)`));
+    expect(r1.stderr).toMatch(new RegExp(`topology from torchrun: rank 1, world 2, local rank 1, coordinator 127\\.0\\.0\\.1:${port}, ring host 127\\.0\\.0\\.1, gpu 1, .* \\(worker\\)`));
+    const hashes = [...(/weights after unfrozen epoch 0: (.*)/.exec(r0.stderr)?.[1] ?? '').matchAll(/rank \d+ (\w+)/g)].map((m) => m[1]);
+    expect(hashes).toHaveLength(2);
+    expect(hashes[0]).toBe(hashes[1]);
+    expect(existsSync(join(out, 'model.json'))).toBe(true);
+  }, 150_000);
+
+  it('refuses to start without a rank, or with a rank outside the world, naming what to set', async () => {
+    const none = await task({}, tiny);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/ringtune: no rank: pass --rank and --world, or run under torchrun \(RANK\), Slurm/);
+    const outside = await task({ SLURM_PROCID: '3', SLURM_NTASKS: '2', SLURM_JOB_NODELIST: 'localhost' }, tiny);
+    expect(outside.code).toBe(1);
+    expect(outside.stderr).toMatch(/rank 3 is not below the world size 2/);
+    const badData = await runCli(['run', '--rank', '1', '--world', '2', '--master-addr', '127.0.0.1', ...tiny.slice(2), '--data', join(dir, 'missing')], 30_000);
+    expect(badData.code).toBe(1);
+    expect(badData.stderr).toMatch(/--data: no such folder/);
+  }, 60_000);
+
+  it('launch-cluster.sh rejects a bad hostfile line before starting anything', async () => {
+    const hosts = join(dir, 'hosts');
+    writeFileSync(hosts, 'node1 2\nnode2 two\n');
+    const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const p = spawn('bash', [SCRIPT, hosts, ...tiny], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      p.stderr.on('data', (d) => (stderr += d));
+      p.on('exit', (code) => resolve({ code, stderr }));
+    });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/line 2: expected 'host slots' with slots a whole number >= 1, got 'node2 two'/);
+    expect(existsSync(join(dir, 'runs'))).toBe(false);
+  });
+});
