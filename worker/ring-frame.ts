@@ -18,7 +18,12 @@ export interface FrameHeader {
   chunk: number;
   tag: number;
   floats: number;
+  /** Payload encoding: WIRE_F32 or WIRE_BF16. */
+  wire: number;
 }
+
+export const WIRE_F32 = 0;
+export const WIRE_BF16 = 1;
 
 /** Encodes a header into a fresh buffer. */
 export function encodeHeader(h: FrameHeader): Buffer {
@@ -28,7 +33,7 @@ export function encodeHeader(h: FrameHeader): Buffer {
   b.writeUInt32LE(h.rank, 8);
   b.writeUInt32LE(h.step >>> 0, 12);
   b.writeUInt32LE(h.chunk, 16);
-  b.writeUInt32LE(0, 20);
+  b.writeUInt32LE(h.wire, 20);
   b.writeDoubleLE(h.tag, 24);
   b.writeDoubleLE(h.floats, 32);
   return b;
@@ -46,6 +51,7 @@ export function decodeHeader(b: Buffer, from: string): FrameHeader {
     rank: b.readUInt32LE(8),
     step: b.readUInt32LE(12),
     chunk: b.readUInt32LE(16),
+    wire: b.readUInt32LE(20),
     tag: b.readDoubleLE(24),
     floats: b.readDoubleLE(32),
   };
@@ -53,10 +59,11 @@ export function decodeHeader(b: Buffer, from: string): FrameHeader {
 
 /** Throws an error naming `from` on the first field of `got` that differs from `want`. */
 export function checkHeader(got: FrameHeader, want: FrameHeader, from: string): void {
-  const fields: (keyof FrameHeader)[] = ['world', 'rank', 'tag', 'floats', 'step', 'chunk'];
+  const fields: (keyof FrameHeader)[] = ['world', 'rank', 'wire', 'tag', 'floats', 'step', 'chunk'];
+  const names: Partial<Record<keyof FrameHeader, string>> = { tag: 'tag (step number)', floats: 'buffer length (floats)', wire: 'wire dtype (0 f32, 1 bf16)' };
   for (const f of fields) {
     if (got[f] !== want[f]) {
-      const what = f === 'tag' ? 'tag (step number)' : f === 'floats' ? 'buffer length (floats)' : f;
+      const what = names[f] ?? f;
       throw new Error(`ring: ${from} sent ${what} ${got[f]}, expected ${want[f]} ` +
         `(frame step ${got.step} chunk ${got.chunk}, tag ${got.tag}): the ranks are not in the same all-reduce`);
     }

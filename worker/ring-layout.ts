@@ -70,7 +70,7 @@ export function chunkRange(floats: number, world: number, chunks: number, seg: n
 }
 
 /** Payload bytes rank `rank` sends in one all-reduce of `floats` (what `Ring.bytesSent` grows by). */
-export function payloadBytesSent(floats: number, world: number, rank: number, chunkFloats: number): number {
+export function payloadBytesSent(floats: number, world: number, rank: number, chunkFloats: number, bytesPerFloat = 4): number {
   if (world === 1) return 0;
   const chunks = chunksPerSegment(floats, world, chunkFloats);
   let bytes = 0;
@@ -78,7 +78,7 @@ export function payloadBytesSent(floats: number, world: number, rank: number, ch
     const seg = sendSegment(rank, world, step);
     const first = chunkRange(floats, world, chunks, seg, 0);
     const last = chunkRange(floats, world, chunks, seg, chunks - 1);
-    bytes += (last.end - first.start) * 4;
+    bytes += (last.end - first.start) * bytesPerFloat;
   }
   return bytes;
 }

@@ -16,11 +16,11 @@
  */
 import { rmSync } from 'fs';
 import type * as zmq from 'zeromq';
-import { addInto } from './reduce-add';
 import { freshIpcEndpoint, formatEndpoint, hostKey, ipcPath, pickAddress, type RingTransport } from './ring-endpoint';
-import { checkHeader, decodeHeader, encodeHeader, HELLO_STEP, type FrameHeader } from './ring-frame';
+import { checkHeader, decodeHeader, encodeHeader, HELLO_STEP, WIRE_BF16, WIRE_F32, type FrameHeader } from './ring-frame';
 import { chunkRange, chunksPerSegment, isReduceStep, recvSegment, ringSteps, sendSegment } from './ring-layout';
 import { FrameWriter, makePull, makePush, receiveFrom } from './ring-link';
+import { wireCodec, type WireCodec } from './ring-wire';
 
 /** How a rank joins the ring. */
 export interface RingOptions {
@@ -34,22 +34,16 @@ export interface RingOptions {
   chunkBytes?: number;
   /** Every blocking wait times out with an error naming the peer rank (default 30000). */
   timeoutMs?: number;
+  /**
+   * Payload encoding on the wire (default 'f32'). 'bf16' halves the bytes; sums stay fp32 and the
+   * result (rounded to bf16 by its owner) is still bitwise identical on every rank. All ranks must agree.
+   */
+  wire?: 'f32' | 'bf16';
 }
 
 const DEFAULT_CHUNK_BYTES = 1 << 20;
 const DEFAULT_TIMEOUT_MS = 30000;
 const CLOSE_LINGER_MS = 1000;
-
-/** Byte view of a float range, for sending without a copy. */
-function bytesOf(f: Float32Array): Buffer {
-  return Buffer.from(f.buffer, f.byteOffset, f.byteLength);
-}
-
-/** Copies raw received bytes (any alignment) into a float range. */
-function copyInto(dst: Float32Array, src: Uint8Array): void {
-  if (src.byteLength !== dst.byteLength) throw new Error(`ring: cannot copy ${src.byteLength} bytes into a ${dst.byteLength}-byte chunk`);
-  new Uint8Array(dst.buffer, dst.byteOffset, dst.byteLength).set(src);
-}
 
 /** One rank of a ring all-reduce. */
 export class Ring {
@@ -72,6 +66,7 @@ export class Ring {
     private readonly chunkFloats: number,
     private readonly timeoutMs: number,
     private readonly ipcFile: string | null,
+    private readonly wire: number,
   ) {
     this.left = `rank ${(rank + world - 1) % world} (left neighbour of rank ${rank})`;
     this.right = `rank ${(rank + 1) % world} (right neighbour of rank ${rank})`;
@@ -86,6 +81,8 @@ export class Ring {
     if (!['tcp', 'ipc', 'auto'].includes(transport)) throw new Error(`ring: transport must be tcp, ipc or auto, got ${transport}`);
     const chunkBytes = opts.chunkBytes ?? DEFAULT_CHUNK_BYTES;
     if (!(chunkBytes >= 4)) throw new Error(`ring: chunkBytes must be at least 4, got ${chunkBytes}`);
+    const wire = opts.wire ?? 'f32';
+    if (wire !== 'f32' && wire !== 'bf16') throw new Error(`ring: wire must be f32 or bf16, got ${wire}`);
     const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     if (!(timeoutMs > 0)) throw new Error(`ring: timeoutMs must be positive, got ${timeoutMs}`);
 
@@ -106,7 +103,8 @@ export class Ring {
       throw new Error(`ring: rank ${rank} could not bind ${transport} on ${opts.host ?? '127.0.0.1'}: ${(e as Error).message}`);
     }
     const endpoint = formatEndpoint({ tcp, ipc, host: hostKey() });
-    return new Ring(rank, world, pull, endpoint, Math.floor(chunkBytes / 4), timeoutMs, ipc ? ipcPath(ipc) : null);
+    const wireCode = wire === 'bf16' ? WIRE_BF16 : WIRE_F32;
+    return new Ring(rank, world, pull, endpoint, Math.floor(chunkBytes / 4), timeoutMs, ipc ? ipcPath(ipc) : null, wireCode);
   }
 
   /** Bytes of payload this rank has sent so far. */
@@ -156,12 +154,9 @@ export class Ring {
 
   private async runCollective(buf: Float32Array, tag: number, writer: FrameWriter): Promise<void> {
     const { rank, world } = this;
+    const codec: WireCodec = wireCodec(this.wire);
     const n = buf.length;
     const chunks = chunksPerSegment(n, world, this.chunkFloats);
-    const range = (seg: number, c: number): Float32Array => {
-      const r = chunkRange(n, world, chunks, seg, c);
-      return buf.subarray(r.start, r.end);
-    };
     const send = (step: number, c: number, payload: Buffer): void => {
       this.sent += payload.byteLength;
       writer.push([this.header(step, c, tag, n), payload], () => `step ${step} chunk ${c} of tag ${tag}`);
@@ -174,7 +169,10 @@ export class Ring {
     const staging = this.staging;
 
     const first = sendSegment(rank, world, 0);
-    for (let c = 0; c < chunks; c++) send(0, c, bytesOf(range(first, c)));
+    for (let c = 0; c < chunks; c++) {
+      const at = chunkRange(n, world, chunks, first, c);
+      send(0, c, codec.outgoing(buf.subarray(at.start, at.end)));
+    }
 
     const steps = ringSteps(world);
     for (let step = 0; step < steps; step++) {
@@ -185,23 +183,17 @@ export class Ring {
         checkHeader(decodeHeader(h, this.left), this.expected(step, c, tag, n), this.left);
         const at = chunkRange(n, world, chunks, seg, c);
         const dst = buf.subarray(at.start, at.end);
-        if (payload === undefined || payload.byteLength !== dst.byteLength) {
-          throw new Error(`ring: ${this.left} sent ${payload?.byteLength ?? 0} payload bytes for step ${step} chunk ${c}, expected ${dst.byteLength}`);
+        if (payload === undefined || payload.byteLength !== dst.length * codec.bytesPerFloat) {
+          throw new Error(`ring: ${this.left} sent ${payload?.byteLength ?? 0} payload bytes for step ${step} chunk ${c}, expected ${dst.length * codec.bytesPerFloat}`);
         }
-        const last = step + 1 === steps;
         if (isReduceStep(world, step)) {
-          addInto(dst, payload);
-          if (isReduceStep(world, step + 1)) {
-            send(step + 1, c, bytesOf(dst));
-          } else {
-            // The owned sum leaves from staging, never from buf (Note [zero-copy lifetimes]).
-            const out = staging.subarray(at.start - ownedStart, at.end - ownedStart);
-            out.set(dst);
-            send(step + 1, c, bytesOf(out));
-          }
+          codec.add(dst, payload);
+          const owned = !isReduceStep(world, step + 1);
+          // The owned sum leaves from staging (or a fresh encoding), never from buf (Note [zero-copy lifetimes]).
+          send(step + 1, c, owned ? codec.owned(dst, staging.subarray(at.start - ownedStart, at.end - ownedStart)) : codec.outgoing(dst));
         } else {
-          copyInto(dst, payload);
-          if (!last) send(step + 1, c, payload);
+          codec.copy(dst, payload);
+          if (step + 1 < steps) send(step + 1, c, payload);
         }
       }
     }
@@ -209,11 +201,11 @@ export class Ring {
   }
 
   private header(step: number, chunk: number, tag: number, floats: number): Buffer {
-    return encodeHeader({ world: this.world, rank: this.rank, step, chunk, tag, floats });
+    return encodeHeader({ world: this.world, rank: this.rank, step, chunk, tag, floats, wire: this.wire });
   }
 
   private expected(step: number, chunk: number, tag: number, floats: number): FrameHeader {
-    return { world: this.world, rank: (this.rank + this.world - 1) % this.world, step, chunk, tag, floats };
+    return { world: this.world, rank: (this.rank + this.world - 1) % this.world, step, chunk, tag, floats, wire: this.wire };
   }
 
   /**
