@@ -21,6 +21,9 @@ export interface StepInfo {
   computeMs: number;
   allreduceMs: number;
   allreduceBytes: number;
+  /** Largest live-tensor count and resident memory over the workers after the step. */
+  tensors: number;
+  rssBytes: number;
 }
 
 /** A finished epoch: what fastai's results table shows. */
