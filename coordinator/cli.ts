@@ -5,6 +5,8 @@ import { cpus } from 'os';
 import { addRunOptions, configFromOptions } from './run-options';
 import { runCoordinator } from './run';
 import { launch } from './launch';
+import type { LrFindOptions } from '../shared/lr-find';
+import { parseGpuList } from '../shared/gpu';
 import { findCheckpoint, readCheckpoint } from './checkpoint';
 import { runWorker } from '../worker/main';
 import { scheduleCommand } from './commands/schedule';
@@ -19,6 +21,25 @@ const wholeNumber = (flag: string) => (text: string) => {
   return v;
 };
 
+/** lr_find's own flags (fastai defaults). */
+function addLrFindOptions(cmd: Command): Command {
+  const positive = (flag: string) => (text: string) => {
+    const v = Number(text);
+    if (!(v > 0)) throw new InvalidArgumentError(`${flag} must be a positive number, got '${text}'`);
+    return v;
+  };
+  return cmd
+    .option('--lr-find', 'run lr_find instead of training')
+    .option('--start-lr <lr>', 'lr_find: first learning rate', positive('--start-lr'), 1e-7)
+    .option('--end-lr <lr>', 'lr_find: last learning rate', positive('--end-lr'), 10)
+    .option('--num-it <n>', 'lr_find: iterations', wholeNumber('--num-it'), 100)
+    .option('--no-stop-div', 'lr_find: keep going when the loss diverges');
+}
+
+function lrFindOptions(opts: Record<string, unknown>): LrFindOptions {
+  return { startLr: opts.startLr as number, endLr: opts.endLr as number, numIt: opts.numIt as number, stopDiv: opts.stopDiv !== false };
+}
+
 /** Prints an error the way every command does and sets a failing exit code. */
 function fail(e: unknown): void {
   console.error(`ringtune: ${(e as Error).message ?? String(e)}`);
@@ -26,7 +47,7 @@ function fail(e: unknown): void {
 }
 
 /** Flags of the launcher itself (each takes a value); everything else goes to the coordinator. */
-const LAUNCHER_FLAGS = ['--workers', '--max-restarts'];
+const LAUNCHER_FLAGS = ['--workers', '--max-restarts', '--gpus'];
 
 /** Run args after the command name, minus the launcher's own flags, forwarded verbatim to the coordinator. */
 function forwardedArgs(command: string): string[] {
@@ -55,26 +76,49 @@ export function program(): Command {
       .command('launch')
       .description('run a coordinator and N local workers as child processes')
       .option('--workers <n>', 'number of workers (one per CPU core unless given)', wholeNumber('--workers'), cpus().length)
-      .option('--max-restarts <k>', 'after a failure, restart from the newest checkpoint up to K times', countOrZero('--max-restarts'), 0),
-  ).action(async (opts) => {
+      .option('--max-restarts <k>', 'after a failure, restart from the newest checkpoint up to K times', countOrZero('--max-restarts'), 0)
+      .option('--gpus <list>', 'GPU numbers, e.g. 0,1: worker i runs on the i-th (cycling); one worker per entry unless --workers is given', (t: string) => {
+        try {
+          return parseGpuList(t);
+        } catch (e) {
+          throw new InvalidArgumentError((e as Error).message);
+        }
+      }),
+  ).action(async (opts, cmd: Command) => {
     try {
       const config = configFromOptions(opts); // fail here, before any process starts, on bad options
-      process.exitCode = await launch({ cli: __filename, workers: opts.workers, runArgs: forwardedArgs('launch'), maxRestarts: opts.maxRestarts, out: config.out });
+      const workers = opts.gpus && cmd.getOptionValueSource('workers') === 'default' ? opts.gpus.length : opts.workers;
+      process.exitCode = await launch({ cli: __filename, workers, runArgs: forwardedArgs('launch'), maxRestarts: opts.maxRestarts, out: config.out, gpus: opts.gpus });
     } catch (e) {
       fail(e);
     }
   });
 
   addRunOptions(
-    prog
-      .command('coordinator')
+    addLrFindOptions(
+      prog
+        .command('lr-find')
+        .description("fastai's lr_find on every worker (real all-reduce): suggests learning rates, writes lr_find.png; weights are restored")
+        .option('--workers <n>', 'number of workers (one per CPU core unless given)', wholeNumber('--workers'), cpus().length),
+    ),
+  ).action(async (opts) => {
+    try {
+      const config = configFromOptions(opts);
+      process.exitCode = await launch({ cli: __filename, workers: opts.workers, runArgs: ['--lr-find', ...forwardedArgs('lr-find')], out: config.out });
+    } catch (e) {
+      fail(e);
+    }
+  });
+
+  addRunOptions(
+    addLrFindOptions(prog.command('coordinator'))
       .description('run the coordinator: schedules, shards and orders every step; workers connect to --bind')
       .requiredOption('--bind <address>', 'control address, e.g. tcp://0.0.0.0:5555')
       .requiredOption('--world <n>', 'number of workers', wholeNumber('--world'))
       .option('--resume <dir>', 'continue a run exactly from a checkpoint (or a run folder: its newest); run options are taken from it'),
   ).action(async (opts) => {
     try {
-      await runCoordinator({ bind: opts.bind, world: opts.world, ...(opts.resume ? { resume: opts.resume } : { config: configFromOptions(opts) }) });
+      await runCoordinator({ bind: opts.bind, world: opts.world, lrFind: opts.lrFind ? lrFindOptions(opts) : undefined, ...(opts.resume ? { resume: opts.resume } : { config: configFromOptions(opts) }) });
     } catch (e) {
       fail(e);
     }

@@ -9,6 +9,7 @@ import { tmpdir } from 'os';
 import { join } from 'path';
 import { WORKER_SILENT_MS } from '../shared/protocol';
 import { findCheckpoint } from './checkpoint';
+import { gpuForWorker, workerGpuEnv } from '../shared/gpu';
 
 /** What to launch: the CLI entry, run arguments forwarded to the coordinator, and the worker count. */
 export interface LaunchOptions {
@@ -20,6 +21,8 @@ export interface LaunchOptions {
   /** After a failure, restart from the newest checkpoint under `out` up to this many times. */
   maxRestarts?: number;
   out?: string;
+  /** GPU ordinals: worker i is pinned to gpus[i % gpus.length] (see shared/gpu.ts). */
+  gpus?: number[];
   log?: (line: string) => void;
 }
 
@@ -50,13 +53,13 @@ async function launchOnce(o: LaunchOptions, runArgs: string[]): Promise<{ code: 
   const address = `ipc://${join(dir, 'control')}`;
   const env = { ...process.env, RINGTUNE_SUPERVISOR_PID: String(process.pid), ...o.env };
   const children: { name: string; proc: ChildProcess }[] = [];
-  const start = (name: string, args: string[], stdio: 'inherit' | 'pipe') => {
-    const proc = spawn(process.execPath, [o.cli, ...args], { env, stdio: stdio === 'inherit' ? 'inherit' : ['ignore', 'inherit', 'inherit'] });
+  const start = (name: string, args: string[], stdio: 'inherit' | 'pipe', extraEnv: Record<string, string> = {}) => {
+    const proc = spawn(process.execPath, [o.cli, ...args], { env: { ...env, ...extraEnv }, stdio: stdio === 'inherit' ? 'inherit' : ['ignore', 'inherit', 'inherit'] });
     children.push({ name, proc });
     return proc;
   };
   start('coordinator', ['coordinator', '--bind', address, '--world', String(o.workers), ...runArgs], 'inherit');
-  for (let r = 0; r < o.workers; r++) start('a worker', ['worker', '--connect', address], 'pipe');
+  for (let r = 0; r < o.workers; r++) start('a worker', ['worker', '--connect', address], 'pipe', o.gpus?.length ? workerGpuEnv(gpuForWorker(o.gpus, r), env) : {});
 
   let failed: string | null = null;
   let interrupted = false;
