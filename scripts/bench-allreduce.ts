@@ -22,6 +22,7 @@ interface Options {
   sizes: number[];
   chunkBytes: number;
   transport: 'tcp' | 'ipc' | 'auto';
+  wire: 'f32' | 'bf16';
   peers: boolean;
   add: boolean;
 }
@@ -51,7 +52,7 @@ function parseList(flag: string, positive: (x: number) => boolean) {
 }
 
 async function runRingtune(world: number, o: Options): Promise<Timings> {
-  const group = await RingPeerGroup.start(world, { transport: o.transport, chunkBytes: o.chunkBytes, timeoutMs: 60000 }, PEER_TIMEOUT_MS);
+  const group = await RingPeerGroup.start(world, { transport: o.transport, chunkBytes: o.chunkBytes, wire: o.wire, timeoutMs: 60000 }, PEER_TIMEOUT_MS);
   const out: Timings = new Map();
   try {
     for (const mib of o.sizes) {
@@ -167,19 +168,22 @@ async function main(): Promise<void> {
     .description('ringtune all-reduce vs gloo and Open MPI on this host')
     .option('--ranks <list>', 'ranks to run, comma-separated', parseList('--ranks', (x) => Number.isInteger(x) && x >= 2), [2, 4])
     .option('--sizes <list>', 'buffer sizes in MiB, comma-separated', parseList('--sizes', (x) => x > 0), [1, 16, 100])
-    .option('--chunk-bytes <n>', 'ringtune frame size in bytes', (v) => Number(v), 2 * MIB)
+    .option('--chunk-bytes <n>', 'ringtune frame size in bytes', (v) => Number(v), MIB)
     .option('--transport <t>', 'ringtune transport: tcp, ipc or auto', 'auto')
+    .option('--wire <dtype>', 'ringtune payload encoding: f32 or bf16', 'f32')
     .option('--no-peers', 'run ringtune alone')
     .option('--add', 'also measure the summation kernels')
     .parse(process.argv)
     .opts<Options>();
   if (!['tcp', 'ipc', 'auto'].includes(o.transport)) throw new Error(`--transport must be tcp, ipc or auto, got ${o.transport}`);
+  if (!['f32', 'bf16'].includes(o.wire)) throw new Error(`--wire must be f32 or bf16, got ${o.wire}`);
+  if (!(o.chunkBytes >= 4)) throw new Error(`--chunk-bytes must be at least 4, got ${o.chunkBytes}`);
 
   if (o.add) addBench();
   const gloo = o.peers && available(PYTHON, ['-c', 'import torch.distributed']);
   const mpi = o.peers && available('mpirun', ['--version']) && available(PYTHON, ['-c', 'import mpi4py, numpy']);
   const copy = memcpyGBs();
-  console.log(`ringtune transport ${o.transport}, chunk ${o.chunkBytes} B; memcpy (one core) ${copy.toFixed(1)} GB/s; ` +
+  console.log(`ringtune transport ${o.transport}, wire ${o.wire}, chunk ${o.chunkBytes} B; memcpy (one core) ${copy.toFixed(1)} GB/s; ` +
     `peers: gloo ${gloo ? 'yes' : 'absent'}, Open MPI ${mpi ? 'yes' : 'absent'}`);
   console.log(row(['ranks', 'size', 'impl', 'time ms', 'algbw GB/s', 'busbw GB/s', 'ringtune/this']));
 

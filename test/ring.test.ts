@@ -68,6 +68,21 @@ describe('ring all-reduce, in-process ranks', () => {
     });
   }
 
+  test('lastCall splits waiting for a late rank from the whole call', async () => {
+    const rings = await makeRing(2);
+    try {
+      const bufs = [new Float32Array(1000), new Float32Array(1000)];
+      const early = rings[0].allReduceSum(bufs[0], 1);
+      await new Promise((r) => setTimeout(r, 300));
+      await Promise.all([early, rings[1].allReduceSum(bufs[1], 1)]);
+      expect(rings[0].lastCall.waitMs).toBeGreaterThanOrEqual(250);
+      expect(rings[0].lastCall.totalMs).toBeGreaterThanOrEqual(rings[0].lastCall.waitMs);
+      expect(rings[1].lastCall.waitMs).toBeLessThan(250);
+    } finally {
+      await closeAll(rings);
+    }
+  });
+
   test('a ring of one is a no-op and connect([]) is fine', async () => {
     const ring = await Ring.bind({ rank: 0, world: 1 });
     await ring.connect([]);

@@ -51,6 +51,7 @@ export class Ring {
   private writer: FrameWriter | null = null;
   private broken: Error | null = null;
   private sent = 0;
+  private timing = { waitMs: 0, totalMs: 0 };
   /** Outgoing copy of the segment this rank owns after the reduce-scatter (Note [zero-copy lifetimes]). */
   private staging = new Float32Array(0);
   private reduced = 0;
@@ -112,6 +113,14 @@ export class Ring {
     return this.sent;
   }
 
+  /**
+   * Timing of the last allReduceSum: `waitMs` until the left neighbour's first frame arrived
+   * (time spent waiting for slower ranks to reach the call), `totalMs` for the whole call.
+   */
+  get lastCall(): Readonly<{ waitMs: number; totalMs: number }> {
+    return this.timing;
+  }
+
   /** Bytes of buffer passed through `allReduceSum` so far (the size of what was all-reduced). */
   get bytesReduced(): number {
     return this.reduced;
@@ -144,15 +153,18 @@ export class Ring {
     this.reduced += buf.byteLength;
     if (this.world === 1) return;
     if (!this.writer) throw new Error(`ring: rank ${this.rank} must connect() before allReduceSum`);
+    const t0 = performance.now();
+    this.timing = { waitMs: 0, totalMs: 0 };
     try {
-      await this.runCollective(buf, tag, this.writer);
+      await this.runCollective(buf, tag, this.writer, t0);
+      this.timing.totalMs = performance.now() - t0;
     } catch (e) {
       this.broken = e as Error;
       throw e;
     }
   }
 
-  private async runCollective(buf: Float32Array, tag: number, writer: FrameWriter): Promise<void> {
+  private async runCollective(buf: Float32Array, tag: number, writer: FrameWriter, t0: number): Promise<void> {
     const { rank, world } = this;
     const codec: WireCodec = wireCodec(this.wire);
     const n = buf.length;
@@ -181,6 +193,7 @@ export class Ring {
         if (writer.failure) throw writer.failure;
         const [h, payload] = await receiveFrom(this.pull, this.left, this.timeoutMs, `step ${step} chunk ${c} of tag ${tag}`);
         checkHeader(decodeHeader(h, this.left), this.expected(step, c, tag, n), this.left);
+        if (step === 0 && c === 0) this.timing.waitMs = performance.now() - t0;
         const at = chunkRange(n, world, chunks, seg, c);
         const dst = buf.subarray(at.start, at.end);
         if (payload === undefined || payload.byteLength !== dst.length * codec.bytesPerFloat) {
