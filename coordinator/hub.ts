@@ -38,6 +38,8 @@ export class WorkerHub {
   private readonly lastHeard: number[] = [];
   private readonly lastStep: number[] = [];
   private monitor: NodeJS.Timeout | null = null;
+  /** Silence counts only once workers were welcomed: their heartbeat threads start then. */
+  private watching = false;
   private failure: WorkerFailure | null = null;
   private helloWaiter: (() => void) | null = null;
   private closed = false;
@@ -79,7 +81,7 @@ export class WorkerHub {
 
   private watchDisconnects(): void {
     this.sock.events.on('disconnect', () => {
-      if (this.closed || this.failure) return;
+      if (this.closed || this.failure || !this.watching) return;
       // ZeroMQ does not say which peer left (a stray peer may connect and leave too): give the
       // heartbeats a moment, then name the ranks that went silent.
       setTimeout(() => {
@@ -90,8 +92,15 @@ export class WorkerHub {
     });
   }
 
+  /** Starts declaring silent ranks dead (call when the welcome is sent: heartbeats start then). */
+  startLiveness(): void {
+    const now = Date.now();
+    for (let r = 0; r < this.lastHeard.length; r++) this.lastHeard[r] = Math.max(this.lastHeard[r], now);
+    this.watching = true;
+  }
+
   private checkSilence(): void {
-    if (this.closed || this.failure) return;
+    if (this.closed || this.failure || !this.watching) return;
     const now = Date.now();
     for (let r = 0; r < this.lastHeard.length; r++) {
       const silent = now - this.lastHeard[r];

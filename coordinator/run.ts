@@ -14,6 +14,8 @@ import { tablePrinter, progressBarCallback } from './console-callbacks';
 import { metricsLog } from './metrics-log';
 import { plotsCallback } from './plots-callback';
 import type { Callback } from './events';
+import { lrFind } from './lr-find';
+import type { LrFindOptions } from '../shared/lr-find';
 import { CHECKPOINT_VERSION, findCheckpoint, readCheckpoint, writeCheckpoint, type CheckpointMeta, type Position } from './checkpoint';
 
 /** Skip reasons that are not damaged images: other files in a class folder are just ignored. */
@@ -27,6 +29,8 @@ export interface CoordinatorOptions {
   config?: Omit<RunConfig, 'nClasses'>;
   /** A checkpoint folder (or a run folder: its newest checkpoint) to continue exactly. */
   resume?: string;
+  /** Run fastai's lr_find instead of training (weights are restored afterwards, nothing is saved but the plot). */
+  lrFind?: LrFindOptions;
   /** Extra callbacks (tests use them to observe the run). */
   callbacks?: Callback[];
   log?: (line: string) => void;
@@ -96,6 +100,7 @@ export async function runCoordinator(o: CoordinatorOptions): Promise<RunSummary>
     log(`ringtune: coordinator on ${hub.endpoint}, waiting for ${o.world} worker(s); ${dataset.train.length} training and ${dataset.valid.length} validation images, ${dataset.classes.length} classes`);
     await hub.accept(timeoutMs);
     await hub.broadcast((rank) => ({ type: 'welcome', rank, world: o.world, config, items: dataset.train, validItems: dataset.valid }));
+    hub.startLiveness();
     const ready = await hub.gather('ready', timeoutMs);
     const hashes = new Set(ready.map((r) => r.msg.weightsHash));
     if (hashes.size > 1) throw new WorkerFailure(`workers start from different weights (${ready.map((r, i) => `rank ${i}: ${r.msg.weightsHash}`).join(', ')})`, null);
@@ -105,6 +110,12 @@ export async function runCoordinator(o: CoordinatorOptions): Promise<RunSummary>
     await hub.gather('ringReady', timeoutMs);
 
     const plan = planFor(config, first.groups);
+    if (o.lrFind) {
+      const freezeTo = plan[0]?.freezeTo ?? 0;
+      log(`ringtune: lr_find with groups [0, ${freezeTo}) frozen (as the plan's first phase)`);
+      await lrFind(hub, { ...o.lrFind, nTrain: dataset.train.length, bs: config.bs, seed: config.seed, freezeTo, groups: first.groups, out: config.out, timeoutMs, log });
+      return { steps: 0, classes: dataset.classes, out: config.out, finalAccuracy: null };
+    }
     if (resumed) {
       const pos = resumed.meta.position;
       // A checkpoint at a phase boundary carries the previous phase's Adam state: the new phase starts clean (fastai freeze_to).
