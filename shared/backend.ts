@@ -7,6 +7,8 @@
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { registerWasmKernels } from './kernels';
+import { registerWebgpuKernels } from './kernels/webgpu';
+import { dawnFlagsFromEnv, GPU_ENV, mergeDawnFlags } from './gpu';
 
 /** What `--backend` accepts. */
 export type BackendChoice = 'auto' | 'wasm' | 'cpu' | 'webgpu' | 'tensorflow';
@@ -76,7 +78,7 @@ function dawnBinding(): { create: (flags: string[]) => unknown; globals: Record<
 }
 
 async function useWebgpu(opts: BackendOptions): Promise<{ name: string; reason: string }> {
-  const flags = opts.dawnFlags ?? [];
+  const flags = mergeDawnFlags(opts.dawnFlags ?? [], dawnFlagsFromEnv());
   if (tf.findBackend('webgpu') == null) {
     let binding;
     try {
@@ -95,8 +97,12 @@ async function useWebgpu(opts: BackendOptions): Promise<{ name: string; reason: 
     throw new Error(`--backend webgpu: Dawn found no GPU adapter (flags: ${flags.join(' ') || 'none'}); it needs a Vulkan ` +
       `driver (libvulkan.so.1 and a GPU ICD); pass --backend wasm to train on the CPU`);
   }
+  registerWebgpuKernels();
   await activate('webgpu');
-  return { name: 'webgpu', reason: `Dawn adapter${flags.length ? ` (flags: ${flags.join(' ')})` : ''}` };
+  const device = (adapter as { info?: { device?: string } }).info?.device || 'unnamed';
+  const ordinal = process.env[GPU_ENV.ordinal];
+  const pin = ordinal && ordinal !== '0' && !process.env[GPU_ENV.webgpuAdapter] ? `; GPU ${ordinal} asked for, but Dawn picks adapters by name only (set ${GPU_ENV.webgpuAdapter})` : '';
+  return { name: 'webgpu', reason: `Dawn adapter '${device}'${flags.length ? ` (flags: ${flags.join(' ')})` : ''}, ringtune webgpu kernels registered${pin}` };
 }
 
 /** Initialises tfjs on the requested backend (registering ringtune's kernels), returns what was chosen and why. */

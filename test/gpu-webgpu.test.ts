@@ -1,0 +1,82 @@
+/**
+ * webgpu wiring on Dawn's null device (initialises, runs every dispatch's validation, computes
+ * nothing): selection registers ringtune's kernels and flags, a training step of a net with
+ * every layer kind goes through them with no tensor leak, stock kernels come back on request,
+ * and the process exits by itself. Runs the compiled modules in a child process, since Dawn's
+ * instance lives as long as the process that created it.
+ */
+import { spawnSync } from 'child_process';
+import { existsSync } from 'fs';
+import { join } from 'path';
+
+const root = join(__dirname, '..');
+const dist = (p: string) => JSON.stringify(join(root, 'dist', p));
+
+function runNode(script: string, env: NodeJS.ProcessEnv = {}) {
+  if (!existsSync(join(root, 'dist', 'shared', 'backend.js'))) throw new Error('dist/ missing: run `npm run build` first (npm test does)');
+  return spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 90_000, cwd: root, env: { ...process.env, ...env } });
+}
+
+test('selecting webgpu registers ringtune kernels and flags; a training step runs through them; stock comes back; the process exits', () => {
+  const script = `
+    const tf = require('@tensorflow/tfjs');
+    const { selectBackend, releaseBackend } = require(${dist('shared/backend.js')});
+    const { webgpuKernels, webgpuFlags, restoreStockWebgpuKernels, registerWebgpuKernels } = require(${dist('shared/kernels/webgpu.js')});
+    const { fusedBatchNormGradConfig } = require(${dist('shared/kernels/batchnorm-grad.js')});
+    const out = (k, v) => console.log(k + '=' + JSON.stringify(v));
+    (async () => {
+      const stockBnGrad = tf.getGradient('FusedBatchNorm');
+      const r = await selectBackend('webgpu');
+      out('backend', [r.name, tf.getBackend(), r.reason]);
+      out('registered', webgpuKernels.every((k) => tf.getKernel(k.kernelName, 'webgpu') === k));
+      out('flags', Object.keys(webgpuFlags).every((f) => tf.env().get(f) === webgpuFlags[f]));
+      out('bnGrad', tf.getGradient('FusedBatchNorm') === fusedBatchNormGradConfig);
+      const inp = tf.input({ shape: [16, 16, 3] });
+      let x = tf.layers.conv2d({ filters: 8, kernelSize: 3, strides: 2, padding: 'same', useBias: false }).apply(inp);
+      x = tf.layers.reLU().apply(tf.layers.batchNormalization().apply(x));
+      x = tf.layers.depthwiseConv2d({ kernelSize: 3, padding: 'same', useBias: false }).apply(x);
+      x = tf.layers.conv2d({ filters: 16, kernelSize: 1, useBias: false }).apply(x);
+      const model = tf.model({ inputs: inp, outputs: tf.layers.dense({ units: 4 }).apply(tf.layers.globalAveragePooling2d({}).apply(x)) });
+      const vars = model.trainableWeights.map((w) => w.val);
+      const xs = tf.randomNormal([4, 16, 16, 3]);
+      const ys = tf.oneHot(tf.tensor1d([0, 1, 2, 3], 'int32'), 4);
+      const calls = {};
+      const step = async () => {
+        const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(ys, model.apply(xs, { training: true })), vars);
+        const shapes = vars.map((v) => grads[v.name].shape.join('x'));
+        const flat = tf.tidy(() => tf.concat(vars.map((v) => tf.reshape(grads[v.name], [-1]))));
+        await flat.data();
+        tf.dispose([value, flat, ...Object.values(grads)]);
+        return shapes;
+      };
+      const before = (await step(), await step(), tf.memory().numTensors);
+      const shapes = await step();
+      await step();
+      out('gradShapes', shapes);
+      out('tensorsFlat', tf.memory().numTensors === before);
+      restoreStockWebgpuKernels();
+      out('stockBack', webgpuKernels.every((k) => tf.getKernel(k.kernelName, 'webgpu') !== k && tf.getKernel(k.kernelName, 'webgpu') != null)
+        && tf.env().get('WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE') === true && tf.getGradient('FusedBatchNorm') === stockBnGrad);
+      await step();
+      registerWebgpuKernels();
+      out('again', webgpuKernels.every((k) => tf.getKernel(k.kernelName, 'webgpu') === k));
+      releaseBackend();
+    })().catch((e) => { console.log('error=' + JSON.stringify(e.stack)); releaseBackend(); });`;
+  const r = runNode(script, { RINGTUNE_DAWN_FLAGS: 'backend=null' });
+  expect(r.signal).toBeNull(); // not killed by the timeout: it exited on its own
+  expect(r.status).toBe(0);
+  const got = Object.fromEntries(r.stdout.trim().split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), JSON.parse(l.slice(l.indexOf('=') + 1))]));
+  expect(got.error).toBeUndefined();
+  expect(got.backend).toEqual(['webgpu', 'webgpu', expect.stringMatching(/^Dawn adapter 'null-backend' \(flags: backend=null\), ringtune webgpu kernels registered$/)]);
+  expect(got).toMatchObject({ registered: true, flags: true, bnGrad: true, tensorsFlat: true, stockBack: true, again: true });
+  expect(got.gradShapes).toEqual(['3x3x3x8', '8', '8', '3x3x8x1', '1x1x8x16', '16x4', '4']);
+});
+
+test('a worker given a GPU other than 0 says that Dawn cannot pin it by number', () => {
+  const script = `
+    const { selectBackend, releaseBackend } = require(${dist('shared/backend.js')});
+    selectBackend('webgpu').then((r) => { console.log(r.reason); releaseBackend(); }, (e) => { console.log('error', e.message); releaseBackend(); });`;
+  const r = runNode(script, { RINGTUNE_DAWN_FLAGS: 'backend=null', RINGTUNE_GPU: '1' });
+  expect(r.status).toBe(0);
+  expect(r.stdout).toMatch(/GPU 1 asked for, but Dawn picks adapters by name only \(set RINGTUNE_WEBGPU_ADAPTER\)/);
+});
