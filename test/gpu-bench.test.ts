@@ -1,0 +1,45 @@
+/**
+ * bench:gpu without a GPU: with no adapter it says so and exits 0; on Dawn's null device (no
+ * computation, so no meaningful numbers) both the stock and the ringtune variant run the whole
+ * way through, in their own processes, with a flat tensor count.
+ */
+import { spawnSync } from 'child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'fs';
+import { tmpdir } from 'os';
+import { join } from 'path';
+
+const bench = join(__dirname, '..', 'dist', 'scripts', 'bench-gpu.js');
+const dir = mkdtempSync(join(tmpdir(), 'ringtune-bench-gpu-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function runBench(args: string[], env: NodeJS.ProcessEnv) {
+  if (!existsSync(bench)) throw new Error(`${bench} missing: run \`npm run build\` first (npm test does)`);
+  return spawnSync(process.execPath, [bench, ...args], { encoding: 'utf8', timeout: 110_000, env: { ...process.env, ...env } });
+}
+
+test('no adapter: says "no GPU adapter" and exits 0', () => {
+  const r = runBench(['--no-torch'], { RINGTUNE_WEBGPU_ADAPTER: 'no-such-gpu-ringtune' });
+  expect(r.signal).toBeNull();
+  expect(r.status).toBe(0);
+  expect(r.stdout).toMatch(/no GPU adapter: --backend webgpu: Dawn found no GPU adapter \(flags: adapter=no-such-gpu-ringtune\)/);
+});
+
+test('null device: stock and ringtune variants run through in their own processes, tensor count flat', () => {
+  const json = join(dir, 'out.json');
+  const r = runBench(['--no-torch', '--variants', 'stock,ringtune', '--nets', 'cnn', '--cnn-size', '16', '--cnn-batch', '2', '--warmup', '1', '--steps', '2', '--json', json],
+    { RINGTUNE_DAWN_FLAGS: 'backend=null' });
+  expect(r.status).toBe(0);
+  expect(r.stdout).toMatch(/small CNN 16px, batch 2: training img\/s on Dawn adapter 'null-backend'/);
+  expect(r.stdout).toMatch(/\| stock +\| +[\d.]+ \|.*\| +1\.00x \|/);
+  expect(r.stdout).toMatch(/\| ringtune +\| +[\d.]+ \|/);
+  const out = JSON.parse(readFileSync(json, 'utf8'));
+  expect(out.runs.map((v: { variant: string }) => v.variant)).toEqual(['stock', 'ringtune']);
+  for (const v of out.runs) {
+    expect(v.results).toHaveLength(1);
+    expect(v.results[0].tensorsFlat).toBe(true);
+    expect(v.results[0].stepMs).toHaveLength(2);
+  }
+  // The ringtune variant keeps tfjs-webgpu's tiled input gradient on; stock leaves the naive one.
+  expect(out.runs[0].flags.WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE).toBe(true);
+  expect(out.runs[1].flags.WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE).toBe(false);
+});
