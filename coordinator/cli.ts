@@ -6,6 +6,7 @@ import { addRunOptions, configFromOptions } from './run-options';
 import { runCoordinator } from './run';
 import { launch } from './launch';
 import type { LrFindOptions } from '../shared/lr-find';
+import { generateJobKeys, jobKeysFromEnv, writeKeyFile, KEYS_ENV } from '../shared/curve';
 import { parseGpuList } from '../shared/gpu';
 import { findCheckpoint, readCheckpoint } from './checkpoint';
 import { runWorker } from '../worker/main';
@@ -40,6 +41,14 @@ function lrFindOptions(opts: Record<string, unknown>): LrFindOptions {
   return { startLr: opts.startLr as number, endLr: opts.endLr as number, numIt: opts.numIt as number, stopDiv: opts.stopDiv !== false };
 }
 
+/** True for ipc:// and inproc:// addresses and tcp on loopback hosts. */
+function isLoopback(address: string): boolean {
+  const m = /^tcp:\/\/(\[[^\]]+\]|[^:]+):/.exec(address);
+  if (!m) return true;
+  const host = m[1].replace(/^\[|\]$/g, '');
+  return host === 'localhost' || host.startsWith('127.') || host === '::1';
+}
+
 /** Prints an error the way every command does and sets a failing exit code. */
 function fail(e: unknown): void {
   console.error(`ringtune: ${(e as Error).message ?? String(e)}`);
@@ -48,6 +57,7 @@ function fail(e: unknown): void {
 
 /** Flags of the launcher itself (each takes a value); everything else goes to the coordinator. */
 const LAUNCHER_FLAGS = ['--workers', '--max-restarts', '--gpus'];
+const LAUNCHER_SWITCHES = ['--secure'];
 
 /** Run args after the command name, minus the launcher's own flags, forwarded verbatim to the coordinator. */
 function forwardedArgs(command: string): string[] {
@@ -55,6 +65,7 @@ function forwardedArgs(command: string): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     if (LAUNCHER_FLAGS.includes(argv[i])) i++;
+    else if (LAUNCHER_SWITCHES.includes(argv[i])) continue;
     else if (!LAUNCHER_FLAGS.some((f) => argv[i].startsWith(`${f}=`))) out.push(argv[i]);
   }
   return out;
@@ -83,12 +94,13 @@ export function program(): Command {
         } catch (e) {
           throw new InvalidArgumentError((e as Error).message);
         }
-      }),
+      })
+      .option('--secure', 'authenticate and encrypt the local links too (CURVE with a fresh job key pair)'),
   ).action(async (opts, cmd: Command) => {
     try {
       const config = configFromOptions(opts); // fail here, before any process starts, on bad options
       const workers = opts.gpus && cmd.getOptionValueSource('workers') === 'default' ? opts.gpus.length : opts.workers;
-      process.exitCode = await launch({ cli: __filename, workers, runArgs: forwardedArgs('launch'), maxRestarts: opts.maxRestarts, out: config.out, gpus: opts.gpus });
+      process.exitCode = await launch({ cli: __filename, workers, runArgs: forwardedArgs('launch'), maxRestarts: opts.maxRestarts, out: config.out, gpus: opts.gpus, secure: opts.secure === true });
     } catch (e) {
       fail(e);
     }
@@ -115,14 +127,30 @@ export function program(): Command {
       .description('run the coordinator: schedules, shards and orders every step; workers connect to --bind')
       .requiredOption('--bind <address>', 'control address, e.g. tcp://0.0.0.0:5555')
       .requiredOption('--world <n>', 'number of workers', wholeNumber('--world'))
-      .option('--resume <dir>', 'continue a run exactly from a checkpoint (or a run folder: its newest); run options are taken from it'),
+      .option('--resume <dir>', 'continue a run exactly from a checkpoint (or a run folder: its newest); run options are taken from it')
+      .option('--insecure', 'allow a non-loopback address without CURVE keys (anyone who can reach it can join)'),
   ).action(async (opts) => {
     try {
+      if (!jobKeysFromEnv() && !opts.insecure && !isLoopback(opts.bind)) {
+        throw new Error(`--bind ${opts.bind} is reachable from other hosts but no CURVE keys were given: create them with 'ringtune keygen FILE' and set ${KEYS_ENV.file}=FILE for the coordinator and every worker, or pass --insecure`);
+      }
       await runCoordinator({ bind: opts.bind, world: opts.world, lrFind: opts.lrFind ? lrFindOptions(opts) : undefined, ...(opts.resume ? { resume: opts.resume } : { config: configFromOptions(opts) }) });
     } catch (e) {
       fail(e);
     }
   });
+
+  prog
+    .command('keygen <file>')
+    .description(`write a job key pair (CURVE) to FILE, readable by its owner only; give it to every process as ${KEYS_ENV.file}=FILE`)
+    .action((file: string) => {
+      try {
+        writeKeyFile(file, generateJobKeys());
+        console.log(`ringtune: wrote a job key pair to ${file}; start the coordinator and every worker with ${KEYS_ENV.file}=${file}`);
+      } catch (e) {
+        fail(e);
+      }
+    });
 
   prog
     .command('resume <dir>')

@@ -8,6 +8,7 @@
  * surviving workers exit at once instead of waiting on a dead peer (see Note [liveness]).
  */
 import * as zmq from 'zeromq';
+import { serverOptions, startZapHandler, type JobKeys } from '../shared/curve';
 import { decodeWorkerMsg, encode, ProtocolError, HEARTBEAT_MS, WORKER_SILENT_MS, type CoordMsg, type WorkerMsg } from '../shared/protocol';
 
 /** Where a worker runs, for error messages. */
@@ -52,8 +53,9 @@ export class WorkerHub {
   ) {}
 
   /** Binds the control socket and starts the receive loop. */
-  static async bind(address: string, world: number, log: (line: string) => void = (l) => console.error(l)): Promise<WorkerHub> {
-    const sock = new zmq.Router({ linger: 0, mandatory: true });
+  static async bind(address: string, world: number, log: (line: string) => void = (l) => console.error(l), keys: JobKeys | null = null): Promise<WorkerHub> {
+    if (keys) await startZapHandler(keys, log);
+    const sock = new zmq.Router({ linger: 0, mandatory: true, ...(keys ? serverOptions(keys) : {}) });
     try {
       await sock.bind(address);
     } catch (e) {

@@ -9,6 +9,7 @@ import { tmpdir } from 'os';
 import { join } from 'path';
 import { WORKER_SILENT_MS } from '../shared/protocol';
 import { findCheckpoint } from './checkpoint';
+import { generateJobKeys, KEYS_ENV } from '../shared/curve';
 import { gpuForWorker, workerGpuEnv } from '../shared/gpu';
 
 /** What to launch: the CLI entry, run arguments forwarded to the coordinator, and the worker count. */
@@ -21,6 +22,8 @@ export interface LaunchOptions {
   /** After a failure, restart from the newest checkpoint under `out` up to this many times. */
   maxRestarts?: number;
   out?: string;
+  /** Authenticate and encrypt every link with a fresh job key pair (CURVE), even on this host. */
+  secure?: boolean;
   /** GPU ordinals: worker i is pinned to gpus[i % gpus.length] (see shared/gpu.ts). */
   gpus?: number[];
   log?: (line: string) => void;
@@ -51,7 +54,9 @@ async function launchOnce(o: LaunchOptions, runArgs: string[]): Promise<{ code: 
   const log = o.log ?? ((l: string) => console.error(l));
   const dir = mkdtempSync(join(tmpdir(), 'ringtune-'));
   const address = `ipc://${join(dir, 'control')}`;
-  const env = { ...process.env, RINGTUNE_SUPERVISOR_PID: String(process.pid), ...o.env };
+  const keys = o.secure ? generateJobKeys() : null;
+  const curveEnv = keys ? { [KEYS_ENV.publicKey]: keys.publicKey, [KEYS_ENV.secretKey]: keys.secretKey } : {};
+  const env = { ...process.env, RINGTUNE_SUPERVISOR_PID: String(process.pid), ...curveEnv, ...o.env };
   const children: { name: string; proc: ChildProcess }[] = [];
   const start = (name: string, args: string[], stdio: 'inherit' | 'pipe', extraEnv: Record<string, string> = {}) => {
     const proc = spawn(process.execPath, [o.cli, ...args], { env: { ...env, ...extraEnv }, stdio: stdio === 'inherit' ? 'inherit' : ['ignore', 'inherit', 'inherit'] });

@@ -15,6 +15,7 @@ import { metricsLog } from './metrics-log';
 import { plotsCallback } from './plots-callback';
 import type { Callback } from './events';
 import { lrFind } from './lr-find';
+import { jobKeysFromEnv } from '../shared/curve';
 import type { LrFindOptions } from '../shared/lr-find';
 import { CHECKPOINT_VERSION, findCheckpoint, readCheckpoint, writeCheckpoint, type CheckpointMeta, type Position } from './checkpoint';
 
@@ -92,12 +93,13 @@ export async function runCoordinator(o: CoordinatorOptions): Promise<RunSummary>
   mkdirSync(config.out, { recursive: true });
   if (!resumed) rmSync(join(config.out, 'metrics.jsonl'), { force: true });
 
-  const hub = await WorkerHub.bind(o.bind, o.world);
+  const keys = jobKeysFromEnv();
+  const hub = await WorkerHub.bind(o.bind, o.world, (l) => console.error(l), keys);
   o.onListening?.(hub.endpoint);
   let reason = 'run finished';
   let failed = false;
   try {
-    log(`ringtune: coordinator on ${hub.endpoint}, waiting for ${o.world} worker(s); ${dataset.train.length} training and ${dataset.valid.length} validation images, ${dataset.classes.length} classes`);
+    log(`ringtune: coordinator on ${hub.endpoint}${keys ? ' (CURVE: authenticated, encrypted)' : ''}, waiting for ${o.world} worker(s); ${dataset.train.length} training and ${dataset.valid.length} validation images, ${dataset.classes.length} classes`);
     await hub.accept(timeoutMs);
     await hub.broadcast((rank) => ({ type: 'welcome', rank, world: o.world, config, items: dataset.train, validItems: dataset.valid }));
     hub.startLiveness();

@@ -16,6 +16,7 @@ import { BatchLoader } from './loader';
 import { Ring } from './ring';
 import { Replica } from './replica';
 import { startHeartbeat, type Heartbeat } from './heartbeat';
+import { clientOptions, jobKeysFromEnv } from '../shared/curve';
 
 /** How a worker finds its coordinator. */
 export interface WorkerOptions {
@@ -38,7 +39,9 @@ interface Session {
 /** Runs one worker until the coordinator says stop. Throws (after telling the coordinator) on failure. */
 export async function runWorker(opts: WorkerOptions): Promise<void> {
   const log = opts.log ?? ((l: string) => console.error(l));
-  const sock = new zmq.Dealer({ linger: 0, receiveHighWaterMark: 0 });
+  const keys = jobKeysFromEnv();
+  const curve = keys ? clientOptions(keys) : undefined;
+  const sock = new zmq.Dealer({ linger: 0, receiveHighWaterMark: 0, ...curve });
   sock.connect(opts.connect);
   const send = (msg: WorkerMsg, frames: Uint8Array[] = []) => sock.send(encode(msg, frames));
   let session: Session | null = null;
@@ -50,7 +53,7 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
       if (msg.type === 'stop') break;
       if (msg.type === 'welcome') {
         heartbeat = startHeartbeat({
-          address: opts.connect, rank: msg.rank,
+          address: opts.connect, rank: msg.rank, curve,
           onAbort: (reason) => {
             log(`ringtune worker rank ${msg.rank}: ${reason}; exiting`);
             // Stop the heartbeat thread first: exiting with its socket open crashes libzmq's teardown.
