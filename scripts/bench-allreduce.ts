@@ -2,7 +2,9 @@
  * All-reduce benchmark: ringtune's ring (one Node process per rank) against PyTorch gloo and
  * Open MPI (TCP only, and with shared memory) in the same run, on this host, same sizes, same
  * iteration counts. Prints time, algbw and busbw (nccl-tests definitions) and ringtune's ratio to
- * each peer. Peers that are not installed are skipped, so it also runs ringtune alone.
+ * each peer (peer time / ringtune time: above 1 means ringtune is faster), plus CPU milliseconds
+ * per all-reduce summed over all ranks and threads, which explains most gaps on a busy 2-core box.
+ * Peers that are not installed are skipped, so it also runs ringtune alone.
  *
  *   npm run bench:allreduce -- --ranks 2,4 --sizes 1,16,100
  */
@@ -27,8 +29,14 @@ interface Options {
   add: boolean;
 }
 
-/** Mean seconds per all-reduce, keyed by size in MiB (the slowest rank's). */
-type Timings = Map<number, number>;
+/** Per size in MiB: mean seconds per all-reduce (the slowest rank's) and CPU seconds per all-reduce (all ranks). */
+type Timings = Map<number, { seconds: number; cpu: number }>;
+
+/** Folds one rank's measurement into the per-size result. */
+function addRank(out: Timings, mib: number, seconds: number, cpu: number): void {
+  const prev = out.get(mib) ?? { seconds: 0, cpu: 0 };
+  out.set(mib, { seconds: Math.max(prev.seconds, seconds), cpu: prev.cpu + cpu });
+}
 
 /** Timed iterations per size: about 256 MiB of buffer per rank, at least 3, at most 40. */
 function itersFor(mib: number): number {
@@ -58,7 +66,7 @@ async function runRingtune(world: number, o: Options): Promise<Timings> {
     for (const mib of o.sizes) {
       const floats = Math.floor((mib * MIB) / 4);
       const replies = await group.request(() => ({ type: 'bench', floats, warmup: warmupFor(mib), iters: itersFor(mib) }));
-      out.set(mib, Math.max(...replies.map((r) => (r as { seconds: number }).seconds)));
+      for (const r of replies) addRank(out, mib, (r as { seconds: number }).seconds, (r as { cpu: number }).cpu);
     }
   } finally {
     await group.close();
@@ -66,7 +74,7 @@ async function runRingtune(world: number, o: Options): Promise<Timings> {
   return out;
 }
 
-/** Runs processes that print JSON lines {mib, seconds}; returns the slowest rank's time per size. */
+/** Runs processes that print JSON lines {mib, seconds, cpu}; returns the per-size result. */
 function collectJsonLines(procs: ReturnType<typeof spawn>[], what: string): Promise<Timings> {
   const out: Timings = new Map();
   const timer = setTimeout(() => procs.forEach((p) => p.kill()), PEER_TIMEOUT_MS);
@@ -82,8 +90,8 @@ function collectJsonLines(procs: ReturnType<typeof spawn>[], what: string): Prom
             if (code !== 0) return reject(new Error(`${what} exited with code ${code}: ${err.trim().split('\n').slice(-3).join(' | ')}`));
             // mpirun may interleave ranks' lines, so pick out every JSON object rather than every line.
             for (const m of buf.match(/\{[^{}]*\}/g) ?? []) {
-              const { mib, seconds } = JSON.parse(m) as { mib: number; seconds: number };
-              out.set(mib, Math.max(out.get(mib) ?? 0, seconds));
+              const { mib, seconds, cpu } = JSON.parse(m) as { mib: number; seconds: number; cpu: number };
+              addRank(out, mib, seconds, cpu);
             }
             resolve();
           });
@@ -159,7 +167,7 @@ function addBench(): void {
 }
 
 function row(cells: (string | number)[]): string {
-  const widths = [6, 8, 22, 10, 12, 12, 16];
+  const widths = [6, 8, 16, 10, 12, 12, 12, 24];
   return cells.map((c, i) => String(c).padStart(widths[i])).join(' ');
 }
 
@@ -185,7 +193,7 @@ async function main(): Promise<void> {
   const copy = memcpyGBs();
   console.log(`ringtune transport ${o.transport}, wire ${o.wire}, chunk ${o.chunkBytes} B; memcpy (one core) ${copy.toFixed(1)} GB/s; ` +
     `peers: gloo ${gloo ? 'yes' : 'absent'}, Open MPI ${mpi ? 'yes' : 'absent'}`);
-  console.log(row(['ranks', 'size', 'impl', 'time ms', 'algbw GB/s', 'busbw GB/s', 'ringtune/this']));
+  console.log(row(['ranks', 'size', 'impl', 'time ms', 'algbw GB/s', 'busbw GB/s', 'cpu ms', 'ringtune speedup']));
 
   for (const world of o.ranks) {
     const runs: [string, () => Promise<Timings>][] = [['ringtune', () => runRingtune(world, o)]];
@@ -197,14 +205,14 @@ async function main(): Promise<void> {
     for (const mib of o.sizes) {
       for (const [name, t] of results) {
         if (t instanceof Error) {
-          if (mib === o.sizes[0]) console.log(row([world, '', name, 'failed:', '', '', '']) + ' ' + t.message);
+          if (mib === o.sizes[0]) console.log(row([world, '', name, 'failed:', '', '', '', '']) + ' ' + t.message);
           continue;
         }
-        const s = t.get(mib)!;
+        const { seconds: s, cpu } = t.get(mib)!;
         const algbw = (mib * MIB) / s / 1e9;
         const busbw = (algbw * 2 * (world - 1)) / world;
-        const ratio = ours instanceof Error || name === 'ringtune' ? `(${(busbw / copy).toFixed(2)} of memcpy)` : `x${(s / ours.get(mib)!).toFixed(2)}`;
-        console.log(row([world, `${mib} MiB`, name, (s * 1e3).toFixed(2), algbw.toFixed(2), busbw.toFixed(2), ratio]));
+        const ratio = ours instanceof Error || name === 'ringtune' ? `(busbw ${(busbw / copy).toFixed(2)} of memcpy)` : `x${(s / ours.get(mib)!.seconds).toFixed(2)}`;
+        console.log(row([world, `${mib} MiB`, name, (s * 1e3).toFixed(2), algbw.toFixed(2), busbw.toFixed(2), (cpu * 1e3).toFixed(1), ratio]));
       }
     }
   }

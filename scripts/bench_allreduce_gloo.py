@@ -2,9 +2,10 @@
 
 Launched by scripts/bench-allreduce.ts with RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set.
 argv: comma-separated sizes in MiB, then iteration counts, then warm-up counts (same length).
-Prints one JSON line per size: {"rank", "mib", "seconds"} (mean seconds per all-reduce).
+Prints one JSON line per size: {"rank", "mib", "seconds", "cpu"} (mean wall and CPU seconds per all-reduce).
 """
 import json
+import resource
 import os
 import sys
 import time
@@ -24,11 +25,14 @@ def main() -> None:
         for _ in range(n_warm):
             dist.all_reduce(x)
         dist.barrier()
+        r0 = resource.getrusage(resource.RUSAGE_SELF)
         t0 = time.perf_counter()
         for _ in range(n_iter):
             dist.all_reduce(x)
         seconds = (time.perf_counter() - t0) / n_iter
-        print(json.dumps({"rank": rank, "mib": mib, "seconds": seconds}), flush=True)
+        r1 = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = (r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime) / n_iter
+        print(json.dumps({"rank": rank, "mib": mib, "seconds": seconds, "cpu": cpu}), flush=True)
     dist.destroy_process_group()
 
 

@@ -19,7 +19,7 @@ export type PeerReply =
   | { type: 'endpoint'; endpoint: string }
   | { type: 'connected' }
   | { type: 'result'; bits: string; bytesSent: number }
-  | { type: 'timing'; seconds: number }
+  | { type: 'timing'; seconds: number; cpu: number }
   | { type: 'closed' }
   | { type: 'error'; message: string };
 
@@ -31,13 +31,16 @@ export function peerInput(floats: number, rank: number, seed: number): Float32Ar
   return x;
 }
 
-/** Mean seconds per all-reduce of `floats` over `iters` back-to-back calls after `warmup`. */
-async function bench(ring: Ring, floats: number, warmup: number, iters: number): Promise<number> {
+/** Mean wall and CPU (all threads) seconds per all-reduce of `floats`, `iters` back-to-back calls after `warmup`. */
+async function bench(ring: Ring, floats: number, warmup: number, iters: number): Promise<{ seconds: number; cpu: number }> {
   const buf = new Float32Array(floats); // zeros: stays finite over many in-place sums, as in the peers
   for (let i = 0; i < warmup; i++) await ring.allReduceSum(buf, -1 - i);
+  const c0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < iters; i++) await ring.allReduceSum(buf, i);
-  return Number(process.hrtime.bigint() - t0) / 1e9 / iters;
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9 / iters;
+  const c = process.cpuUsage(c0);
+  return { seconds, cpu: (c.user + c.system) / 1e6 / iters };
 }
 
 interface PeerState {
@@ -63,7 +66,7 @@ async function handle(req: PeerRequest, state: PeerState): Promise<PeerReply> {
       return { type: 'result', bits: Buffer.from(buf.buffer).toString('base64'), bytesSent: ring.bytesSent };
     }
     case 'bench':
-      return { type: 'timing', seconds: await bench(ring, req.floats, req.warmup, req.iters) };
+      return { type: 'timing', ...(await bench(ring, req.floats, req.warmup, req.iters)) };
     case 'close':
       await ring.close();
       return { type: 'closed' };
