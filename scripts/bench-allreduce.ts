@@ -51,10 +51,10 @@ function warmupFor(mib: number): number {
   return Math.max(5, itersFor(mib));
 }
 
-function parseList(flag: string, positive: (x: number) => boolean) {
+function parseList(flag: string, ok: (x: number) => boolean, what: string) {
   return (v: string): number[] => {
     const xs = v.split(',').map(Number);
-    if (!xs.length || !xs.every(positive)) throw new Error(`${flag}: expected a comma-separated list of positive numbers, got "${v}"`);
+    if (!xs.length || !xs.every(ok)) throw new Error(`${flag}: expected a comma-separated list of ${what}, got "${v}"`);
     return xs;
   };
 }
@@ -174,8 +174,8 @@ function row(cells: (string | number)[]): string {
 async function main(): Promise<void> {
   const o = new Command()
     .description('ringtune all-reduce vs gloo and Open MPI on this host')
-    .option('--ranks <list>', 'ranks to run, comma-separated', parseList('--ranks', (x) => Number.isInteger(x) && x >= 2), [2, 4])
-    .option('--sizes <list>', 'buffer sizes in MiB, comma-separated', parseList('--sizes', (x) => x > 0), [1, 16, 100])
+    .option('--ranks <list>', 'ranks to run, comma-separated', parseList('--ranks', (x) => Number.isInteger(x) && x >= 2, 'integers >= 2'), [2, 4])
+    .option('--sizes <list>', 'buffer sizes in MiB, comma-separated', parseList('--sizes', (x) => x > 0, 'positive sizes in MiB'), [1, 16, 100])
     .option('--chunk-bytes <n>', 'ringtune frame size in bytes', (v) => Number(v), MIB)
     .option('--transport <t>', 'ringtune transport: tcp, ipc or auto', 'auto')
     .option('--wire <dtype>', 'ringtune payload encoding: f32 or bf16', 'f32')
