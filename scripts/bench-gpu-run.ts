@@ -188,3 +188,56 @@ export async function runVariant(variant: string, nets: string[], sizes: NetSize
   }
   return { variant, backend: chosen.reason, flags, results };
 }
+
+async function gradients(model: tf.LayersModel, x: tf.Tensor, y: tf.Tensor): Promise<Float32Array[]> {
+  const vars = model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
+  const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, vars);
+  const out = await Promise.all(vars.map(async (v) => (await grads[v.name].data()) as Float32Array));
+  tf.dispose([value, ...Object.values(grads)]);
+  return out;
+}
+
+/**
+ * Numerics on the GPU: one training step's gradients of each net on webgpu (ringtune's kernels,
+ * or stock with `stock`) against the cpu backend, same weights and batch. Returns the worst
+ * max-abs-error / max-abs-value over the variables of each net.
+ */
+export async function checkNumerics(stock: boolean): Promise<{ net: string; worstRelError: number; variable: number }[]> {
+  const cases = [
+    { net: 'small CNN 16px b4', build: async () => benchNet(16, 3), shape: [4, 16, 16, 3] },
+    { net: 'mobilenet_v2 32px b2', build: async () => (await buildNet({ arch: 'mobilenet_v2', nClasses: 10, size: 32, seed: 1, head: { linFtrs: [16], ps: 0, firstBn: true } })).model, shape: [2, 32, 32, 3] },
+  ];
+  const out: { net: string; worstRelError: number; variable: number }[] = [];
+  await selectBackend('cpu');
+  const nets = [];
+  for (const c of cases) {
+    const model = await c.build();
+    const x = tf.randomNormal(c.shape, 0, 1, 'float32', 3);
+    const y = tf.oneHot(tf.tensor1d(Array.from({ length: c.shape[0] }, (_, i) => i % 10), 'int32'), 10);
+    nets.push({ ...c, model, x, y, want: await gradients(model, x, y) });
+  }
+  await selectBackend('webgpu');
+  if (stock) restoreStockWebgpuKernels();
+  try {
+    for (const n of nets) {
+      const got = await gradients(n.model, n.x, n.y);
+      let worst = 0;
+      let variable = -1;
+      got.forEach((g, i) => {
+        let num = 0;
+        let den = 1e-12;
+        for (let k = 0; k < g.length; k++) {
+          num = Math.max(num, Math.abs(g[k] - n.want[i][k]));
+          den = Math.max(den, Math.abs(n.want[i][k]));
+        }
+        if (!(num / den <= worst)) [worst, variable] = [num / den, i]; // NaN counts as worst
+      });
+      out.push({ net: n.net, worstRelError: worst, variable });
+      tf.dispose([n.x, n.y]);
+      n.model.dispose();
+    }
+  } finally {
+    releaseBackend();
+  }
+  return out;
+}

@@ -11,7 +11,7 @@
 import { spawnSync } from 'child_process';
 import { writeFileSync } from 'fs';
 import { Command } from 'commander';
-import { runVariant, VARIANTS, type NetResult } from './bench-gpu-run';
+import { checkNumerics, runVariant, VARIANTS, type NetResult } from './bench-gpu-run';
 import { torchPeer, type TorchPeer } from './bench-gpu-torch';
 
 const MARK = 'BENCH_GPU_RESULT ';
@@ -25,7 +25,7 @@ const int = (flag: string) => (t: string) => {
 
 function options() {
   return new Command('bench:gpu')
-    .option('--variants <list>', `comma-separated, of: ${Object.keys(VARIANTS).join(', ')}`, Object.keys(VARIANTS).join(','))
+    .option('--variants <list>', `comma-separated, of: ${Object.keys(VARIANTS).join(', ')}`, 'ringtune,stock,ringtune-kernels,ringtune+toggles')
     .option('--nets <list>', 'cnn, mobilenet_v2', 'cnn,mobilenet_v2')
     .option('--warmup <n>', 'untimed steps first', int('--warmup'), 3)
     .option('--steps <n>', 'timed steps (median reported; mobilenet_v2 runs half as many)', int('--steps'), 10)
@@ -35,16 +35,39 @@ function options() {
     .option('--mobilenet-batch <n>', 'mobilenet_v2 batch', int('--mobilenet-batch'), 32)
     .option('--no-torch', 'skip the PyTorch peer')
     .option('--json <file>', 'also write every number as JSON')
+    .option('--check', 'numerics only: one step\'s gradients on webgpu (ringtune and stock kernels) against the cpu backend')
     .option('--variant <name>', 'internal: run one variant in this process and print its result');
 }
 
 type Opts = ReturnType<ReturnType<typeof options>['opts']>;
 const sizesOf = (o: Opts) => ({ cnnSize: o.cnnSize, cnnBatch: o.cnnBatch, mobilenetSize: o.mobilenetSize, mobilenetBatch: o.mobilenetBatch });
 
-/** Child mode: one variant, one JSON line on stdout. */
+/** Child mode: one variant (or the numerics check of one kernel set), one JSON line on stdout. */
 async function child(o: Opts): Promise<void> {
+  if (o.check) {
+    console.log(MARK + JSON.stringify(await checkNumerics(o.variant === 'stock')));
+    return;
+  }
   const out = await runVariant(o.variant, String(o.nets).split(','), sizesOf(o), o.warmup, o.steps);
   console.log(MARK + JSON.stringify(out));
+}
+
+/** --check: gradients on webgpu vs cpu, ringtune's kernels and stock; exit 1 past 1e-4. */
+function check(): number {
+  let bad = 0;
+  for (const v of ['ringtune', 'stock']) {
+    const r = spawnVariant(v, ['--check']) as unknown as { net: string; worstRelError: number; variable: number }[] | { error: string };
+    if ('error' in r) {
+      console.log(/no GPU adapter/.test(r.error) ? `no GPU adapter: ${r.error}` : `numerics check (${v}) failed: ${r.error}`);
+      return /no GPU adapter/.test(r.error) ? 0 : 1;
+    }
+    for (const n of r) {
+      const ok = n.worstRelError <= 1e-4;
+      if (!ok && v === 'ringtune') bad++;
+      console.log(`numerics ${v.padEnd(8)} ${n.net.padEnd(22)} worst relative error ${n.worstRelError.toExponential(2)} (variable ${n.variable}) ${ok ? 'ok' : 'OVER 1e-4'}`);
+    }
+  }
+  return bad ? 1 : 0;
 }
 
 /** Runs one variant in a fresh process; its stderr (Dawn's warnings, errors) passes through. */
@@ -88,6 +111,10 @@ function printTables(nets: string[], runs: VariantOut[], torch: TorchPeer | null
 async function main(): Promise<void> {
   const o = options().parse().opts() as Opts;
   if (o.variant) return child(o);
+  if (o.check) {
+    process.exitCode = check();
+    return;
+  }
   const variants = String(o.variants).split(',');
   for (const v of variants) if (!VARIANTS[v]) throw new Error(`--variants: unknown variant '${v}' (known: ${Object.keys(VARIANTS).join(', ')})`);
   const nets = String(o.nets).split(',');
@@ -106,6 +133,8 @@ async function main(): Promise<void> {
       continue;
     }
     runs.push(r);
+    // A line per net as soon as a variant is done, so a run cut short still tells something.
+    for (const res of r.results) console.log(`${v}: ${res.net} batch ${res.batch}: ${res.imgS.toFixed(1)} img/s (median step ${((1000 * res.batch) / res.imgS).toFixed(1)} ms)`);
   }
   const torch = o.torch ? torchPeer({ nets, ...sizesOf(o), warmup: o.warmup, steps: o.steps }) : null;
   if (torch && 'error' in torch) console.log(`PyTorch peer: ${torch.error}`);
@@ -115,7 +144,7 @@ async function main(): Promise<void> {
 }
 
 main().then(
-  () => process.exit(0),
+  () => process.exit(process.exitCode ?? 0),
   (e) => {
     console.error(`ringtune bench:gpu: ${(e as Error).message}`);
     process.exit(1);
