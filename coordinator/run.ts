@@ -94,7 +94,7 @@ export async function runCoordinator(o: CoordinatorOptions): Promise<RunSummary>
   if (!resumed) rmSync(join(config.out, 'metrics.jsonl'), { force: true });
 
   const keys = jobKeysFromEnv();
-  const hub = await WorkerHub.bind(o.bind, o.world, (l) => console.error(l), keys);
+  const hub = await WorkerHub.bind(o.bind, o.world, log, keys);
   o.onListening?.(hub.endpoint);
   let reason = 'run finished';
   let failed = false;

@@ -80,20 +80,23 @@ export function z85Encode(bytes: Uint8Array): string {
 }
 
 let zap: Promise<void> | null = null;
+let admitted: { keys: JobKeys; log: (line: string) => void } | null = null;
 
 /**
- * Starts this process's ZAP handler (once): CURVE clients are admitted only with the job's public
- * key. Every refusal is logged with the peer's address.
+ * Starts this process's ZAP handler (one per process; a later call changes whose key it admits
+ * and where it logs): CURVE clients are admitted only with the job's public key. Every refusal is
+ * logged with the peer's address.
  */
 export function startZapHandler(k: JobKeys, log: (line: string) => void = (l) => console.error(l)): Promise<void> {
+  admitted = { keys: k, log };
   if (zap) return zap;
   const sock = new zmq.Reply({ linger: 0 });
   zap = sock.bind('inproc://zeromq.zap.01').then(() => {
     void (async () => {
       for await (const [version, requestId, , address, , mechanism, credential] of sock) {
         const key = credential && credential.length === 32 ? z85Encode(credential) : '';
-        const ok = mechanism?.toString() === 'CURVE' && key === k.publicKey;
-        if (!ok) log(`ringtune: refused a connection from ${address?.toString() || 'an unknown address'}: it does not hold this job's CURVE key`);
+        const ok = mechanism?.toString() === 'CURVE' && key === admitted?.keys.publicKey;
+        if (!ok) admitted?.log(`ringtune: refused a connection from ${address?.toString() || 'an unknown address'}: it does not hold this job's CURVE key`);
         await sock.send([version, requestId, ok ? '200' : '400', ok ? 'OK' : 'not a member of this job', '', '']);
       }
     })();
