@@ -147,14 +147,15 @@ export interface Scores {
 }
 
 /** Runs the model over one prepared batch; returns probabilities and log-probabilities. */
-function scoreBatch(c: Classifier, x: Float32Array, n: number): { probs: Float32Array; logp: Float32Array } {
+async function scoreBatch(c: Classifier, x: Float32Array, n: number): Promise<{ probs: Float32Array; logp: Float32Array }> {
   const [probs, logp] = tf.tidy(() => {
     const logits = c.model.predict(tf.tensor4d(x, [n, c.size, c.size, 3])) as tf.Tensor2D;
     const lp = tf.logSoftmax(logits);
     return [tf.exp(lp), lp];
   });
   try {
-    return { probs: probs.dataSync() as Float32Array, logp: logp.dataSync() as Float32Array };
+    const [p, l] = await Promise.all([probs.data(), logp.data()]);
+    return { probs: p as Float32Array, logp: l as Float32Array };
   } finally {
     probs.dispose();
     logp.dispose();
@@ -176,7 +177,7 @@ export async function scoreItems(c: Classifier, root: string, items: Item[], bs:
   for (let b = 0; b < starts.length; b++) {
     if (b + 1 < starts.length) loader.prefetch(indices(starts[b + 1]), 0);
     const batch = await loader.load(indices(starts[b]), 0);
-    const { probs, logp } = scoreBatch(c, batch.x, batch.n);
+    const { probs, logp } = await scoreBatch(c, batch.x, batch.n);
     out.probs.set(probs, starts[b] * k);
     for (let i = 0; i < batch.n; i++) {
       const row = i * k;

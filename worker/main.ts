@@ -135,7 +135,7 @@ async function handle(msg: CoordMsg, frames: Buffer[], s: Session | null, send: 
     case 'restore': {
       const sess = need(s, msg.type);
       const [weights, m, v, bn] = frames.map(floatsOf);
-      sess.replica.restore(weights, bn, msg.phase, msg.freezeTo, { step: msg.adamStep, m, v });
+      await sess.replica.restore(weights, bn, msg.phase, msg.freezeTo, { step: msg.adamStep, m, v });
       return sess;
     }
     case 'heartbeat':
@@ -146,7 +146,7 @@ async function handle(msg: CoordMsg, frames: Buffer[], s: Session | null, send: 
 }
 
 async function step(s: Session, order: StepOrder, send: (m: WorkerMsg) => Promise<void>): Promise<void> {
-  s.replica.setPhase(order.phase, order.freezeTo);
+  await s.replica.setPhase(order.phase, order.freezeTo);
   const batch = await s.train.load(order.indices, order.epoch);
   if (order.next) s.train.prefetch(order.next, order.epoch);
   // Dropout masks follow the run seed (different per rank and step), so runs are reproducible.

@@ -42,7 +42,7 @@ export class Replica {
   ) {}
 
   /** Enters a phase: picks the trainable variables and clears the optimizer state (fastai freeze_to). */
-  setPhase(phase: number, freezeTo: number, force = false): void {
+  async setPhase(phase: number, freezeTo: number, force = false): Promise<void> {
     if (phase === this.phase && !force) return;
     this.phase = phase;
     this.active = trainableParams(this.net, freezeTo);
@@ -56,7 +56,9 @@ export class Replica {
     }
     this.params = new Float32Array(offset);
     this.grads = new Float32Array(offset);
-    for (let i = 0; i < this.vars.length; i++) this.params.set(this.vars[i].dataSync() as Float32Array, segments[i].offset);
+    // data(), not dataSync(): a GPU backend in Node cannot read back synchronously.
+    const values = await Promise.all(this.vars.map((v) => v.data()));
+    values.forEach((v, i) => this.params.set(v as Float32Array, segments[i].offset));
     this.adam = new FlatAdam(segments);
   }
 
@@ -143,10 +145,10 @@ export class Replica {
   }
 
   /** Restores a checkpoint: all weights, then this rank's BN statistics, then phase and optimizer state. */
-  restore(weights: Float32Array, bnStats: Float32Array, phase: number, freezeTo: number, adam: { step: number; m: Float32Array; v: Float32Array }): void {
+  async restore(weights: Float32Array, bnStats: Float32Array, phase: number, freezeTo: number, adam: { step: number; m: Float32Array; v: Float32Array }): Promise<void> {
     this.writeFlat(this.net.model.weights, weights, 'weights');
     this.writeFlat(this.net.bnStats, bnStats, 'BatchNorm statistics');
-    this.setPhase(phase, freezeTo, true);
+    await this.setPhase(phase, freezeTo, true);
     if (adam.m.length > 0) this.adam!.loadStateDict(adam);
   }
 

@@ -19,7 +19,8 @@ import { runWorker } from '../../worker/main';
 import type { EpochInfo } from '../events';
 import { discoverTopology, describeTopology, firstSlurmHost, gpuIndex, type Topology, type TopologyFlags } from '../../shared/topology';
 
-const CLI = require.resolve('../cli');
+/** The CLI entry this process runs (also right inside a one-file bundle, where ../cli does not exist). */
+const CLI = process.argv[1];
 
 /** A ZeroMQ tcp address (IPv6 hosts in brackets). */
 function tcp(host: string, port: number): string {
