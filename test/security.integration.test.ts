@@ -30,7 +30,7 @@ afterAll(() => {
 });
 
 /** One tiny run: coordinator here, 2 real workers; `attack` runs against the coordinator's address while it trains. */
-async function run(name: string, attack?: (endpoint: string) => Promise<void>): Promise<{ weights: Buffer; lines: string[] }> {
+async function run(name: string, attack?: (endpoint: string) => Promise<void>, attackRing?: (endpoints: string[]) => Promise<void>): Promise<{ weights: Buffer; lines: string[] }> {
   const out = join(dir, name);
   const lines: string[] = [];
   let procs: ChildProcess[] = [];
@@ -43,6 +43,9 @@ async function run(name: string, attack?: (endpoint: string) => Promise<void>): 
         procs = [0, 1].map(() => spawn(process.execPath, [CLI, 'worker', '--connect', endpoint], { stdio: ['ignore', 'ignore', 'pipe'], env: process.env }));
         for (const p of procs) p.stderr!.on('data', (d) => lines.push(String(d)));
         if (attack) attacking = new Promise((r) => setTimeout(r, 1500)).then(() => attack(endpoint));
+      },
+      onRing: (endpoints) => {
+        if (attackRing) attacking = attacking.then(() => attackRing(endpoints));
       },
     });
     await attacking;
@@ -84,6 +87,24 @@ describe('with CURVE keys', () => {
       await throwAt(endpoint, forged(), { curveServerKey: keys.publicKey, curvePublicKey: stranger.publicKey, curveSecretKey: stranger.secretKey }); // knows the server key only
     });
     expect(attacked.lines.join('\n')).toMatch(/refused a connection from 127\.0\.0\.1: it does not hold this job's CURVE key/);
+    expect(attacked.weights.equals(reference)).toBe(true);
+  });
+
+  it("nobody without the keys can push a gradient frame into a worker's ring socket", async () => {
+    const stranger = generateJobKeys();
+    const attacked = await run('curve-ring-attacked', undefined, async (endpoints) => {
+      for (const e of endpoints) {
+        for (const address of e.split(';').filter((a) => a.startsWith('tcp://') || a.startsWith('ipc://'))) {
+          for (const options of [{}, clientOptions(stranger), { curveServerKey: keys.publicKey, curvePublicKey: stranger.publicKey, curveSecretKey: stranger.secretKey }]) {
+            const push = new zmq.Push({ linger: 0, sendTimeout: 300, ...options });
+            push.connect(address);
+            for (let i = 0; i < 20; i++) await push.send([Buffer.alloc(40, 1), Buffer.alloc(4096, 2)]).catch(() => undefined);
+            push.close();
+          }
+        }
+      }
+    });
+    expect(attacked.lines.join('\n')).toMatch(/refused a connection from .*: it does not hold this job's CURVE key/);
     expect(attacked.weights.equals(reference)).toBe(true);
   });
 });

@@ -16,7 +16,7 @@ import { BatchLoader } from './loader';
 import { Ring } from './ring';
 import { Replica } from './replica';
 import { startHeartbeat, type Heartbeat } from './heartbeat';
-import { clientOptions, jobKeysFromEnv } from '../shared/curve';
+import { clientOptions, jobKeysFromEnv, type JobKeys } from '../shared/curve';
 
 /** How a worker finds its coordinator. */
 export interface WorkerOptions {
@@ -61,7 +61,7 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
           },
         });
       }
-      session = await handle(msg, data, session, send, opts, log);
+      session = await handle(msg, data, session, send, opts, log, keys);
     }
   } catch (e) {
     const message = (e as Error).message ?? String(e);
@@ -74,14 +74,14 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
   }
 }
 
-async function handle(msg: CoordMsg, frames: Buffer[], s: Session | null, send: (m: WorkerMsg, f?: Uint8Array[]) => Promise<void>, opts: WorkerOptions, log: (l: string) => void): Promise<Session | null> {
+async function handle(msg: CoordMsg, frames: Buffer[], s: Session | null, send: (m: WorkerMsg, f?: Uint8Array[]) => Promise<void>, opts: WorkerOptions, log: (l: string) => void, keys: JobKeys | null): Promise<Session | null> {
   switch (msg.type) {
     case 'welcome': {
       const { config, rank, world } = msg;
       const backend = await selectBackend(config.backend as never);
       if (rank === 0) log(`ringtune: backend ${backend.name} (${backend.reason})`);
       const net = await buildNet({ arch: config.arch, nClasses: config.nClasses, size: config.size, groups: config.groups ?? undefined, seed: config.seed, pretrained: config.pretrained ?? undefined, head: { linFtrs: config.linFtrs, ps: config.ps, firstBn: config.firstBn } });
-      const ring = await Ring.bind({ rank, world, host: opts.host });
+      const ring = await Ring.bind({ rank, world, host: opts.host, keys });
       const replica = new Replica(net, ring, world, config.wd);
       const common = { size: config.size, mean: net.stats.mean, std: net.stats.std, flip: config.flip, minScale: config.minScale, seed: config.seed };
       const train = new BatchLoader(config.data, msg.items, { ...common, train: true });

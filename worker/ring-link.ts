@@ -20,13 +20,13 @@ const WAIT_SLICE_MS = 100;
 const HWM = 4;
 
 /** Creates the receiving socket. */
-export function makePull(timeoutMs: number): zmq.Pull {
-  return new zmq.Pull({ linger: 0, receiveHighWaterMark: HWM, receiveTimeout: Math.min(timeoutMs, WAIT_SLICE_MS) });
+export function makePull(timeoutMs: number, security: Record<string, unknown> = {}): zmq.Pull {
+  return new zmq.Pull({ linger: 0, receiveHighWaterMark: HWM, receiveTimeout: Math.min(timeoutMs, WAIT_SLICE_MS), ...security });
 }
 
 /** Creates the sending socket. */
-export function makePush(timeoutMs: number): zmq.Push {
-  return new zmq.Push({ linger: 0, sendHighWaterMark: HWM, sendTimeout: Math.min(timeoutMs, WAIT_SLICE_MS) });
+export function makePush(timeoutMs: number, security: Record<string, unknown> = {}): zmq.Push {
+  return new zmq.Push({ linger: 0, sendHighWaterMark: HWM, sendTimeout: Math.min(timeoutMs, WAIT_SLICE_MS), ...security });
 }
 
 /** True for the error zeromq.js raises when a send or receive hit its timeout. */

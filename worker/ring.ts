@@ -14,6 +14,7 @@
  * right neighbour in the new call, so that neighbour had already finished the previous call, i.e.
  * received every staging frame of it.
  */
+import { clientOptions, serverOptions, startZapHandler, type JobKeys } from '../shared/curve';
 import { rmSync } from 'fs';
 import type * as zmq from 'zeromq';
 import { freshIpcEndpoint, formatEndpoint, hostKey, ipcPath, pickAddress, type RingTransport } from './ring-endpoint';
@@ -34,6 +35,8 @@ export interface RingOptions {
   chunkBytes?: number;
   /** Every blocking wait times out with an error naming the peer rank (default 30000). */
   timeoutMs?: number;
+  /** The job's CURVE keys: the bound socket admits only holders, the connecting one proves it holds them. */
+  keys?: JobKeys | null;
   /**
    * Payload encoding on the wire (default 'f32'). 'bf16' halves the bytes; sums stay fp32 and the
    * result (rounded to bf16 by its owner) is still bitwise identical on every rank. All ranks must agree.
@@ -68,6 +71,7 @@ export class Ring {
     private readonly timeoutMs: number,
     private readonly ipcFile: string | null,
     private readonly wire: number,
+    private readonly keys: JobKeys | null,
   ) {
     this.left = `rank ${(rank + world - 1) % world} (left neighbour of rank ${rank})`;
     this.right = `rank ${(rank + 1) % world} (right neighbour of rank ${rank})`;
@@ -87,7 +91,9 @@ export class Ring {
     const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     if (!(timeoutMs > 0)) throw new Error(`ring: timeoutMs must be positive, got ${timeoutMs}`);
 
-    const pull = makePull(timeoutMs);
+    const keys = opts.keys ?? null;
+    if (keys) await startZapHandler(keys);
+    const pull = makePull(timeoutMs, keys ? serverOptions(keys) : {});
     let tcp: string | undefined;
     let ipc: string | undefined;
     try {
@@ -105,7 +111,7 @@ export class Ring {
     }
     const endpoint = formatEndpoint({ tcp, ipc, host: hostKey() });
     const wireCode = wire === 'bf16' ? WIRE_BF16 : WIRE_F32;
-    return new Ring(rank, world, pull, endpoint, Math.floor(chunkBytes / 4), timeoutMs, ipc ? ipcPath(ipc) : null, wireCode);
+    return new Ring(rank, world, pull, endpoint, Math.floor(chunkBytes / 4), timeoutMs, ipc ? ipcPath(ipc) : null, wireCode, keys);
   }
 
   /** Bytes of payload this rank has sent so far. */
@@ -134,7 +140,7 @@ export class Ring {
       throw new Error(`ring: rank ${this.rank} got ${endpoints.length} endpoints for a ring of ${this.world}`);
     }
     const address = pickAddress(endpoints, (this.rank + 1) % this.world, hostKey());
-    this.push = makePush(this.timeoutMs);
+    this.push = makePush(this.timeoutMs, this.keys ? clientOptions(this.keys) : {});
     this.push.connect(address);
     this.writer = new FrameWriter(this.push, this.right, this.timeoutMs);
     const hello = this.header(HELLO_STEP, 0, 0, 0);
