@@ -37,8 +37,8 @@ export interface CoordinatorOptions {
   log?: (line: string) => void;
   /** Called once the control socket is bound (with its resolved address). */
   onListening?: (endpoint: string) => void;
-  /** Called with every worker's ring endpoint once they are known (tests attack them). */
-  onRing?: (endpoints: string[]) => void;
+  /** Called (and awaited) with every worker's ring endpoint before the ring is wired (tests attack them). */
+  onRing?: (endpoints: string[]) => void | Promise<void>;
   timeoutMs?: number;
 }
 
@@ -110,7 +110,7 @@ export async function runCoordinator(o: CoordinatorOptions): Promise<RunSummary>
     if (hashes.size > 1) throw new WorkerFailure(`workers start from different weights (${ready.map((r, i) => `rank ${i}: ${r.msg.weightsHash}`).join(', ')})`, null);
     const first = ready[0].msg;
     log(`ringtune: ${o.world} worker(s) ready on backend ${first.backend}; ${config.arch} (${config.pretrained ? `pretrained body from ${config.pretrained}` : 'random init'}), ${first.params} parameters in ${first.groups} groups, identical initial weights`);
-    o.onRing?.(ready.map((r) => r.msg.ringEndpoint));
+    await o.onRing?.(ready.map((r) => r.msg.ringEndpoint));
     await hub.broadcast(() => ({ type: 'ring', endpoints: ready.map((r) => r.msg.ringEndpoint) }));
     await hub.gather('ringReady', timeoutMs);
 

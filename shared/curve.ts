@@ -80,6 +80,7 @@ export function z85Encode(bytes: Uint8Array): string {
 }
 
 let zap: Promise<void> | null = null;
+let zapSocket: zmq.Reply | null = null;
 let admitted: { keys: JobKeys; log: (line: string) => void } | null = null;
 
 /**
@@ -91,15 +92,28 @@ export function startZapHandler(k: JobKeys, log: (line: string) => void = (l) =>
   admitted = { keys: k, log };
   if (zap) return zap;
   const sock = new zmq.Reply({ linger: 0 });
+  zapSocket = sock;
   zap = sock.bind('inproc://zeromq.zap.01').then(() => {
     void (async () => {
+      try {
       for await (const [version, requestId, , address, , mechanism, credential] of sock) {
         const key = credential && credential.length === 32 ? z85Encode(credential) : '';
         const ok = mechanism?.toString() === 'CURVE' && key === admitted?.keys.publicKey;
         if (!ok) admitted?.log(`ringtune: refused a connection from ${address?.toString() || 'an unknown address'}: it does not hold this job's CURVE key`);
         await sock.send([version, requestId, ok ? '200' : '400', ok ? 'OK' : 'not a member of this job', '', '']);
       }
+      } catch {
+        /* closed */
+      }
     })();
   });
   return zap;
+}
+
+/** Closes this process's ZAP handler (for a process that keeps running, e.g. a test runner). */
+export function stopZapHandler(): void {
+  zapSocket?.close();
+  zapSocket = null;
+  zap = null;
+  admitted = null;
 }

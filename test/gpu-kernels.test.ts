@@ -4,6 +4,7 @@
  * (and on wasm) against the cpu backend's own kernels, on a seeded sample of shapes, and inside
  * whole training steps with the registered kernel functions standing in for cpu's.
  */
+import { relError, sampleCase, type Case } from './helpers/numerics';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../shared/backend';
 import { im2colFilterGrad, tapSumDepthwiseFilterGrad } from '../shared/kernels/webgpu-grads';
@@ -11,32 +12,6 @@ import { webgpuKernels } from '../shared/kernels/webgpu';
 import { ConvAttrs } from '../shared/kernels/geometry';
 import { Rng } from '../shared/rng';
 
-type Pad = 'same' | 'valid' | number[][];
-interface Case { b: number; h: number; w: number; cin: number; cout: number; k: number; s: number; d: number; pad: Pad; m: number }
-
-function relError(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  expect(got.length).toBe(want.length);
-  let num = 0;
-  let den = 1e-12;
-  for (let i = 0; i < want.length; i++) {
-    num = Math.max(num, Math.abs(got[i] - want[i]));
-    den = Math.max(den, Math.abs(want[i]));
-  }
-  return num / den;
-}
-
-function sampleCase(rng: Rng, depthwise: boolean): Case {
-  const pick = <T>(xs: T[]): T => xs[rng.int(xs.length)];
-  const k = pick([1, 3, 5, 7]);
-  const s = pick([1, 2]);
-  const d = s === 1 && k > 1 ? pick([1, 2]) : 1; // tfjs: strides or dilations must be 1
-  const keff = (k - 1) * d + 1;
-  const pad: Pad = pick(['same', 'valid', 'same', 'valid', [[0, 0], [rng.int(3), rng.int(3)], [rng.int(3), rng.int(3)], [0, 0]]]);
-  return {
-    b: 1 + rng.int(8), h: keff + rng.int(9), w: keff + rng.int(9), k, s, d, pad,
-    cin: pick([1, 3, 16, 32]), cout: pick([1, 3, 16, 32]), m: depthwise ? pick([1, 1, 2]) : 1,
-  };
-}
 
 function attrsOf(c: Case, filterShape: number[]): ConvAttrs & { filterShape: number[] } {
   return { strides: c.s, pad: c.pad as ConvAttrs['pad'], dilations: c.d, dataFormat: 'NHWC', filterShape };

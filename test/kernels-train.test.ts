@@ -2,18 +2,9 @@
  * Whole training steps on wasm (ringtune's kernels) against the cpu backend: a small conv net
  * with BatchNorm, depthwise conv, ReLU6, a residual add, global max+avg pools and a dense head.
  */
+import { relError } from './helpers/numerics';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../shared/backend';
-
-function relError(got: tf.TypedArray, want: tf.TypedArray): number {
-  let num = 0;
-  let den = 1e-12;
-  for (let i = 0; i < want.length; i++) {
-    num = Math.max(num, Math.abs(got[i] - want[i]));
-    den = Math.max(den, Math.abs(want[i]));
-  }
-  return num / den;
-}
 
 function smallNet(withDropout: boolean): tf.LayersModel {
   const inp = tf.input({ shape: [12, 12, 3] });

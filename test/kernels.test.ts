@@ -4,25 +4,13 @@
  * same and valid padding). The cpu kernels take no dilation for conv2d, so dilated cases compare
  * against the equivalent undilated convolution with a zero-inserted filter.
  */
+import { relError, sampleCase, type Case } from './helpers/numerics';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../shared/backend';
 import { Rng } from '../shared/rng';
 
-type Pad = 'same' | 'valid' | number[][];
-interface Case { b: number; h: number; w: number; cin: number; cout: number; k: number; s: number; d: number; pad: Pad; m: number }
 
 const TOL = 1e-5;
-
-function relError(got: Float32Array | Int32Array | Uint8Array, want: Float32Array | Int32Array | Uint8Array): number {
-  expect(got.length).toBe(want.length);
-  let num = 0;
-  let den = 1e-12;
-  for (let i = 0; i < want.length; i++) {
-    num = Math.max(num, Math.abs(got[i] - want[i]));
-    den = Math.max(den, Math.abs(want[i]));
-  }
-  return num / den;
-}
 
 function run(kernel: string, inputs: tf.NamedTensorMap, attrs: object): tf.Tensor {
   return tf.engine().runKernel(kernel, inputs, attrs as tf.NamedAttrMap) as tf.Tensor;
@@ -34,19 +22,6 @@ function dilateFilter(f: tf.Tensor4D, d: number): tf.Tensor4D {
   const [k, , a, b] = f.shape;
   const spread = tf.pad(tf.reshape(f, [k, 1, k, 1, a, b]), [[0, 0], [0, d - 1], [0, 0], [0, d - 1], [0, 0], [0, 0]]);
   return tf.slice(tf.reshape(spread, [k * d, k * d, a, b]), [0, 0, 0, 0], [(k - 1) * d + 1, (k - 1) * d + 1, -1, -1]) as tf.Tensor4D;
-}
-
-function sampleCase(rng: Rng, depthwise: boolean): Case {
-  const pick = <T>(xs: T[]): T => xs[rng.int(xs.length)];
-  const k = pick([1, 3, 5, 7]);
-  const s = pick([1, 2]);
-  const d = s === 1 && k > 1 ? pick([1, 2]) : 1; // tfjs: strides or dilations must be 1
-  const keff = (k - 1) * d + 1;
-  const pad: Pad = pick(['same', 'valid', 'same', 'valid', [[0, 0], [rng.int(3), rng.int(3)], [rng.int(3), rng.int(3)], [0, 0]]]);
-  return {
-    b: 1 + rng.int(8), h: keff + rng.int(9), w: keff + rng.int(9), k, s, d, pad,
-    cin: pick([1, 3, 16, 32]), cout: pick([1, 3, 16, 32]), m: depthwise ? pick([1, 1, 2]) : 1,
-  };
 }
 
 /** Runs `body` on wasm and on cpu with the same inputs; returns both outputs' data. */
