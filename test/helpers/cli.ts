@@ -1,8 +1,16 @@
 /** Runs the compiled CLI as a real child process and collects what it printed. */
 import { spawn } from 'child_process';
-import { join } from 'path';
+import { existsSync } from 'fs';
+import { dirname, join } from 'path';
 
-export const CLI = join(__dirname, '..', '..', 'dist', 'coordinator', 'cli.js');
+/** The project root: the nearest folder above this file with a package.json (works from test/ and from dist/test/). */
+function projectRoot(): string {
+  let dir = __dirname;
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+}
+
+export const CLI = join(projectRoot(), 'dist', 'coordinator', 'cli.js');
 
 export interface CliResult {
   code: number | null;
