@@ -159,7 +159,9 @@ function panelSvg(p: Panel, ox: number, oy: number, w: number, h: number): strin
     if (!Number.isFinite(m.x) || !Number.isFinite(m.y) || (xa.log && m.x <= 0) || (ya.log && m.y <= 0)) continue;
     const cx = xa.map(m.x), cy = ya.map(m.y), color = m.color ?? '#d62728';
     out.push(`<circle cx="${cx.toFixed(1)}" cy="${cy.toFixed(1)}" r="5" fill="${color}" stroke="#ffffff" stroke-width="1"/>`);
-    out.push(text(cx + 8, cy - 8, m.label, `font-family="${FONT}" font-size="12" fill="${color}"`));
+    // Labels in the right third of the axes go to the left of their point, so they stay inside.
+    const leftward = cx > x0 + (2 * (x1 - x0)) / 3;
+    out.push(text(leftward ? cx - 8 : cx + 8, cy - 8, m.label, `font-family="${FONT}" font-size="12" fill="${color}"${leftward ? ' text-anchor="end"' : ''}`));
   }
   const labelStyle = `font-family="${FONT}" font-size="13" fill="#111111"`;
   if (p.title) out.push(text((x0 + x1) / 2, oy + 20, p.title, `font-family="${FONT}" font-size="15" font-weight="bold" fill="#111111" text-anchor="middle"`));
