@@ -4,7 +4,8 @@
  * rank's BatchNorm statistics). A checkpoint is written into a temporary folder, every file is
  * fsynced, and only then renamed into place, so a crash mid-write leaves the previous one intact.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync } from 'fs';
+import { writeFileSynced } from '../shared/files';
 import { join } from 'path';
 import type { RunConfig } from '../shared/config';
 
@@ -44,18 +45,6 @@ export interface CheckpointData {
 
 const NAME = /^step-(\d+)$/;
 
-function writeSynced(file: string, data: Uint8Array | string): void {
-  const fd = openSync(file, 'w');
-  try {
-    const buf = typeof data === 'string' ? Buffer.from(data) : data;
-    let off = 0;
-    while (off < buf.byteLength) off += writeSync(fd, buf, off, buf.byteLength - off);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 function fsyncDir(dir: string): void {
   const fd = openSync(dir, 'r');
   try {
@@ -72,11 +61,11 @@ export function writeCheckpoint(root: string, meta: CheckpointMeta, data: Checkp
   const tmp = join(root, `.tmp-${name}-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp);
-  writeSynced(join(tmp, 'weights.bin'), data.weights);
-  writeSynced(join(tmp, 'adam-m.bin'), data.adamM);
-  writeSynced(join(tmp, 'adam-v.bin'), data.adamV);
-  data.bnStats.forEach((b, r) => writeSynced(join(tmp, `bn-rank-${r}.bin`), b));
-  writeSynced(join(tmp, 'meta.json'), JSON.stringify(meta, null, 1));
+  writeFileSynced(join(tmp, 'weights.bin'), data.weights);
+  writeFileSynced(join(tmp, 'adam-m.bin'), data.adamM);
+  writeFileSynced(join(tmp, 'adam-v.bin'), data.adamV);
+  data.bnStats.forEach((b, r) => writeFileSynced(join(tmp, `bn-rank-${r}.bin`), b));
+  writeFileSynced(join(tmp, 'meta.json'), JSON.stringify(meta, null, 1));
   fsyncDir(tmp);
   const dest = join(root, name);
   rmSync(dest, { recursive: true, force: true });

@@ -3,7 +3,8 @@
  * identical, wire the ring, run the plan, save the model. Rank 0 serializes the final model; the
  * coordinator writes the files (it owns the output folder).
  */
-import { mkdirSync, writeFileSync, renameSync, rmSync } from 'fs';
+import { mkdirSync, rmSync } from 'fs';
+import { writeFileAtomic } from '../shared/files';
 import { join } from 'path';
 import { scanImageFolders, describeSkipped } from '../shared/data/folders';
 import { fineTunePlan, fitOneCyclePlan, ONE_CYCLE_DEFAULTS, type Phase } from '../shared/plan';
@@ -48,13 +49,6 @@ export interface RunSummary {
   classes: string[];
   out: string;
   finalAccuracy: number | null;
-}
-
-/** Writes a file so a crash never leaves a half-written one behind. */
-export function writeAtomic(file: string, data: string | Uint8Array): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, data);
-  renameSync(tmp, file);
 }
 
 /** The phases a config asks for, given the model's number of parameter groups. */
@@ -155,10 +149,10 @@ export async function runCoordinator(o: CoordinatorOptions): Promise<RunSummary>
 
     void hub.send(0, { type: 'save' });
     const { msg, frames } = await hub.next(0, 'model', timeoutMs);
-    writeAtomic(join(config.out, 'weights.bin'), frames[0]);
-    writeAtomic(join(config.out, 'model.json'), msg.modelJson);
-    writeAtomic(join(config.out, 'labels.json'), JSON.stringify(dataset.classes, null, 2) + '\n');
-    writeAtomic(join(config.out, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+    writeFileAtomic(join(config.out, 'weights.bin'), frames[0]);
+    writeFileAtomic(join(config.out, 'model.json'), msg.modelJson);
+    writeFileAtomic(join(config.out, 'labels.json'), JSON.stringify(dataset.classes, null, 2) + '\n');
+    writeFileAtomic(join(config.out, 'config.json'), JSON.stringify(config, null, 2) + '\n');
     log(`ringtune: saved the model to ${config.out} (model.json, weights.bin, labels.json) and metrics to ${join(config.out, 'metrics.jsonl')}`);
     return { steps, classes: dataset.classes, out: config.out, finalAccuracy };
   } catch (e) {

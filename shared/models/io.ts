@@ -2,6 +2,7 @@
  * TF.js LayersModel files in the standard layout (model.json + weights.bin), written and read
  * with plain fs: tfjs's file:// handler exists only in tfjs-node, which cannot install here.
  */
+import { writeFileAtomic } from '../files';
 import * as tf from '@tensorflow/tfjs';
 import { promises as fs } from 'fs';
 import * as path from 'path';
@@ -29,20 +30,13 @@ export async function modelArtifacts(model: tf.LayersModel): Promise<{ modelJson
   return { modelJson: JSON.stringify(json), weights };
 }
 
-/** Writes a file via a temporary name + rename, so a reader never sees half a file. */
-async function writeAtomic(file: string, data: string | Uint8Array): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}`;
-  await fs.writeFile(tmp, data);
-  await fs.rename(tmp, file);
-}
-
 /** Saves model.json + weights.bin (and any extra text files, e.g. labels.json) into `dir`. */
 export async function saveModelDir(model: tf.LayersModel, dir: string, extraFiles: Record<string, string> = {}): Promise<void> {
   const { modelJson, weights } = await modelArtifacts(model);
   await fs.mkdir(dir, { recursive: true });
-  await writeAtomic(path.join(dir, 'weights.bin'), weights);
-  for (const [name, text] of Object.entries(extraFiles)) await writeAtomic(path.join(dir, name), text);
-  await writeAtomic(path.join(dir, 'model.json'), modelJson);
+  writeFileAtomic(path.join(dir, 'weights.bin'), weights);
+  for (const [name, text] of Object.entries(extraFiles)) writeFileAtomic(path.join(dir, name), text);
+  writeFileAtomic(path.join(dir, 'model.json'), modelJson);
 }
 
 async function isDirectory(p: string): Promise<boolean> {
