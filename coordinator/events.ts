@@ -56,10 +56,20 @@ export interface Callback {
 
 type Hook = Exclude<keyof Callback, 'order'>;
 
+/** Each callback list sorted once (events fire every step; the list is fixed for a run). */
+const sortedLists = new WeakMap<Callback[], { length: number; sorted: Callback[] }>();
+
+function inOrder(cbs: Callback[]): Callback[] {
+  const cached = sortedLists.get(cbs);
+  if (cached && cached.length === cbs.length) return cached.sorted;
+  const sorted = [...cbs].sort((a, b) => (a.order ?? 0) - (b.order ?? 0));
+  sortedLists.set(cbs, { length: cbs.length, sorted });
+  return sorted;
+}
+
 /** Runs one hook on every callback in order. */
 export async function fire<H extends Hook>(cbs: Callback[], hook: H, ...args: Parameters<NonNullable<Callback[H]>>): Promise<void> {
-  const sorted = [...cbs].sort((a, b) => (a.order ?? 0) - (b.order ?? 0));
-  for (const cb of sorted) {
+  for (const cb of inOrder(cbs)) {
     const fn = cb[hook] as ((...a: unknown[]) => void | Promise<void>) | undefined;
     if (fn) await fn.apply(cb, args);
   }
