@@ -18,12 +18,23 @@ export interface FrameHeader {
   chunk: number;
   tag: number;
   floats: number;
-  /** Payload encoding: WIRE_F32 or WIRE_BF16. */
+  /** Payload encoding: a wire code (index into WIRE_NAMES). */
   wire: number;
 }
 
 export const WIRE_F32 = 0;
 export const WIRE_BF16 = 1;
+/** Wire dtype names as RingOptions.wire spells them; the index is the wire code in the header. */
+export const WIRE_NAMES = ['f32', 'bf16'] as const;
+/** A ring's payload encoding. */
+export type WireName = (typeof WIRE_NAMES)[number];
+
+/** The header wire code for a wire dtype name; throws naming the accepted names. */
+export function wireCodeOf(name: string): number {
+  const code = (WIRE_NAMES as readonly string[]).indexOf(name);
+  if (code < 0) throw new Error(`ring: wire must be one of ${WIRE_NAMES.join(', ')}, got ${name}`);
+  return code;
+}
 
 /** Encodes a header into a fresh buffer. */
 export function encodeHeader(h: FrameHeader): Buffer {
@@ -60,7 +71,8 @@ export function decodeHeader(b: Buffer, from: string): FrameHeader {
 /** Throws an error naming `from` on the first field of `got` that differs from `want`. */
 export function checkHeader(got: FrameHeader, want: FrameHeader, from: string): void {
   const fields: (keyof FrameHeader)[] = ['world', 'rank', 'wire', 'tag', 'floats', 'step', 'chunk'];
-  const names: Partial<Record<keyof FrameHeader, string>> = { tag: 'tag (step number)', floats: 'buffer length (floats)', wire: 'wire dtype (0 f32, 1 bf16)' };
+  const wires = WIRE_NAMES.map((name, code) => `${code} ${name}`).join(', ');
+  const names: Partial<Record<keyof FrameHeader, string>> = { tag: 'tag (step number)', floats: 'buffer length (floats)', wire: `wire dtype (${wires})` };
   for (const f of fields) {
     if (got[f] !== want[f]) {
       const what = names[f] ?? f;

@@ -8,7 +8,8 @@ import { WIRE_BF16 } from './ring-frame';
 
 /** Payload encoding used by one ring. */
 export interface WireCodec {
-  bytesPerFloat: number;
+  /** Payload bytes of a frame carrying `floats` floats. */
+  payloadBytes(floats: number): number;
   /** Payload for a reduce-scatter region of buf (fp32: a view, see Note [zero-copy lifetimes]). */
   outgoing(region: Float32Array): Buffer;
   /** The owned, fully reduced chunk: finalizes `dst` and returns a payload that never aliases buf. */
@@ -25,7 +26,7 @@ export function bytesOf(f: Float32Array): Buffer {
 }
 
 const f32: WireCodec = {
-  bytesPerFloat: 4,
+  payloadBytes: (floats) => floats * 4,
   outgoing: bytesOf,
   owned(dst, staging) {
     staging.set(dst);
@@ -39,7 +40,7 @@ const f32: WireCodec = {
 };
 
 const bf16: WireCodec = {
-  bytesPerFloat: 2,
+  payloadBytes: (floats) => floats * 2,
   outgoing: encodeBf16,
   owned(dst) {
     roundToBf16(dst); // the owner keeps exactly what the others will decode

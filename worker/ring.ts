@@ -14,11 +14,12 @@
  * right neighbour in the new call, so that neighbour had already finished the previous call, i.e.
  * received every staging frame of it.
  */
+import type { AllReduce } from './allreduce';
 import { clientOptions, serverOptions, startZapHandler, type JobKeys } from '../shared/curve';
 import { rmSync } from 'fs';
 import type * as zmq from 'zeromq';
 import { freshIpcEndpoint, formatEndpoint, hostKey, ipcPath, pickAddress, type RingTransport } from './ring-endpoint';
-import { checkHeader, decodeHeader, encodeHeader, HELLO_STEP, WIRE_BF16, WIRE_F32, type FrameHeader } from './ring-frame';
+import { checkHeader, decodeHeader, encodeHeader, HELLO_STEP, wireCodeOf, type FrameHeader, type WireName } from './ring-frame';
 import { chunkRange, chunksPerSegment, isReduceStep, recvSegment, ringSteps, sendSegment } from './ring-layout';
 import { FrameWriter, makePull, makePush, receiveFrom } from './ring-link';
 import { wireCodec, type WireCodec } from './ring-wire';
@@ -41,7 +42,7 @@ export interface RingOptions {
    * Payload encoding on the wire (default 'f32'). 'bf16' halves the bytes; sums stay fp32 and the
    * result (rounded to bf16 by its owner) is still bitwise identical on every rank. All ranks must agree.
    */
-  wire?: 'f32' | 'bf16';
+  wire?: WireName;
 }
 
 const DEFAULT_CHUNK_BYTES = 1 << 20;
@@ -49,7 +50,8 @@ const DEFAULT_TIMEOUT_MS = 30000;
 const CLOSE_LINGER_MS = 1000;
 
 /** One rank of a ring all-reduce. */
-export class Ring {
+export class Ring implements AllReduce {
+  readonly kind = 'ring';
   private push: zmq.Push | null = null;
   private writer: FrameWriter | null = null;
   private broken: Error | null = null;
@@ -86,8 +88,7 @@ export class Ring {
     if (!['tcp', 'ipc', 'auto'].includes(transport)) throw new Error(`ring: transport must be tcp, ipc or auto, got ${transport}`);
     const chunkBytes = opts.chunkBytes ?? DEFAULT_CHUNK_BYTES;
     if (!(chunkBytes >= 4)) throw new Error(`ring: chunkBytes must be at least 4, got ${chunkBytes}`);
-    const wire = opts.wire ?? 'f32';
-    if (wire !== 'f32' && wire !== 'bf16') throw new Error(`ring: wire must be f32 or bf16, got ${wire}`);
+    const wireCode = wireCodeOf(opts.wire ?? 'f32');
     const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     if (!(timeoutMs > 0)) throw new Error(`ring: timeoutMs must be positive, got ${timeoutMs}`);
 
@@ -110,7 +111,6 @@ export class Ring {
       throw new Error(`ring: rank ${rank} could not bind ${transport} on ${opts.host ?? '127.0.0.1'}: ${(e as Error).message}`);
     }
     const endpoint = formatEndpoint({ tcp, ipc, host: hostKey() });
-    const wireCode = wire === 'bf16' ? WIRE_BF16 : WIRE_F32;
     return new Ring(rank, world, pull, endpoint, Math.floor(chunkBytes / 4), timeoutMs, ipc ? ipcPath(ipc) : null, wireCode, keys);
   }
 
@@ -150,19 +150,31 @@ export class Ring {
     await this.writer.drain();
   }
 
+  /** A plain array: the ring sends from and receives into JS memory. */
+  buffer(floats: number): Float32Array {
+    return new Float32Array(floats);
+  }
+
+  /** Nothing to wait for: the caller owns `buf` again when allReduceSum returns (Note [zero-copy lifetimes]). */
+  async prepare(): Promise<void> {}
+
   /**
-   * In-place sum over all ranks. The result is bitwise identical on every rank and in every run
-   * (fixed reduction order). `tag` (e.g. the step number) is checked on every frame.
+   * In place: buf = scale * (sum over all ranks). The result is bitwise identical on every rank and
+   * in every run (fixed reduction order; the owner of a chunk scales it before the all-gather).
+   * `tag` (e.g. the step number) is checked on every frame.
    */
-  async allReduceSum(buf: Float32Array, tag: number): Promise<void> {
+  async allReduceSum(buf: Float32Array, tag: number, scale = 1): Promise<void> {
     if (this.broken) throw new Error(`ring: rank ${this.rank} is unusable after an earlier failure: ${this.broken.message}`);
     this.reduced += buf.byteLength;
-    if (this.world === 1) return;
+    if (this.world === 1) {
+      if (scale !== 1) for (let i = 0; i < buf.length; i++) buf[i] *= scale;
+      return;
+    }
     if (!this.writer) throw new Error(`ring: rank ${this.rank} must connect() before allReduceSum`);
     const t0 = performance.now();
     this.timing = { waitMs: 0, totalMs: 0 };
     try {
-      await this.runCollective(buf, tag, this.writer, t0);
+      await this.runCollective(buf, tag, scale, this.writer, t0);
       this.timing.totalMs = performance.now() - t0;
     } catch (e) {
       this.broken = e as Error;
@@ -170,7 +182,7 @@ export class Ring {
     }
   }
 
-  private async runCollective(buf: Float32Array, tag: number, writer: FrameWriter, t0: number): Promise<void> {
+  private async runCollective(buf: Float32Array, tag: number, scale: number, writer: FrameWriter, t0: number): Promise<void> {
     const { rank, world } = this;
     const codec: WireCodec = wireCodec(this.wire);
     const n = buf.length;
@@ -202,12 +214,13 @@ export class Ring {
         if (step === 0 && c === 0) this.timing.waitMs = performance.now() - t0;
         const at = chunkRange(n, world, chunks, seg, c);
         const dst = buf.subarray(at.start, at.end);
-        if (payload === undefined || payload.byteLength !== dst.length * codec.bytesPerFloat) {
-          throw new Error(`ring: ${this.left} sent ${payload?.byteLength ?? 0} payload bytes for step ${step} chunk ${c}, expected ${dst.length * codec.bytesPerFloat}`);
+        if (payload === undefined || payload.byteLength !== codec.payloadBytes(dst.length)) {
+          throw new Error(`ring: ${this.left} sent ${payload?.byteLength ?? 0} payload bytes for step ${step} chunk ${c}, expected ${codec.payloadBytes(dst.length)}`);
         }
         if (isReduceStep(world, step)) {
           codec.add(dst, payload);
           const owned = !isReduceStep(world, step + 1);
+          if (owned && scale !== 1) for (let i = 0; i < dst.length; i++) dst[i] *= scale;
           // The owned sum leaves from staging (or a fresh encoding), never from buf (Note [zero-copy lifetimes]).
           send(step + 1, c, owned ? codec.owned(dst, staging.subarray(at.start - ownedStart, at.end - ownedStart)) : codec.outgoing(dst));
         } else {
