@@ -14,6 +14,7 @@ import { createServer } from 'net';
 import { join } from 'path';
 import { addIntoJs, addIntoWasm, hasWasmSimd } from '../worker/reduce-add';
 import { RingPeerGroup } from '../worker/ring-peer-group';
+import { shmNative } from '../worker/shm-native';
 
 const PYTHON = '/usr/bin/python3';
 const MIB = 2 ** 20;
@@ -23,10 +24,12 @@ interface Options {
   ranks: number[];
   sizes: number[];
   chunkBytes: number;
-  transport: 'tcp' | 'ipc' | 'auto';
+  transport: string[];
   wire: 'f32' | 'bf16';
   peers: boolean;
   add: boolean;
+  shmSpins?: number;
+  shmBlock?: number;
 }
 
 /** Per size in MiB: mean seconds per all-reduce (the slowest rank's) and CPU seconds per all-reduce (all ranks). */
@@ -59,8 +62,12 @@ function parseList(flag: string, ok: (x: number) => boolean, what: string) {
   };
 }
 
-async function runRingtune(world: number, o: Options): Promise<Timings> {
-  const group = await RingPeerGroup.start(world, { transport: o.transport, chunkBytes: o.chunkBytes, wire: o.wire, timeoutMs: 60000 }, PEER_TIMEOUT_MS);
+type Transport = 'shm' | 'ipc' | 'tcp';
+
+async function runRingtune(world: number, transport: Transport, o: Options): Promise<Timings> {
+  const shm = transport === 'shm' ? { name: `/ringtune-bench-${process.pid}-${world}`, capacity: Math.floor((Math.max(...o.sizes) * MIB) / 4), spins: o.shmSpins, blockFloats: o.shmBlock } : undefined;
+  const ring = { transport: transport === 'shm' ? ('auto' as const) : transport, chunkBytes: o.chunkBytes, wire: o.wire, timeoutMs: 60000 };
+  const group = await RingPeerGroup.start(world, ring, PEER_TIMEOUT_MS, shm);
   const out: Timings = new Map();
   try {
     for (const mib of o.sizes) {
@@ -177,13 +184,20 @@ async function main(): Promise<void> {
     .option('--ranks <list>', 'ranks to run, comma-separated', parseList('--ranks', (x) => Number.isInteger(x) && x >= 2, 'integers >= 2'), [2, 4])
     .option('--sizes <list>', 'buffer sizes in MiB, comma-separated', parseList('--sizes', (x) => x > 0, 'positive sizes in MiB'), [1, 16, 100])
     .option('--chunk-bytes <n>', 'ringtune frame size in bytes', (v) => Number(v), MIB)
-    .option('--transport <t>', 'ringtune transport: tcp, ipc or auto', 'auto')
+    .option('--transport <list>', 'ringtune transports, comma-separated: shm (shared memory), ipc and tcp (ZeroMQ ring); the first is the one ratios refer to', (v) => v.split(','), ['shm', 'ipc'])
     .option('--wire <dtype>', 'ringtune payload encoding: f32 or bf16', 'f32')
+    .option('--shm-spins <n>', 'shm: busy-wait iterations before sleeping (default: by cores)', (v) => Number(v))
+    .option('--shm-block <floats>', 'shm: floats per pipelined block (default: by cores)', (v) => Number(v))
     .option('--no-peers', 'run ringtune alone')
     .option('--add', 'also measure the summation kernels')
     .parse(process.argv)
     .opts<Options>();
-  if (!['tcp', 'ipc', 'auto'].includes(o.transport)) throw new Error(`--transport must be tcp, ipc or auto, got ${o.transport}`);
+  const bad = o.transport.find((t) => !['shm', 'ipc', 'tcp'].includes(t));
+  if (bad !== undefined) throw new Error(`--transport: expected shm, ipc or tcp, got ${bad}`);
+  const shm = shmNative();
+  const transports = o.transport.filter((t) => t !== 'shm' || shm.native) as Transport[];
+  if (transports.length < o.transport.length) console.log(`shm transport skipped: ${shm.reason}`);
+  if (!transports.length) throw new Error('--transport: nothing left to run');
   if (!['f32', 'bf16'].includes(o.wire)) throw new Error(`--wire must be f32 or bf16, got ${o.wire}`);
   if (!(o.chunkBytes >= 4)) throw new Error(`--chunk-bytes must be at least 4, got ${o.chunkBytes}`);
 
@@ -191,12 +205,12 @@ async function main(): Promise<void> {
   const gloo = o.peers && available(PYTHON, ['-c', 'import torch.distributed']);
   const mpi = o.peers && available('mpirun', ['--version']) && available(PYTHON, ['-c', 'import mpi4py, numpy']);
   const copy = memcpyGBs();
-  console.log(`ringtune transport ${o.transport}, wire ${o.wire}, chunk ${o.chunkBytes} B; memcpy (one core) ${copy.toFixed(1)} GB/s; ` +
+  console.log(`ringtune transports ${transports.join(', ')}, wire ${o.wire}, chunk ${o.chunkBytes} B; memcpy (one core) ${copy.toFixed(1)} GB/s; ` +
     `peers: gloo ${gloo ? 'yes' : 'absent'}, Open MPI ${mpi ? 'yes' : 'absent'}`);
   console.log(row(['ranks', 'size', 'impl', 'time ms', 'algbw GB/s', 'busbw GB/s', 'cpu ms', 'ringtune speedup']));
 
   for (const world of o.ranks) {
-    const runs: [string, () => Promise<Timings>][] = [['ringtune', () => runRingtune(world, o)]];
+    const runs: [string, () => Promise<Timings>][] = transports.map((t) => [`ringtune (${t})`, () => runRingtune(world, t, o)]);
     if (gloo) runs.push(['gloo (tcp)', () => runGloo(world, o)]);
     if (mpi) runs.push(['open mpi (tcp)', () => runMpi(world, o, 'tcp,self')], ['open mpi (shm)', () => runMpi(world, o, 'vader,self')]);
     const results: [string, Timings | Error][] = [];
@@ -211,7 +225,7 @@ async function main(): Promise<void> {
         const { seconds: s, cpu } = t.get(mib)!;
         const algbw = (mib * MIB) / s / 1e9;
         const busbw = (algbw * 2 * (world - 1)) / world;
-        const ratio = ours instanceof Error || name === 'ringtune' ? `(busbw ${(busbw / copy).toFixed(2)} of memcpy)` : `x${(s / ours.get(mib)!.seconds).toFixed(2)}`;
+        const ratio = ours instanceof Error || name === results[0][0] ? `(busbw ${(busbw / copy).toFixed(2)} of memcpy)` : `x${(s / ours.get(mib)!.seconds).toFixed(2)}`;
         console.log(row([world, `${mib} MiB`, name, (s * 1e3).toFixed(2), algbw.toFixed(2), busbw.toFixed(2), (cpu * 1e3).toFixed(1), ratio]));
       }
     }

@@ -37,12 +37,12 @@ export class RingPeerGroup {
   }
 
   /** Forks the ranks, binds each, and connects the ring. */
-  static async start(world: number, opts: Omit<RingOptions, 'rank' | 'world'>, requestTimeoutMs = 120000): Promise<RingPeerGroup> {
+  static async start(world: number, opts: Omit<RingOptions, 'rank' | 'world'>, requestTimeoutMs = 120000, shm?: { name: string; capacity: number; spins?: number; blockFloats?: number }): Promise<RingPeerGroup> {
     const script = peerScript();
     const children = Array.from({ length: world }, () => fork(script, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
     const group = new RingPeerGroup(children, requestTimeoutMs);
     try {
-      const bound = await group.request((rank) => ({ type: 'init', opts: { ...opts, rank, world } }));
+      const bound = await group.request((rank) => ({ type: 'init', opts: { ...opts, rank, world }, shm }));
       const endpoints = bound.map((r) => (r as { endpoint: string }).endpoint);
       await group.request(() => ({ type: 'connect', endpoints }));
     } catch (e) {

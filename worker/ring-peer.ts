@@ -4,11 +4,13 @@
  * close; out: endpoint, connected, result, timing, error. Run it with child_process.fork.
  */
 import { Rng, mixSeed } from '../shared/rng';
+import type { AllReduce } from './allreduce';
 import { Ring, type RingOptions } from './ring';
+import { ShmAllReduce } from './shm-allreduce';
 
 /** Parent -> peer. */
 export type PeerRequest =
-  | { type: 'init'; opts: RingOptions }
+  | { type: 'init'; opts: RingOptions; shm?: { name: string; capacity: number; spins?: number; blockFloats?: number } }
   | { type: 'connect'; endpoints: string[] }
   | { type: 'check'; floats: number; seed: number; tag: number }
   | { type: 'bench'; floats: number; warmup: number; iters: number }
@@ -32,38 +34,46 @@ export function peerInput(floats: number, rank: number, seed: number): Float32Ar
 }
 
 /** Mean wall and CPU (all threads) seconds per all-reduce of `floats`, `iters` back-to-back calls after `warmup`. */
-async function bench(ring: Ring, floats: number, warmup: number, iters: number): Promise<{ seconds: number; cpu: number }> {
-  const buf = new Float32Array(floats); // zeros: stays finite over many in-place sums, as in the peers
-  for (let i = 0; i < warmup; i++) await ring.allReduceSum(buf, -1 - i);
+async function bench(ar: AllReduce, floats: number, warmup: number, iters: number): Promise<{ seconds: number; cpu: number }> {
+  const buf = ar.buffer(floats).fill(0); // zeros: stays finite over many in-place sums, as in the peers
+  for (let i = 0; i < warmup; i++) await ar.allReduceSum(buf, -1 - i);
   const c0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
-  for (let i = 0; i < iters; i++) await ring.allReduceSum(buf, i);
+  for (let i = 0; i < iters; i++) await ar.allReduceSum(buf, i);
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9 / iters;
   const c = process.cpuUsage(c0);
   return { seconds, cpu: (c.user + c.system) / 1e6 / iters };
 }
 
 interface PeerState {
-  ring: Ring | null;
+  ring: AllReduce | null;
   rank: number;
 }
 
 async function handle(req: PeerRequest, state: PeerState): Promise<PeerReply> {
   if (req.type === 'init') {
     state.rank = req.opts.rank;
-    state.ring = await Ring.bind(req.opts);
-    return { type: 'endpoint', endpoint: state.ring.endpoint };
+    if (req.shm) {
+      state.ring = await ShmAllReduce.attach({ ...req.shm, rank: req.opts.rank, world: req.opts.world, timeoutMs: req.opts.timeoutMs });
+      return { type: 'endpoint', endpoint: '' };
+    }
+    const ring = await Ring.bind(req.opts);
+    state.ring = ring;
+    return { type: 'endpoint', endpoint: ring.endpoint };
   }
   const ring = state.ring;
   if (!ring) throw new Error(`ring peer: '${req.type}' before 'init'`);
   switch (req.type) {
     case 'connect':
-      await ring.connect(req.endpoints);
+      if (ring instanceof Ring) await ring.connect(req.endpoints);
       return { type: 'connected' };
     case 'check': {
-      const buf = peerInput(req.floats, state.rank, req.seed);
+      const buf = ring.buffer(req.floats);
+      await ring.prepare();
+      buf.set(peerInput(req.floats, state.rank, req.seed));
       await ring.allReduceSum(buf, req.tag);
-      return { type: 'result', bits: Buffer.from(buf.buffer).toString('base64'), bytesSent: ring.bytesSent };
+      const bits = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).toString('base64');
+      return { type: 'result', bits, bytesSent: ring instanceof Ring ? ring.bytesSent : 0 };
     }
     case 'bench':
       return { type: 'timing', ...(await bench(ring, req.floats, req.warmup, req.iters)) };

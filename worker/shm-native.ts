@@ -1,0 +1,38 @@
+/**
+ * Loads the optional native addon behind the shared-memory all-reduce (worker/native/shm.cc, built
+ * by `npm install` where a C++ compiler is present). Absent or broken, it reports why and the
+ * workers use the ZeroMQ ring instead; RINGTUNE_NO_SHM=1 turns it off on purpose.
+ */
+import { existsSync } from 'fs';
+import { join } from 'path';
+
+/** The addon's functions (see shm.cc for their contracts). */
+export interface ShmNative {
+  map(name: string, bytes: number): ArrayBuffer;
+  unlink(name: string): void;
+  publish(counters: Int32Array, index: number, value: number): void;
+  waitAtLeast(counters: Int32Array, index: number, target: number, spins: number, timeoutMs: number): boolean;
+  sumInto(dst: Float32Array, sources: Float32Array[], scale: number): void;
+}
+
+let loaded: { native: ShmNative | null; reason: string } | null = null;
+
+/** Build output, from sources (ts-jest: worker/) or from dist/worker/. */
+function candidates(): string[] {
+  const rel = join('native', 'build', 'Release', 'ringtune_shm.node');
+  return [join(__dirname, rel), join(__dirname, '..', '..', 'worker', rel)];
+}
+
+/** The addon, or null with the reason it cannot be used here. */
+export function shmNative(): { native: ShmNative | null; reason: string } {
+  if (loaded) return loaded;
+  if (process.env.RINGTUNE_NO_SHM === '1') return (loaded = { native: null, reason: 'RINGTUNE_NO_SHM=1' });
+  if (process.platform !== 'linux') return (loaded = { native: null, reason: `shared-memory all-reduce is Linux-only (this is ${process.platform})` });
+  const path = candidates().find((p) => existsSync(p));
+  if (!path) return (loaded = { native: null, reason: 'the shared-memory addon was not built (npm install needs a C++ compiler; run `npm run build:native`)' });
+  try {
+    return (loaded = { native: require(path) as ShmNative, reason: `loaded ${path}` });
+  } catch (e) {
+    return (loaded = { native: null, reason: `cannot load ${path}: ${(e as Error).message}` });
+  }
+}
