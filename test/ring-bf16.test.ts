@@ -72,8 +72,8 @@ describe('ring with bf16 on the wire', () => {
     try {
       const eps = [a.endpoint, b.endpoint];
       const [ra, rb] = await Promise.allSettled([a.connect(eps), b.connect(eps)]);
-      expect(String((ra as PromiseRejectedResult).reason)).toMatch(/rank 1 .* sent wire dtype \(0 f32, 1 bf16\) 0, expected 1/);
-      expect(String((rb as PromiseRejectedResult).reason)).toMatch(/rank 0 .* sent wire dtype \(0 f32, 1 bf16\) 1, expected 0/);
+      expect(String((ra as PromiseRejectedResult).reason)).toMatch(/rank 1 .* sent wire dtype \(0 f32, 1 bf16, 2 fp16\) 0, expected 1/);
+      expect(String((rb as PromiseRejectedResult).reason)).toMatch(/rank 0 .* sent wire dtype \(0 f32, 1 bf16, 2 fp16\) 1, expected 0/);
     } finally {
       await a.close();
       await b.close();

@@ -5,6 +5,7 @@
  */
 
 import { addInto } from './reduce-add';
+import { bitsOf, halves } from './reduce-halves';
 
 const f32 = new Float32Array(1);
 const i32 = new Int32Array(f32.buffer);
@@ -25,21 +26,15 @@ function roundBits(i: number): number {
 export function encodeBf16(src: Float32Array): Buffer {
   const out = Buffer.allocUnsafeSlow(src.length * 2);
   const h = new Uint16Array(out.buffer, out.byteOffset, src.length);
-  const bits = new Int32Array(src.buffer, src.byteOffset, src.length);
+  const bits = bitsOf(src);
   for (let i = 0; i < src.length; i++) h[i] = roundBits(bits[i]);
   return out;
 }
 
 /** Rounds floats to the nearest bf16 value in place (what a bf16 round trip would give). */
 export function roundToBf16(x: Float32Array): void {
-  const bits = new Int32Array(x.buffer, x.byteOffset, x.length);
+  const bits = bitsOf(x);
   for (let i = 0; i < x.length; i++) bits[i] = roundBits(bits[i]) << 16;
-}
-
-/** View of src's bytes as uint16 when aligned, else an aligned copy. */
-function halves(src: Uint8Array): Uint16Array {
-  if (src.byteOffset % 2 === 0) return new Uint16Array(src.buffer, src.byteOffset, src.byteLength / 2);
-  return new Uint16Array(Uint8Array.prototype.slice.call(src).buffer);
 }
 
 function checkLengths(dst: Float32Array, src: Uint8Array): void {
@@ -61,6 +56,6 @@ export function addBf16Into(dst: Float32Array, src: Uint8Array): void {
 export function copyBf16Into(dst: Float32Array, src: Uint8Array): void {
   checkLengths(dst, src);
   const h = halves(src);
-  const bits = new Int32Array(dst.buffer, dst.byteOffset, dst.length);
+  const bits = bitsOf(dst);
   for (let i = 0; i < dst.length; i++) bits[i] = h[i] << 16;
 }

@@ -24,8 +24,10 @@ export interface FrameHeader {
 
 export const WIRE_F32 = 0;
 export const WIRE_BF16 = 1;
+/** IEEE binary16, scaled per frame (Note [fp16 frame] in reduce-fp16.ts). */
+export const WIRE_FP16 = 2;
 /** Wire dtype names as RingOptions.wire spells them; the index is the wire code in the header. */
-export const WIRE_NAMES = ['f32', 'bf16'] as const;
+export const WIRE_NAMES = ['f32', 'bf16', 'fp16'] as const;
 /** A ring's payload encoding. */
 export type WireName = (typeof WIRE_NAMES)[number];
 

@@ -1,10 +1,11 @@
 /**
- * How chunk payloads are encoded on the wire: fp32 (zero-copy views of the caller's buffer) or
- * bf16 (fresh half-size buffers). The all-reduce loop in ring.ts calls only these four operations.
+ * How chunk payloads are encoded on the wire: fp32 (zero-copy views of the caller's buffer), bf16
+ * or scaled fp16 (fresh half-size buffers). The all-reduce loop in ring.ts calls only these operations.
  */
 import { addInto } from './reduce-add';
 import { addBf16Into, copyBf16Into, encodeBf16, roundToBf16 } from './reduce-bf16';
-import { WIRE_BF16 } from './ring-frame';
+import { addFp16Into, copyFp16Into, encodeFp16, fp16PayloadBytes, roundToFp16Frame } from './reduce-fp16';
+import { WIRE_BF16, WIRE_F32, WIRE_FP16 } from './ring-frame';
 
 /** Payload encoding used by one ring. */
 export interface WireCodec {
@@ -50,7 +51,19 @@ const bf16: WireCodec = {
   copy: copyBf16Into,
 };
 
+const fp16: WireCodec = {
+  payloadBytes: fp16PayloadBytes,
+  outgoing: encodeFp16,
+  owned: roundToFp16Frame, // the owner keeps exactly what the others will decode
+  add: addFp16Into,
+  copy: copyFp16Into,
+};
+
+const CODECS: Record<number, WireCodec> = { [WIRE_F32]: f32, [WIRE_BF16]: bf16, [WIRE_FP16]: fp16 };
+
 /** The codec for a header wire code. */
 export function wireCodec(wire: number): WireCodec {
-  return wire === WIRE_BF16 ? bf16 : f32;
+  const codec = CODECS[wire];
+  if (!codec) throw new Error(`ring: no payload codec for wire code ${wire}`);
+  return codec;
 }

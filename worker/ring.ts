@@ -39,8 +39,9 @@ export interface RingOptions {
   /** The job's CURVE keys: the bound socket admits only holders, the connecting one proves it holds them. */
   keys?: JobKeys | null;
   /**
-   * Payload encoding on the wire (default 'f32'). 'bf16' halves the bytes; sums stay fp32 and the
-   * result (rounded to bf16 by its owner) is still bitwise identical on every rank. All ranks must agree.
+   * Payload encoding on the wire (default 'f32'). 'bf16' and 'fp16' (scaled per frame, 3 more mantissa
+   * bits) halve the bytes; sums stay fp32 and the result (rounded by its owner) is still bitwise
+   * identical on every rank. All ranks must agree.
    */
   wire?: WireName;
 }

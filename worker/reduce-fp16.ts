@@ -1,0 +1,130 @@
+/**
+ * IEEE binary16 wire format for the ring (RingOptions.wire = 'fp16'): half the bytes of fp32 and
+ * 3 more mantissa bits than bf16, but a range of only 6e-8..65504, so every frame is scaled.
+ *
+ * Note [fp16 frame]: a payload is a little-endian int32 scale exponent e followed by one fp16 per
+ * float, holding x * 2^e rounded to nearest-even. The sender picks e per frame so that the
+ * largest finite |x| of the chunk scales into [2^14, 2^15): a factor of two of headroom below
+ * 65504, so no finite value overflows, and the chunk's small values keep as many bits as fp16
+ * allows. A chunk with no non-zero finite value sends e = 0. Inf and NaN scale to themselves.
+ * Multiplying by a power of two is exact, so decode(encode(x)) is fp16(x * 2^e) / 2^e; the
+ * receiver decodes to fp32 and all arithmetic stays fp32.
+ */
+import { bitsOf, halves } from './reduce-halves';
+
+/** Bytes of the scale exponent in front of every fp16 payload. */
+export const FP16_PREFIX_BYTES = 4;
+/** Scale exponents a finite float32 chunk can need: max|x| in [2^-149, 2^128) and 2^14 <= max|x| * 2^e < 2^15. */
+export const MIN_SCALE_EXP = -113;
+export const MAX_SCALE_EXP = 163;
+/** floor(log2) the chunk's largest magnitude is scaled to. */
+const TARGET_LOG2 = 14;
+
+/** Payload bytes of an fp16 frame of `floats` floats. */
+export function fp16PayloadBytes(floats: number): number {
+  return FP16_PREFIX_BYTES + 2 * floats;
+}
+
+/** The scale exponent for a chunk given as float32 bits (see Note [fp16 frame]). */
+export function scaleExponent(bits: Int32Array): number {
+  let max = 0;
+  for (let i = 0; i < bits.length; i++) {
+    const a = bits[i] & 0x7fffffff; // non-negative floats order like their bits
+    if (a > max && a < 0x7f800000) max = a;
+  }
+  if (max === 0) return 0;
+  const exp = max >>> 23;
+  const log2 = exp > 0 ? exp - 127 : 31 - Math.clz32(max) - 149;
+  return TARGET_LOG2 - log2;
+}
+
+/** fp16 bits of x * 2^e (x given as float32 bits `i`), rounded to nearest-even; NaN stays quiet NaN. */
+export function fp16BitsScaled(i: number, e: number): number {
+  const sign = (i >>> 16) & 0x8000;
+  const a = i & 0x7fffffff;
+  if (a >= 0x7f800000) return sign | (a === 0x7f800000 ? 0x7c00 : 0x7e00 | ((a >>> 13) & 0x3ff));
+  let exp = a >>> 23;
+  let man = a & 0x7fffff;
+  if (exp === 0) {
+    if (man === 0) return sign;
+    const k = Math.clz32(man) - 8; // normalize a float32 subnormal
+    man = (man << k) & 0x7fffff;
+    exp = 1 - k;
+  }
+  exp += e; // biased float32 exponent of x * 2^e
+  if (exp >= 113) {
+    if (exp >= 143) return sign | 0x7c00; // >= 2^16 overflows
+    // Rebias to fp16 in float32 position, then round away 13 mantissa bits; a carry may reach inf.
+    const t = ((exp - 112) << 23) | man;
+    return sign | ((t + 0xfff + ((t >>> 13) & 1)) >>> 13);
+  }
+  if (exp < 102) return sign; // below 2^-25: rounds to zero
+  // fp16 subnormal: round(x * 2^e * 2^24) from the 24-bit significand.
+  const m = man | 0x800000;
+  const s = 126 - exp;
+  return sign | ((m + (1 << (s - 1)) - 1 + ((m >>> s) & 1)) >>> s);
+}
+
+/** fp16 bits of one float (scale 1). */
+export function fp16Bits(x: number): number {
+  f32[0] = x;
+  return fp16BitsScaled(i32[0], 0);
+}
+
+const f32 = new Float32Array(1);
+const i32 = new Int32Array(f32.buffer);
+
+/** The value of fp16 bits h. */
+export function fp16Value(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >>> 10) & 0x1f;
+  const man = h & 0x3ff;
+  if (exp === 0) return sign * man * 2 ** -24;
+  if (exp === 31) return man ? NaN : sign * Infinity;
+  return sign * (1024 + man) * 2 ** (exp - 25);
+}
+
+/** Every fp16 value by its bits: decoding is one lookup and one exact power-of-two multiply. */
+const VALUES = Float32Array.from({ length: 0x10000 }, (_, h) => fp16Value(h));
+
+/** Encodes a chunk as an fp16 frame (Note [fp16 frame]) into a fresh buffer, safe to hand to ZeroMQ. */
+export function encodeFp16(src: Float32Array): Buffer {
+  const out = Buffer.allocUnsafeSlow(fp16PayloadBytes(src.length));
+  const bits = bitsOf(src);
+  const e = scaleExponent(bits);
+  out.writeInt32LE(e, 0);
+  const h = new Uint16Array(out.buffer, out.byteOffset + FP16_PREFIX_BYTES, src.length);
+  for (let i = 0; i < bits.length; i++) h[i] = fp16BitsScaled(bits[i], e);
+  return out;
+}
+
+/** The frame's 1 / 2^e and its fp16 values; throws on a size or exponent no fp16 sender writes. */
+function openFrame(dst: Float32Array, src: Uint8Array): { inv: number; h: Uint16Array } {
+  if (src.byteLength !== fp16PayloadBytes(dst.length)) {
+    throw new Error(`ring: cannot use a ${src.byteLength}-byte fp16 frame for a ${dst.length}-float chunk (expected ${fp16PayloadBytes(dst.length)})`);
+  }
+  const e = src[0] | (src[1] << 8) | (src[2] << 16) | (src[3] << 24);
+  if (e < MIN_SCALE_EXP || e > MAX_SCALE_EXP) {
+    throw new Error(`ring: fp16 frame carries scale exponent ${e}, outside [${MIN_SCALE_EXP}, ${MAX_SCALE_EXP}]`);
+  }
+  return { inv: 2 ** -e, h: halves(src.subarray(FP16_PREFIX_BYTES)) };
+}
+
+/** dst[i] = decoded fp16 frame value i. */
+export function copyFp16Into(dst: Float32Array, src: Uint8Array): void {
+  const { inv, h } = openFrame(dst, src);
+  for (let i = 0; i < dst.length; i++) dst[i] = VALUES[h[i]] * inv; // exact in double, rounded once on store
+}
+
+/** dst[i] += decoded fp16 frame value i, as an fp32 add. */
+export function addFp16Into(dst: Float32Array, src: Uint8Array): void {
+  const { inv, h } = openFrame(dst, src);
+  for (let i = 0; i < dst.length; i++) dst[i] += Math.fround(VALUES[h[i]] * inv);
+}
+
+/** Replaces a chunk by exactly what its fp16 frame decodes to and returns that frame (the owner's side of a reduced chunk). */
+export function roundToFp16Frame(x: Float32Array): Buffer {
+  const frame = encodeFp16(x);
+  copyFp16Into(x, frame);
+  return frame;
+}
