@@ -84,11 +84,23 @@ describe('fp16 encoding', () => {
     expect(fp16BitsScaled(bits(1), 16)).toBe(0x7c00);
   });
 
-  test('every fp16 value decodes and re-encodes to its own bits', () => {
+  test('every fp16 value re-encodes to its own bits and every midpoint to the even neighbour, on both encode paths', () => {
+    const bits = (x: number): number => new Int32Array(Float32Array.of(x).buffer)[0];
+    const expectBits = (x: number, want: number): void => {
+      const [frame, scalar] = [fp16Bits(x), fp16BitsScaled(bits(x), 0)];
+      if (frame !== want || scalar !== want) throw new Error(`${x}: frame path 0x${frame.toString(16)}, scalar path 0x${scalar.toString(16)}, want 0x${want.toString(16)}`);
+    };
     for (let h = 0; h < 0x10000; h++) {
       const v = fp16Value(h);
-      if (Number.isNaN(v)) expect((h & 0x7c00) === 0x7c00 && (h & 0x3ff) !== 0).toBe(true);
-      else if (fp16Bits(v) !== h) throw new Error(`0x${h.toString(16)} -> ${v} -> 0x${fp16Bits(v).toString(16)}`);
+      if (Number.isNaN(v)) {
+        expect((h & 0x7c00) === 0x7c00 && (h & 0x3ff) !== 0).toBe(true);
+        continue;
+      }
+      expectBits(v, h);
+      if ((h & 0x7fff) >= 0x7c00) continue;
+      const next = (h & 0x7fff) === 0x7bff ? Math.sign(v) * 65536 : fp16Value(h + 1);
+      const mid = (v + next) / 2; // exact in float32: 12 significant bits
+      expectBits(mid, h & 1 ? h + 1 : h);
     }
   });
 });
