@@ -54,6 +54,8 @@ export function addRunOptions(cmd: Command): Command {
     .addOption(new Option('--backend <name>', 'compute backend').choices(['auto', 'wasm', 'cpu', 'webgpu', 'tensorflow']).default(DEFAULTS.backend))
     .option('--out <dir>', 'output folder for the model, metrics and checkpoints', DEFAULTS.out)
     .option('--checkpoint-every <steps>', 'also checkpoint every N steps (always at each epoch end)', number('--checkpoint-every', (v) => Number.isInteger(v) && v >= 0, 'a whole number >= 0'), DEFAULTS.checkpointEvery)
+    .addOption(new Option('--allreduce <how>', 'gradient all-reduce: shared memory when every worker is on one host (auto), always shm, or the ZeroMQ ring').choices(['auto', 'shm', 'ring']).default(DEFAULTS.allreduce))
+    .addOption(new Option('--grad-dtype <dtype>', 'gradient encoding on the ZeroMQ ring (bf16/fp16 halve the bytes; sums stay fp32)').choices(['f32', 'bf16', 'fp16']).default(DEFAULTS.gradDtype))
     .option('--keep-checkpoints <k>', 'checkpoints kept under OUT/checkpoints', count('--keep-checkpoints'), DEFAULTS.keepCheckpoints);
 }
 
@@ -114,5 +116,7 @@ export function configFromOptions(o: Record<string, unknown>): Omit<RunConfig, '
     firstBn: o.firstBn !== false,
     checkpointEvery: o.checkpointEvery as number,
     keepCheckpoints: o.keepCheckpoints as number,
+    allreduce: o.allreduce as RunConfig['allreduce'],
+    gradDtype: o.gradDtype as RunConfig['gradDtype'],
   };
 }

@@ -3,6 +3,8 @@
  * identical, wire the ring, run the plan, save the model. Rank 0 serializes the final model; the
  * coordinator writes the files (it owns the output folder).
  */
+import { randomBytes } from 'crypto';
+import { chooseAllReduce } from '../shared/allreduce-choice';
 import { mkdirSync, rmSync } from 'fs';
 import { writeFileAtomic } from '../shared/files';
 import { join } from 'path';
@@ -104,8 +106,11 @@ export async function runCoordinator(o: CoordinatorOptions): Promise<RunSummary>
     if (hashes.size > 1) throw new WorkerFailure(`workers start from different weights (${ready.map((r, i) => `rank ${i}: ${r.msg.weightsHash}`).join(', ')})`, null);
     const first = ready[0].msg;
     log(`ringtune: ${o.world} worker(s) ready on backend ${first.backend}; ${config.arch} (${config.pretrained ? `pretrained body from ${config.pretrained}` : 'random init'}), ${first.params} parameters in ${first.groups} groups, identical initial weights`);
+    const allreduce = chooseAllReduce(config.allreduce ?? 'auto', ready.map((r) => r.msg), config.gradDtype ?? 'f32');
+    log(`ringtune: gradients all-reduced ${allreduce.kind === 'shm' ? 'through shared memory' : `over the ZeroMQ ring (${config.gradDtype ?? 'f32'} on the wire)`}: ${allreduce.reason}`);
     await o.onRing?.(ready.map((r) => r.msg.ringEndpoint));
-    await hub.broadcast(() => ({ type: 'ring', endpoints: ready.map((r) => r.msg.ringEndpoint) }));
+    const shmName = `/ringtune-${process.pid}-${randomBytes(6).toString('hex')}`;
+    await hub.broadcast(() => ({ type: 'ring', endpoints: ready.map((r) => r.msg.ringEndpoint), allreduce: allreduce.kind, shmName }));
     await hub.gather('ringReady', timeoutMs);
 
     const plan = planFor(config, first.groups);

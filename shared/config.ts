@@ -40,6 +40,10 @@ export interface RunConfig {
   /** Checkpoint every N steps (0: only at epoch ends), keeping the newest `keepCheckpoints`. */
   checkpointEvery: number;
   keepCheckpoints: number;
+  /** How gradients are summed: shared memory on one host, the ZeroMQ ring, or auto (see allreduce-choice.ts). */
+  allreduce: 'auto' | 'shm' | 'ring';
+  /** Gradient encoding on the ZeroMQ ring's wire (sums stay fp32). */
+  gradDtype: 'f32' | 'bf16' | 'fp16';
 }
 
 /** fastai's defaults (fine_tune, Adam, vision_learner) plus ringtune's own. */
@@ -72,4 +76,6 @@ export const DEFAULTS: Omit<RunConfig, 'data' | 'nClasses'> = {
   firstBn: true,
   checkpointEvery: 0,
   keepCheckpoints: 3,
+  allreduce: 'auto',
+  gradDtype: 'f32',
 };

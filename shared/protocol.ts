@@ -9,7 +9,7 @@ import { pack, unpack } from 'msgpackr';
 import type { RunConfig } from './config';
 import type { Item } from './data/folders';
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 /** Liveness (see Note [liveness] in worker/heartbeat.ts): ping interval, and silences after which a peer counts as dead. */
 export const HEARTBEAT_MS = 250;
 export const WORKER_SILENT_MS = 4000;
@@ -20,7 +20,7 @@ export const MAX_HEADER_BYTES = 64 * 1024 * 1024;
 /** Worker -> coordinator. */
 export type WorkerMsg =
   | { type: 'hello'; host: string; pid: number }
-  | { type: 'ready'; ringEndpoint: string; weightsHash: string; backend: string; backendReason: string; params: number; groups: number }
+  | { type: 'ready'; ringEndpoint: string; weightsHash: string; backend: string; backendReason: string; params: number; groups: number; host: string; shmUnavailable: string }
   | { type: 'ringReady' }
   | { type: 'stepDone'; step: number; loss: number; n: number; computeMs: number; allreduceMs: number; allreduceBytes: number; tensors: number; rssBytes: number }
   | { type: 'validDone'; epoch: number; lossSum: number; correct: number; n: number; weightsHash: string }
@@ -46,7 +46,7 @@ export interface StepOrder {
 /** Coordinator -> worker. */
 export type CoordMsg =
   | { type: 'welcome'; rank: number; world: number; config: RunConfig; items: Item[]; validItems: Item[] }
-  | { type: 'ring'; endpoints: string[] }
+  | { type: 'ring'; endpoints: string[]; allreduce: 'ring' | 'shm'; shmName: string }
   | StepOrder
   | { type: 'validate'; epoch: number; batches: { indices: number[]; real: number }[] }
   | { type: 'save' }
@@ -65,7 +65,7 @@ export function encode(msg: WorkerMsg | CoordMsg, frames: Uint8Array[] = []): Bu
 
 const WORKER_FIELDS: Record<WorkerMsg['type'], Record<string, string>> = {
   hello: { host: 'string', pid: 'number' },
-  ready: { ringEndpoint: 'string', weightsHash: 'string', backend: 'string', backendReason: 'string', params: 'number', groups: 'number' },
+  ready: { ringEndpoint: 'string', weightsHash: 'string', backend: 'string', backendReason: 'string', params: 'number', groups: 'number', host: 'string', shmUnavailable: 'string' },
   ringReady: {},
   stepDone: { step: 'number', loss: 'number', n: 'number', computeMs: 'number', allreduceMs: 'number', allreduceBytes: 'number', tensors: 'number', rssBytes: 'number' },
   validDone: { epoch: 'number', lossSum: 'number', correct: 'number', n: 'number', weightsHash: 'string' },
@@ -77,7 +77,7 @@ const WORKER_FIELDS: Record<WorkerMsg['type'], Record<string, string>> = {
 
 const COORD_FIELDS: Record<CoordMsg['type'], Record<string, string>> = {
   welcome: { rank: 'number', world: 'number', config: 'object', items: 'array', validItems: 'array' },
-  ring: { endpoints: 'array' },
+  ring: { endpoints: 'array', allreduce: 'string', shmName: 'string' },
   step: { step: 'number', phase: 'number', phaseName: 'string', epoch: 'number', freezeTo: 'number', lrs: 'array', mom: 'number', indices: 'array' },
   validate: { epoch: 'number', batches: 'array' },
   save: {},

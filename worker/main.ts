@@ -14,6 +14,10 @@ import { modelArtifacts } from '../shared/models/io';
 import type { RunConfig } from '../shared/config';
 import { BatchLoader } from './loader';
 import { Ring } from './ring';
+import { hostKey } from './ring-endpoint';
+import { ShmAllReduce } from './shm-allreduce';
+import { shmNative } from './shm-native';
+import type { AllReduce } from './allreduce';
 import { Replica } from './replica';
 import { startHeartbeat, type Heartbeat } from './heartbeat';
 import { clientOptions, jobKeysFromEnv, type JobKeys } from '../shared/curve';
@@ -31,7 +35,10 @@ interface Session {
   world: number;
   config: RunConfig;
   replica: Replica;
+  /** Bound at welcome; used for the gradients unless the coordinator picks shared memory. */
   ring: Ring;
+  /** What the replica sums with: the ring, or the shared-memory all-reduce. */
+  allreduce: AllReduce;
   train: BatchLoader;
   valid: BatchLoader;
 }
@@ -69,7 +76,7 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
     throw e;
   } finally {
     await heartbeat?.stop();
-    await session?.ring.close();
+    await session?.allreduce.close();
     sock.close();
   }
 }
@@ -81,18 +88,28 @@ async function handle(msg: CoordMsg, frames: Buffer[], s: Session | null, send: 
       const backend = await selectBackend(config.backend as never);
       if (rank === 0) log(`ringtune: backend ${backend.name} (${backend.reason})`);
       const net = await buildNet({ arch: config.arch, nClasses: config.nClasses, size: config.size, groups: config.groups ?? undefined, seed: config.seed, pretrained: config.pretrained ?? undefined, head: { linFtrs: config.linFtrs, ps: config.ps, firstBn: config.firstBn } });
-      const ring = await Ring.bind({ rank, world, host: opts.host, keys });
+      const ring = await Ring.bind({ rank, world, host: opts.host, keys, wire: config.gradDtype ?? 'f32' });
       const replica = new Replica(net, ring, world, config.wd);
       const common = { size: config.size, mean: net.stats.mean, std: net.stats.std, flip: config.flip, minScale: config.minScale, seed: config.seed };
       const train = new BatchLoader(config.data, msg.items, { ...common, train: true });
       const valid = new BatchLoader(config.data, msg.validItems, { ...common, train: false });
       const params = net.params.reduce((a, p) => a + p.variable.read().size, 0);
-      await send({ type: 'ready', ringEndpoint: ring.endpoint, weightsHash: await replica.weightsHash(), backend: backend.name, backendReason: backend.reason, params, groups: net.nGroups });
-      return { rank, world, config, replica, ring, train, valid };
+      const shmUnavailable = shmNative().native ? '' : shmNative().reason;
+      await send({ type: 'ready', ringEndpoint: ring.endpoint, weightsHash: await replica.weightsHash(), backend: backend.name, backendReason: backend.reason, params, groups: net.nGroups, host: hostKey(), shmUnavailable });
+      return { rank, world, config, replica, ring, allreduce: ring, train, valid };
     }
     case 'ring': {
       const sess = need(s, msg.type);
-      await sess.ring.connect(msg.endpoints);
+      if (msg.allreduce === 'shm') {
+        // Room for the largest buffer summed: all trainable parameters, or the BatchNorm statistics.
+        const net = sess.replica.net;
+        const capacity = Math.max(net.params.reduce((a, p) => a + p.variable.read().size, 0), net.bnStats.reduce((a, v) => a + v.read().size, 0));
+        sess.allreduce = await ShmAllReduce.attach({ rank: sess.rank, world: sess.world, name: msg.shmName, capacity });
+        sess.replica.useAllReduce(sess.allreduce);
+        await sess.ring.close();
+      } else {
+        await sess.ring.connect(msg.endpoints);
+      }
       await send({ type: 'ringReady' });
       return sess;
     }

@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'crypto';
 import { trainableParams, type Net, type ParamInfo } from '../shared/models';
 import { FlatAdam, type Segment } from '../shared/optim';
-import type { Ring } from './ring';
+import type { AllReduce } from './allreduce';
 
 /** What one training step reports back. */
 export interface StepResult {
@@ -30,16 +30,22 @@ export class Replica {
   private active: ParamInfo[] = [];
   private vars: tf.Variable[] = [];
   private params = new Float32Array(0);
-  private grads = new Float32Array(0);
+  private grads: Float32Array = new Float32Array(0);
   private adam: FlatAdam | null = null;
   private phase = -1;
 
   constructor(
     readonly net: Net,
-    private readonly ring: Ring,
+    private allreduce: AllReduce,
     private readonly world: number,
     private readonly wd: number,
   ) {}
+
+  /** Sums with `a` from now on (the coordinator picked shared memory after the ring was bound). */
+  useAllReduce(a: AllReduce): void {
+    this.allreduce = a;
+    this.grads = a.buffer(this.grads.length);
+  }
 
   /** Enters a phase: picks the trainable variables and clears the optimizer state (fastai freeze_to). */
   async setPhase(phase: number, freezeTo: number, force = false): Promise<void> {
@@ -55,7 +61,7 @@ export class Replica {
       offset += length;
     }
     this.params = new Float32Array(offset);
-    this.grads = new Float32Array(offset);
+    this.grads = this.allreduce.buffer(offset);
     // data(), not dataSync(): a GPU backend in Node cannot read back synchronously.
     const values = await Promise.all(this.vars.map((v) => v.data()));
     values.forEach((v, i) => this.params.set(v as Float32Array, segments[i].offset));
@@ -80,14 +86,11 @@ export class Replica {
     const [lossValue, gradValues] = await Promise.all([loss.data(), flat.data()]);
     loss.dispose();
     flat.dispose();
-    this.grads.set(gradValues as Float32Array);
     const t1 = performance.now();
-    await this.ring.allReduceSum(this.grads, tag);
+    await this.allreduce.prepare(); // peers may still be reading the last result from a shared buffer
+    this.grads.set(gradValues as Float32Array);
+    await this.allreduce.allReduceSum(this.grads, tag, 1 / this.world); // the mean: fastai's loss is a batch mean
     const t2 = performance.now();
-    if (this.world > 1) {
-      const inv = 1 / this.world;
-      for (let i = 0; i < this.grads.length; i++) this.grads[i] *= inv;
-    }
     this.adam!.step(this.params, this.grads, lrs.map((lr) => ({ lr, mom, wd: this.wd })));
     this.upload();
     return { loss: lossValue[0], computeMs: t1 - t0 + (performance.now() - t2), allreduceMs: t2 - t1, allreduceBytes: this.grads.byteLength };
@@ -105,9 +108,7 @@ export class Replica {
   async syncBatchNormStats(tag: number): Promise<void> {
     if (this.net.bnStats.length === 0 || this.world === 1) return;
     const buf = await this.bnStats();
-    await this.ring.allReduceSum(buf, tag);
-    const inv = 1 / this.world;
-    for (let i = 0; i < buf.length; i++) buf[i] *= inv;
+    await this.allreduce.allReduceSum(buf, tag, 1 / this.world);
     this.writeFlat(this.net.bnStats, buf, 'BatchNorm statistics');
   }
 
