@@ -39,7 +39,8 @@ async function run(name: string, attack?: (endpoint: string) => Promise<void>, a
   try {
     await runCoordinator({
       bind: 'tcp://127.0.0.1:*', world: 2, timeoutMs: 60_000, log: (l) => lines.push(l),
-      config: { ...DEFAULTS, data, size: 16, bs: 4, backend: 'wasm', pretrained: null, epochs: 1, freezeEpochs: 0, out },
+      // The ring, not shared memory: its sockets are what the ring attacks target.
+      config: { ...DEFAULTS, data, size: 16, bs: 4, backend: 'wasm', pretrained: null, epochs: 1, freezeEpochs: 0, out, allreduce: 'ring' },
       onListening: (endpoint) => {
         procs = [0, 1].map(() => spawn(process.execPath, [CLI, 'worker', '--connect', endpoint], { stdio: ['ignore', 'ignore', 'pipe'], env: process.env }));
         for (const p of procs) p.stderr!.on('data', (d) => lines.push(String(d)));
