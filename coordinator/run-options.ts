@@ -56,6 +56,7 @@ export function addRunOptions(cmd: Command): Command {
     .option('--checkpoint-every <steps>', 'also checkpoint every N steps (always at each epoch end)', number('--checkpoint-every', (v) => Number.isInteger(v) && v >= 0, 'a whole number >= 0'), DEFAULTS.checkpointEvery)
     .addOption(new Option('--allreduce <how>', 'gradient all-reduce: shared memory when every worker is on one host (auto), always shm, or the ZeroMQ ring').choices(['auto', 'shm', 'ring']).default(DEFAULTS.allreduce))
     .addOption(new Option('--grad-dtype <dtype>', 'gradient encoding on the ZeroMQ ring (bf16/fp16 halve the bytes; sums stay fp32)').choices(['f32', 'bf16', 'fp16']).default(DEFAULTS.gradDtype))
+    .option('--bucket-mb <mb>', 'gradient bucket size: each bucket is all-reduced while later ones are still read back from the device (PyTorch DDP: 25)', positive('--bucket-mb'), DEFAULTS.bucketMb)
     .option('--keep-checkpoints <k>', 'checkpoints kept under OUT/checkpoints', count('--keep-checkpoints'), DEFAULTS.keepCheckpoints);
 }
 
@@ -118,5 +119,6 @@ export function configFromOptions(o: Record<string, unknown>): Omit<RunConfig, '
     keepCheckpoints: o.keepCheckpoints as number,
     allreduce: o.allreduce as RunConfig['allreduce'],
     gradDtype: o.gradDtype as RunConfig['gradDtype'],
+    bucketMb: o.bucketMb as number,
   };
 }

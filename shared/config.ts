@@ -44,6 +44,8 @@ export interface RunConfig {
   allreduce: 'auto' | 'shm' | 'ring';
   /** Gradient encoding on the ZeroMQ ring's wire (sums stay fp32). */
   gradDtype: 'f32' | 'bf16' | 'fp16';
+  /** Gradient bucket size in MiB: each bucket's all-reduce starts while later ones are still read back. */
+  bucketMb: number;
 }
 
 /** fastai's defaults (fine_tune, Adam, vision_learner) plus ringtune's own. */
@@ -78,4 +80,5 @@ export const DEFAULTS: Omit<RunConfig, 'data' | 'nClasses'> = {
   keepCheckpoints: 3,
   allreduce: 'auto',
   gradDtype: 'f32',
+  bucketMb: 25,
 };

@@ -64,10 +64,11 @@ it('(b) 2 workers x batch 8 equal 1 worker x batch 16 for a BatchNorm-free model
   const one = weights(await train(1, { ...plan, bs: 16 }));
   let maxAbs = 0;
   for (let i = 0; i < one.length; i++) maxAbs = Math.max(maxAbs, Math.abs(one[i]));
-  // Both all-reduces: the ZeroMQ ring, and shared memory where its addon is built ('shm' refuses to fall back).
+  // Both all-reduces: the ZeroMQ ring, and shared memory where its addon is built ('shm' refuses to fall back);
+  // one bucket, and buckets of 300 floats (every layer's gradients all-reduced separately, in order).
   const kinds: RunConfig['allreduce'][] = shmNative().native ? ['ring', 'shm'] : ['ring'];
-  for (const allreduce of kinds) {
-    const two = weights(await train(2, { ...plan, bs: 8, allreduce }));
+  for (const [allreduce, bucketMb] of kinds.flatMap((k) => [[k, 25], [k, 1200 / 2 ** 20]] as const)) {
+    const two = weights(await train(2, { ...plan, bs: 8, allreduce, bucketMb }));
     expect(two.length).toBe(one.length);
     let maxDiff = 0;
     for (let i = 0; i < one.length; i++) maxDiff = Math.max(maxDiff, Math.abs(one[i] - two[i]));

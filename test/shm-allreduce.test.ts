@@ -75,8 +75,8 @@ describeShm('shm all-reduce across processes', () => {
       const group = await RingPeerGroup.start(world, { timeoutMs: 10000 }, 60000, { name, capacity: 70001, spins, blockFloats });
       try {
         expect(existsSync(`/dev/shm${name}`)).toBe(false); // unlinked once every rank mapped it
-        for (const [floats, scale] of [[70001, 1], [3, 0.5], [1, 1], [0, 1], [4099, 1 / world]] as const) {
-          const replies = await group.request(() => ({ type: 'check', floats, seed: floats, tag: floats, scale }));
+        for (const [floats, scale, buckets] of [[70001, 1, 1], [3, 0.5, 1], [1, 1, 1], [0, 1, 1], [4099, 1 / world, 1], [70001, 1, 3]] as const) {
+          const replies = await group.request(() => ({ type: 'check', floats, seed: floats, tag: floats, scale, buckets }));
           const bits = replies.map((r) => (r as { bits: string }).bits);
           expect(new Set(bits).size).toBe(1);
           const out = new Float32Array(Uint8Array.from(Buffer.from(bits[0], 'base64')).buffer);
@@ -107,8 +107,8 @@ describeShm('shm all-reduce across processes', () => {
   test('ranks that disagree on the buffer length fail naming the other rank, nothing hangs', async () => {
     const group = await RingPeerGroup.start(2, { timeoutMs: 3000 }, 60000, { name: segmentName(), capacity: 100 });
     const replies = await group.requestSettled((rank) => ({ type: 'check', floats: 50 + rank, seed: 1, tag: 7 }));
-    expect(replies[0]).toMatchObject({ type: 'error', message: expect.stringMatching(/rank 1 all-reduces 51 floats at tag 7, rank 0 50 floats/) });
-    expect(replies[1]).toMatchObject({ type: 'error', message: expect.stringMatching(/rank 0 all-reduces 50 floats at tag 7, rank 1 51 floats/) });
+    expect(replies[0]).toMatchObject({ type: 'error', message: expect.stringMatching(/rank 1 all-reduces 51 floats at offset 0, tag 7; rank 0 50 floats/) });
+    expect(replies[1]).toMatchObject({ type: 'error', message: expect.stringMatching(/rank 0 all-reduces 50 floats at offset 0, tag 7; rank 1 51 floats/) });
     await group.close().catch(() => undefined);
   });
 

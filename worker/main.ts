@@ -89,7 +89,7 @@ async function handle(msg: CoordMsg, frames: Buffer[], s: Session | null, send: 
       if (rank === 0) log(`ringtune: backend ${backend.name} (${backend.reason})`);
       const net = await buildNet({ arch: config.arch, nClasses: config.nClasses, size: config.size, groups: config.groups ?? undefined, seed: config.seed, pretrained: config.pretrained ?? undefined, head: { linFtrs: config.linFtrs, ps: config.ps, firstBn: config.firstBn } });
       const ring = await Ring.bind({ rank, world, host: opts.host, keys, wire: config.gradDtype ?? 'f32' });
-      const replica = new Replica(net, ring, world, config.wd);
+      const replica = new Replica(net, ring, world, config.wd, Math.max(1, Math.floor(((config.bucketMb ?? 25) * 2 ** 20) / 4)));
       const common = { size: config.size, mean: net.stats.mean, std: net.stats.std, flip: config.flip, minScale: config.minScale, seed: config.seed };
       const train = new BatchLoader(config.data, msg.items, { ...common, train: true });
       const valid = new BatchLoader(config.data, msg.validItems, { ...common, train: false });

@@ -1,6 +1,6 @@
 /**
  * One model replica's training math: forward/backward for the trainable parameters only, one flat
- * gradient buffer all-reduced around the ring, the same fastai Adam update on every worker.
+ * gradient buffer all-reduced bucket by bucket, the same fastai Adam update on every worker.
  * Note [flat buffers]: trainable parameters live twice: in the tfjs variables (for compute) and in
  * one host Float32Array (`params`, the master copy the optimizer updates). Both are written only
  * here, so they never drift; the update uploads one flat tensor and splits it on the device.
@@ -10,6 +10,10 @@ import { createHash } from 'crypto';
 import { trainableParams, type Net, type ParamInfo } from '../shared/models';
 import { FlatAdam, type Segment } from '../shared/optim';
 import type { AllReduce } from './allreduce';
+import { bucketize, type Bucket } from './buckets';
+
+/** Tags of a step's buckets are step * BUCKET_TAGS + bucket, so every bucket's frames are told apart. */
+const BUCKET_TAGS = 1024;
 
 /** What one training step reports back. */
 export interface StepResult {
@@ -31,6 +35,7 @@ export class Replica {
   private vars: tf.Variable[] = [];
   private params = new Float32Array(0);
   private grads: Float32Array = new Float32Array(0);
+  private buckets: Bucket[] = [];
   private adam: FlatAdam | null = null;
   private phase = -1;
 
@@ -39,6 +44,8 @@ export class Replica {
     private allreduce: AllReduce,
     private readonly world: number,
     private readonly wd: number,
+    /** Gradient bucket size in floats (see buckets.ts). */
+    private readonly bucketFloats = Infinity,
   ) {}
 
   /** Sums with `a` from now on (the coordinator picked shared memory after the ring was bound). */
@@ -62,6 +69,8 @@ export class Replica {
     }
     this.params = new Float32Array(offset);
     this.grads = this.allreduce.buffer(offset);
+    this.buckets = bucketize(segments.map((s) => s.length), Math.min(this.bucketFloats, Math.max(offset, 1)));
+    if (this.buckets.length > BUCKET_TAGS) throw new Error(`${this.buckets.length} gradient buckets: raise --bucket-mb (at most ${BUCKET_TAGS} buckets)`);
     // data(), not dataSync(): a GPU backend in Node cannot read back synchronously.
     const values = await Promise.all(this.vars.map((v) => v.data()));
     values.forEach((v, i) => this.params.set(v as Float32Array, segments[i].offset));
@@ -76,24 +85,38 @@ export class Replica {
   /** One synchronized step on a local batch. */
   async step(x: Float32Array, y: Int32Array, n: number, size: number, lrs: number[], mom: number, tag: number): Promise<StepResult> {
     const t0 = performance.now();
-    const { loss, flat } = tf.tidy(() => {
+    const { loss, parts } = tf.tidy(() => {
       const xs = tf.tensor4d(x, [n, size, size, 3]);
       const ys = tf.tensor1d(y, 'int32');
       const { value, grads } = tf.variableGrads(() => tf.mean(crossEntropy(this.net.model.apply(xs, { training: true }) as tf.Tensor2D, ys)) as tf.Scalar, this.vars);
-      const flat = tf.concat(this.vars.map((v) => tf.reshape(grads[v.name], [-1])));
-      return { loss: value, flat };
+      const flat = (v: tf.Variable) => tf.reshape(grads[v.name], [-1]);
+      const parts = this.buckets.map((b) => tf.concat(this.vars.slice(b.first, b.last + 1).map(flat)));
+      return { loss: value, parts };
     });
-    const [lossValue, gradValues] = await Promise.all([loss.data(), flat.data()]);
-    loss.dispose();
-    flat.dispose();
-    const t1 = performance.now();
-    await this.allreduce.prepare(); // peers may still be reading the last result from a shared buffer
-    this.grads.set(gradValues as Float32Array);
-    await this.allreduce.allReduceSum(this.grads, tag, 1 / this.world); // the mean: fastai's loss is a batch mean
+    // Every read-back starts now; each bucket's all-reduce starts once it has arrived and the previous one is done.
+    const reads = parts.map((p) => p.data());
+    const lossValue = loss.data();
+    for (const r of [...reads, lossValue]) r.catch(() => undefined); // each is awaited below; a failure must not go unhandled first
+    let t1 = 0;
+    let summed: Promise<void> = this.allreduce.prepare(); // peers may still read the last result from a shared buffer
+    try {
+      for (let k = 0; k < this.buckets.length; k++) {
+        const values = (await reads[k]) as Float32Array;
+        if (k === 0) t1 = performance.now();
+        const b = this.buckets[k];
+        const view = this.grads.subarray(b.start, b.end);
+        // The mean, not the sum: fastai's loss is a batch mean.
+        summed = summed.then(() => (view.set(values), this.allreduce.allReduceSum(view, tag * BUCKET_TAGS + k, 1 / this.world)));
+        summed.catch(() => undefined); // awaited below; this only keeps a failure from going unhandled meanwhile
+      }
+      await summed;
+    } finally {
+      tf.dispose([loss, ...parts]);
+    }
     const t2 = performance.now();
     this.adam!.step(this.params, this.grads, lrs.map((lr) => ({ lr, mom, wd: this.wd })));
     this.upload();
-    return { loss: lossValue[0], computeMs: t1 - t0 + (performance.now() - t2), allreduceMs: t2 - t1, allreduceBytes: this.grads.byteLength };
+    return { loss: (await lossValue)[0], computeMs: t1 - t0 + (performance.now() - t2), allreduceMs: t2 - t1, allreduceBytes: this.grads.byteLength };
   }
 
   /** Writes the master copy into the variables: one upload, split on the device. */

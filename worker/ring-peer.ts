@@ -12,7 +12,7 @@ import { ShmAllReduce } from './shm-allreduce';
 export type PeerRequest =
   | { type: 'init'; opts: RingOptions; shm?: { name: string; capacity: number; spins?: number; blockFloats?: number } }
   | { type: 'connect'; endpoints: string[] }
-  | { type: 'check'; floats: number; seed: number; tag: number; scale?: number }
+  | { type: 'check'; floats: number; seed: number; tag: number; scale?: number; buckets?: number }
   | { type: 'bench'; floats: number; warmup: number; iters: number }
   | { type: 'close' };
 
@@ -71,7 +71,12 @@ async function handle(req: PeerRequest, state: PeerState): Promise<PeerReply> {
       const buf = ring.buffer(req.floats);
       await ring.prepare();
       buf.set(peerInput(req.floats, state.rank, req.seed));
-      await ring.allReduceSum(buf, req.tag, req.scale);
+      // In `buckets` consecutive pieces, as the replica does, or whole.
+      const pieces = req.buckets ?? 1;
+      for (let k = 0; k < pieces; k++) {
+        const [a, b] = [Math.floor((k * req.floats) / pieces), Math.floor(((k + 1) * req.floats) / pieces)];
+        await ring.allReduceSum(buf.subarray(a, b), req.tag * pieces + k, req.scale);
+      }
       const bits = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).toString('base64');
       return { type: 'result', bits, bytesSent: ring instanceof Ring ? ring.bytesSent : 0 };
     }

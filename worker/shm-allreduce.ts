@@ -131,13 +131,16 @@ export class ShmAllReduce implements AllReduce {
     this.checkSize(n);
     this.reducedBytes += buf.byteLength;
     const own = this.regions[this.rank];
-    const inPlace = buf.buffer === own.buffer && buf.byteOffset === own.byteOffset;
+    // A view into this rank's region (the whole buffer or a bucket of it) is summed where it lies.
+    const at = (buf.byteOffset - own.byteOffset) / 4;
+    const inPlace = buf.buffer === own.buffer && at >= 0 && at + n <= own.length;
+    const offset = inPlace ? at : 0;
     try {
       if (!inPlace) {
         await this.prepare();
         own.set(buf);
       }
-      await this.collective(n, tag, scale);
+      await this.collective(offset, n, tag, scale);
       if (!inPlace) buf.set(own.subarray(0, n));
     } catch (e) {
       this.broken = e as Error;
@@ -145,7 +148,8 @@ export class ShmAllReduce implements AllReduce {
     }
   }
 
-  private async collective(n: number, tag: number, scale: number): Promise<void> {
+  /** Sums floats [offset, offset + n) of every region (see the steps at the top). */
+  private async collective(offset: number, n: number, tag: number, scale: number): Promise<void> {
     const { native, counters, regions, rank, world } = this;
     const t0 = performance.now();
     const gen = (this.gen + 1) | 0;
@@ -154,18 +158,22 @@ export class ShmAllReduce implements AllReduce {
     const input = counterIndex(rank, Counter.Input);
     counters[input + 1] = n;
     counters[input + 2] = tagBits;
+    counters[input + 3] = offset;
     native.publish(counters, input, gen);
     for (let j = 0; j < world; j++) {
       await this.waitFor(j, Counter.Input, gen, 'reach the all-reduce', tag);
       const at = counterIndex(j, Counter.Input);
-      if (counters[at + 1] !== n || counters[at + 2] !== tagBits) {
-        throw new Error(`shm all-reduce: rank ${j} all-reduces ${counters[at + 1]} floats at tag ${counters[at + 2]}, ` +
-          `rank ${rank} ${n} floats at tag ${tagBits}: the ranks are not in the same all-reduce`);
+      if (counters[at + 1] !== n || counters[at + 2] !== tagBits || counters[at + 3] !== offset) {
+        throw new Error(`shm all-reduce: rank ${j} all-reduces ${counters[at + 1]} floats at offset ${counters[at + 3]}, tag ${counters[at + 2]}; ` +
+          `rank ${rank} ${n} floats at offset ${offset}, tag ${tagBits}: the ranks are not in the same all-reduce`);
       }
     }
     this.timing.waitMs = performance.now() - t0;
-    const slices = Array.from({ length: world }, (_, j) => ownedSlice(n, world, j));
-    const blocks = Math.max(1, Math.ceil(slices[0].end / this.blockFloats)); // slice 0 is a longest one
+    const slices = Array.from({ length: world }, (_, j) => {
+      const s = ownedSlice(n, world, j);
+      return { start: offset + s.start, end: offset + s.end };
+    });
+    const blocks = Math.max(1, Math.ceil((slices[0].end - slices[0].start) / this.blockFloats)); // slice 0 is a longest one
     const block = (j: number, b: number) => {
       const start = Math.min(slices[j].start + b * this.blockFloats, slices[j].end);
       return { start, end: Math.min(start + this.blockFloats, slices[j].end) };
