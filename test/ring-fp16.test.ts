@@ -1,7 +1,8 @@
 /** fp16 wire format: the encoding, the per-frame scale, and rings that send fp16 over real ZeroMQ sockets. */
 import {
-  addFp16Into, copyFp16Into, encodeFp16, fp16Bits, fp16BitsScaled, fp16Value, roundToFp16Frame, scaleExponent,
+  addFp16Into, copyFp16Into, decodeFp16Js, encodeFp16, encodeFp16Js, fp16Bits, fp16BitsScaled, fp16Value, roundToFp16Frame, scaleExponent,
 } from '../worker/reduce-fp16';
+import { decodeSimd, encodeSimd, hasFp16Simd } from '../worker/reduce-fp16-simd';
 import { Ring } from '../worker/ring';
 import { chunksPerSegment, payloadBytesSent, ringSteps } from '../worker/ring-layout';
 import { Rng, mixSeed } from '../shared/rng';
@@ -84,11 +85,14 @@ describe('fp16 encoding', () => {
     expect(fp16BitsScaled(bits(1), 16)).toBe(0x7c00);
   });
 
-  test('every fp16 value re-encodes to its own bits and every midpoint to the even neighbour, on both encode paths', () => {
+  test('every fp16 value re-encodes to its own bits and every midpoint to the even neighbour, on all three encode paths', () => {
     const bits = (x: number): number => new Int32Array(Float32Array.of(x).buffer)[0];
+    const [xs, wants]: number[][] = [[], []];
     const expectBits = (x: number, want: number): void => {
       const [frame, scalar] = [fp16Bits(x), fp16BitsScaled(bits(x), 0)];
       if (frame !== want || scalar !== want) throw new Error(`${x}: frame path 0x${frame.toString(16)}, scalar path 0x${scalar.toString(16)}, want 0x${want.toString(16)}`);
+      xs.push(x);
+      wants.push(want);
     };
     for (let h = 0; h < 0x10000; h++) {
       const v = fp16Value(h);
@@ -101,6 +105,48 @@ describe('fp16 encoding', () => {
       const next = (h & 0x7fff) === 0x7bff ? Math.sign(v) * 65536 : fp16Value(h + 1);
       const mid = (v + next) / 2; // exact in float32: 12 significant bits
       expectBits(mid, h & 1 ? h + 1 : h);
+    }
+    const simd = new Uint16Array(xs.length);
+    expect(encodeSimd(simd, new Int32Array(Float32Array.from(xs).buffer), 0)).toBe(xs.length & ~7);
+    const firstBad = simd.subarray(0, xs.length & ~7).findIndex((h, i) => h !== wants[i]);
+    if (firstBad >= 0) throw new Error(`SIMD: ${xs[firstBad]} -> 0x${simd[firstBad].toString(16)}, want 0x${wants[firstBad].toString(16)}`);
+  });
+});
+
+describe('fp16 SIMD kernels', () => {
+  const sameFloats = (a: Float32Array, b: Float32Array): boolean => a.every((v, i) => Object.is(v, b[i]) || (Number.isNaN(v) && Number.isNaN(b[i])));
+
+  test('encode matches the JS encoder bit for bit on every kind of float32, at every scale they take', () => {
+    expect(hasFp16Simd()).toBe(true);
+    const rng = new Rng(mixSeed(16, 2));
+    const n = 20003;
+    for (const e of [0, 1, -1, 14, 23, -30, 60, 112, -112]) {
+      const bits = Int32Array.from({ length: n }, (_, i) => {
+        const r = (rng.next() * 2 ** 32) | 0;
+        // every other value lands near the fp16 range after scaling (subnormals, normals, overflow)
+        return i % 2 ? r : (r & 0x807fffff) | (((112 - e + rng.int(45) - 12) & 0xff) << 23);
+      });
+      bits.set([0x7f800000, -0x800000, 0x7fc00001, 0, -0x80000000, 1, 0x7f7fffff], 100);
+      const [simd, js] = [new Uint16Array(n), new Uint16Array(n)];
+      expect(encodeSimd(simd, bits, e)).toBe(n - 3);
+      encodeFp16Js(js, bits, e);
+      const firstBad = simd.subarray(0, n - 3).findIndex((h, i) => h !== js[i]);
+      if (firstBad >= 0) throw new Error(`e ${e}: bits 0x${(bits[firstBad] >>> 0).toString(16)} -> simd 0x${simd[firstBad].toString(16)}, js 0x${js[firstBad].toString(16)}`);
+    }
+    expect(encodeSimd(new Uint16Array(8), new Int32Array(8), 113)).toBe(0); // 2^e not a float32 normal: JS path
+  });
+
+  test('decode and decode-add match the JS decoder on every fp16 value, at every scale they take', () => {
+    const all = new Uint8Array(Uint16Array.from({ length: 0x10000 }, (_, h) => h).buffer);
+    const rng = new Rng(mixSeed(16, 3));
+    for (const e of [0, 5, -5, 14, 40, -40, 112, -112]) {
+      for (const accumulate of [false, true]) {
+        const simd = Float32Array.from({ length: 0x10000 }, () => rng.normal());
+        const js = simd.slice();
+        expect(decodeSimd(simd, all, e, accumulate)).toBe(0x10000);
+        decodeFp16Js(js, new Uint16Array(all.buffer), e, accumulate);
+        expect(sameFloats(simd, js)).toBe(true);
+      }
     }
   });
 });

@@ -7,15 +7,21 @@
  * largest finite |x| of the chunk scales into [2^14, 2^15): a factor of two of headroom below
  * 65504, so no finite value overflows, and the chunk's small values keep as many bits as fp16
  * allows. A chunk with no non-zero finite value sends e = 0. Inf and NaN scale to themselves.
- * Multiplying by a power of two is exact, so decode(encode(x)) is fp16(x * 2^e) / 2^e; the
- * receiver decodes to fp32 and all arithmetic stays fp32.
+ * Multiplying by a power of two is exact, so decode(encode(x)) is fp16(x * 2^e) / 2^e (rounded to
+ * float32, which matters only for results below 2^-126); the receiver decodes to fp32 and all
+ * arithmetic stays fp32. The exponent rides in the payload rather than the 40-byte header, so the
+ * header layout and ring protocol version stay as they are, and the fp16 data stays 2-byte aligned.
+ * The bulk loops run as WebAssembly SIMD (reduce-fp16-simd.ts) where they can, bit for bit the
+ * same as the JS loops here.
  */
+import { decodeSimd, encodeSimd } from './reduce-fp16-simd';
 import { bitsOf, halves } from './reduce-halves';
 
 /** Bytes of the scale exponent in front of every fp16 payload. */
 export const FP16_PREFIX_BYTES = 4;
-/** Scale exponents a finite float32 chunk can need: max|x| in [2^-149, 2^128) and 2^14 <= max|x| * 2^e < 2^15. */
+/** Smallest scale exponent a finite float32 chunk needs (max|x| just under 2^128; 2^14 <= max|x| * 2^e < 2^15). */
 export const MIN_SCALE_EXP = -113;
+/** Largest scale exponent a finite float32 chunk needs (max|x| = 2^-149, the smallest subnormal). */
 export const MAX_SCALE_EXP = 163;
 /** floor(log2) the chunk's largest magnitude is scaled to. */
 const TARGET_LOG2 = 14;
@@ -68,7 +74,7 @@ export function fp16BitsScaled(i: number, e: number): number {
 /** fp16 bits of one float (scale 1), computed the way frames are encoded. */
 export function fp16Bits(x: number): number {
   f32[0] = x;
-  encodeInto(h16, i32, 0);
+  encodeFp16Js(h16, i32, 0);
   return h16[0];
 }
 
@@ -95,17 +101,20 @@ export function encodeFp16(src: Float32Array): Buffer {
   const bits = bitsOf(src);
   const e = scaleExponent(bits);
   out.writeInt32LE(e, 0);
-  encodeInto(new Uint16Array(out.buffer, out.byteOffset + FP16_PREFIX_BYTES, src.length), bits, e);
+  const h = new Uint16Array(out.buffer, out.byteOffset + FP16_PREFIX_BYTES, src.length);
+  const done = encodeSimd(h, bits, e);
+  encodeFp16Js(h.subarray(done), bits.subarray(done), e);
   return out;
 }
 
 /**
- * h[i] = fp16 bits of bits[i] * 2^e. The common case, a float32 normal that scales to an fp16
- * normal, is one range check and the rebias-and-round of fp16BitsScaled with the scale folded into
- * the bias (1.3-1.5x faster, measured); the rest, and scales whose range check would leave the
- * float32 normals, take fp16BitsScaled.
+ * h[i] = fp16 bits of bits[i] * 2^e in JS: the reference the SIMD kernel matches bit for bit, and
+ * what runs on its tail and where it cannot. The common case, a float32 normal that scales to an
+ * fp16 normal, is one range check and the rebias-and-round of fp16BitsScaled with the scale
+ * folded into the bias (about 1.4x faster); the rest, and scales whose range check would leave
+ * the float32 normals, take fp16BitsScaled.
  */
-function encodeInto(h: Uint16Array, bits: Int32Array, e: number): void {
+export function encodeFp16Js(h: Uint16Array, bits: Int32Array, e: number): void {
   if (e > 112 || e < -112) {
     for (let i = 0; i < bits.length; i++) h[i] = fp16BitsScaled(bits[i], e);
     return;
@@ -120,8 +129,16 @@ function encodeInto(h: Uint16Array, bits: Int32Array, e: number): void {
   }
 }
 
-/** The frame's 1 / 2^e and its fp16 values; throws on a size or exponent no fp16 sender writes. */
-function openFrame(dst: Float32Array, src: Uint8Array): { inv: number; h: Uint16Array } {
+/** dst[i] = (or += when accumulating) fp16 h[i] * 2^-e in JS (the reference for the SIMD kernel). */
+export function decodeFp16Js(dst: Float32Array, h: Uint16Array, e: number, accumulate: boolean): void {
+  const inv = 2 ** -e;
+  // VALUES[h] * inv is exact in double; the store rounds once, and the add is an fp32 add.
+  if (accumulate) for (let i = 0; i < dst.length; i++) dst[i] += Math.fround(VALUES[h[i]] * inv);
+  else for (let i = 0; i < dst.length; i++) dst[i] = VALUES[h[i]] * inv;
+}
+
+/** Decodes a frame into dst (adding when accumulating); throws on a size or exponent no fp16 sender writes. */
+function decodeFrame(dst: Float32Array, src: Uint8Array, accumulate: boolean): void {
   if (src.byteLength !== fp16PayloadBytes(dst.length)) {
     throw new Error(`ring: cannot use a ${src.byteLength}-byte fp16 frame for a ${dst.length}-float chunk (expected ${fp16PayloadBytes(dst.length)})`);
   }
@@ -129,19 +146,19 @@ function openFrame(dst: Float32Array, src: Uint8Array): { inv: number; h: Uint16
   if (e < MIN_SCALE_EXP || e > MAX_SCALE_EXP) {
     throw new Error(`ring: fp16 frame carries scale exponent ${e}, outside [${MIN_SCALE_EXP}, ${MAX_SCALE_EXP}]`);
   }
-  return { inv: 2 ** -e, h: halves(src.subarray(FP16_PREFIX_BYTES)) };
+  const data = src.subarray(FP16_PREFIX_BYTES);
+  const done = decodeSimd(dst, data, e, accumulate);
+  decodeFp16Js(dst.subarray(done), halves(data.subarray(done * 2)), e, accumulate);
 }
 
 /** dst[i] = decoded fp16 frame value i. */
 export function copyFp16Into(dst: Float32Array, src: Uint8Array): void {
-  const { inv, h } = openFrame(dst, src);
-  for (let i = 0; i < dst.length; i++) dst[i] = VALUES[h[i]] * inv; // exact in double, rounded once on store
+  decodeFrame(dst, src, false);
 }
 
 /** dst[i] += decoded fp16 frame value i, as an fp32 add. */
 export function addFp16Into(dst: Float32Array, src: Uint8Array): void {
-  const { inv, h } = openFrame(dst, src);
-  for (let i = 0; i < dst.length; i++) dst[i] += Math.fround(VALUES[h[i]] * inv);
+  decodeFrame(dst, src, true);
 }
 
 /** Replaces a chunk by exactly what its fp16 frame decodes to and returns that frame (the owner's side of a reduced chunk). */
