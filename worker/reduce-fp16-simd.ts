@@ -124,17 +124,36 @@ const decodeBody = (accumulate: boolean): number[] => [
   0x0b, 0x0b, 0x0b,
 ];
 
+// maxAbs(src, end) -> i32: the largest finite |x| as float32 bits (non-negative floats order like their bits); locals 2 acc, 3 a.
+const maxS = simd(0xb8);
+const shuffle = (lanes: number[]): number[] => [...simd(0x0d), ...lanes];
+const maxAbsBody = [
+  1, 2, 0x7b, // locals: acc, a (v128)
+  0x02, 0x40, ...get(0), ...get(1), 0x4f, 0x0d, 0,
+  0x03, 0x40,
+  ...get(0), ...load(0), ...splat(0x7fffffff), ...and, ...set(3),
+  ...get(2), ...get(3), ...get(3), ...splat(0x7f800000), ...ltS, ...and, ...maxS, ...set(2),
+  ...get(0), ...i32(16), 0x6a, ...set(0),
+  ...get(0), ...get(1), 0x49, 0x0d, 0,
+  0x0b, 0x0b,
+  // horizontal max: fold the upper 8 bytes onto the lower, then the upper 4 of those
+  ...get(2), ...get(2), ...get(2), ...shuffle([8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7]), ...maxS, ...set(2),
+  ...get(2), ...get(2), ...get(2), ...shuffle([4, 5, 6, 7, 0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15]), ...maxS,
+  ...simd(0x1b), 0, // i32x4.extract_lane 0
+  0x0b,
+];
+
 function fp16Module(): Uint8Array<ArrayBuffer> {
   const [I, F] = [0x7f, 0x7d];
   const fn = (body: number[]): number[] => [...leb(body.length), ...body];
   const name = (s: string): number[] => [s.length, ...Array.from(s, (c) => c.charCodeAt(0))];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, [2, 0x60, 7, I, I, I, I, I, I, F, 0, 0x60, 4, I, I, I, F, 0]),
-    ...section(3, [3, 0, 1, 1]),
+    ...section(1, [3, 0x60, 7, I, I, I, I, I, I, F, 0, 0x60, 4, I, I, I, F, 0, 0x60, 2, I, I, 1, I]),
+    ...section(3, [4, 0, 1, 1, 2]),
     ...section(5, [1, 0, 2]),
-    ...section(7, [4, ...name('encode'), 0, 0, ...name('decode'), 0, 1, ...name('decodeAdd'), 0, 2, ...name('mem'), 2, 0]),
-    ...section(10, [3, ...fn(encodeBody), ...fn(decodeBody(false)), ...fn(decodeBody(true))]),
+    ...section(7, [5, ...name('encode'), 0, 0, ...name('decode'), 0, 1, ...name('decodeAdd'), 0, 2, ...name('maxAbs'), 0, 3, ...name('mem'), 2, 0]),
+    ...section(10, [4, ...fn(encodeBody), ...fn(decodeBody(false)), ...fn(decodeBody(true)), ...fn(maxAbsBody)]),
   ]);
 }
 
@@ -142,6 +161,8 @@ interface Kernels {
   encode: (src: number, dst: number, end: number, lo: number, hi: number, bias: number, scale: number) => void;
   decode: (src: number, dst: number, end: number, inv: number) => void;
   decodeAdd: (src: number, dst: number, end: number, inv: number) => void;
+  maxAbs: (src: number, end: number) => number;
+  mem: WebAssembly.Memory;
   bytes: Uint8Array;
 }
 
@@ -151,14 +172,24 @@ let kernels: Kernels | null | undefined;
 function load16(): Kernels | null {
   if (kernels !== undefined) return kernels;
   try {
-    const inst = new WebAssembly.Instance(new WebAssembly.Module(fp16Module()));
-    const mem = inst.exports.mem as WebAssembly.Memory;
-    const x = inst.exports;
-    kernels = { encode: x.encode as Kernels['encode'], decode: x.decode as Kernels['decode'], decodeAdd: x.decodeAdd as Kernels['decodeAdd'], bytes: new Uint8Array(mem.buffer) };
+    const x = new WebAssembly.Instance(new WebAssembly.Module(fp16Module())).exports;
+    const mem = x.mem as WebAssembly.Memory;
+    kernels = {
+      encode: x.encode as Kernels['encode'], decode: x.decode as Kernels['decode'], decodeAdd: x.decodeAdd as Kernels['decodeAdd'],
+      maxAbs: x.maxAbs as Kernels['maxAbs'], mem, bytes: new Uint8Array(mem.buffer),
+    };
   } catch {
     kernels = null;
   }
   return kernels;
+}
+
+/** Grows the wasm memory to at least `bytes` (growing detaches the old buffer, so the view is renewed). */
+function reserve(k: Kernels, bytes: number): void {
+  const have = k.mem.buffer.byteLength;
+  if (have >= bytes) return;
+  k.mem.grow(Math.ceil((bytes - have) / 65536));
+  k.bytes = new Uint8Array(k.mem.buffer);
 }
 
 /** True when the SIMD kernels are available here. */
@@ -166,21 +197,45 @@ export function hasFp16Simd(): boolean {
   return load16() !== null;
 }
 
-/** h[i] = fp16 bits of bits[i] * 2^e for the first multiple of 8 floats; returns how many it did (0 without SIMD). */
-export function encodeSimd(h: Uint16Array, bits: Int32Array, e: number): number {
+/** Floats held in wasm memory by the last stageEncode. */
+let staged = 0;
+
+/**
+ * Copies the first multiple of 8 floats of a chunk into wasm memory for encodeStaged, scanning
+ * each block while it is hot; returns their largest finite |x| as float32 bits, or -1 (nothing
+ * staged) without SIMD. The whole chunk stays staged because its scale depends on all of it.
+ */
+export function stageEncode(bits: Int32Array): number {
   const k = load16();
-  if (!k || Math.abs(e) > SIMD_MAX_ABS_EXP) return 0;
+  staged = 0;
+  if (!k) return -1;
   const n = bits.length & ~7;
-  const [lo, hi, bias] = [(113 - e) << 23, (143 - e) << 23, ((e - 112) << 23) + 0xfff];
+  reserve(k, n * 6);
   const src = new Uint8Array(bits.buffer, bits.byteOffset, n * 4);
-  const dst = new Uint8Array(h.buffer, h.byteOffset, n * 2);
+  let max = 0;
   for (let off = 0; off < n; off += BLOCK) {
     const m = Math.min(BLOCK, n - off);
-    k.bytes.set(src.subarray(off * 4, (off + m) * 4), IN);
-    k.encode(IN, OUT, IN + m * 4, lo, hi, bias, 2 ** e);
-    dst.set(k.bytes.subarray(OUT, OUT + m * 2), off * 2);
+    k.bytes.set(src.subarray(off * 4, (off + m) * 4), off * 4);
+    max = Math.max(max, k.maxAbs(off * 4, (off + m) * 4));
   }
+  staged = n;
+  return max;
+}
+
+/** h[i] = fp16 bits of staged float i * 2^e; returns how many it wrote (0 when e is outside the kernels' range). */
+export function encodeStaged(h: Uint16Array, e: number): number {
+  const k = load16();
+  const n = staged;
+  if (!k || Math.abs(e) > SIMD_MAX_ABS_EXP) return 0;
+  const [lo, hi, bias] = [(113 - e) << 23, (143 - e) << 23, ((e - 112) << 23) + 0xfff];
+  k.encode(0, n * 4, n * 4, lo, hi, bias, 2 ** e);
+  new Uint8Array(h.buffer, h.byteOffset, n * 2).set(k.bytes.subarray(n * 4, n * 6));
   return n;
+}
+
+/** h[i] = fp16 bits of bits[i] * 2^e for the first multiple of 8 floats; returns how many it did (0 without SIMD). */
+export function encodeSimd(h: Uint16Array, bits: Int32Array, e: number): number {
+  return stageEncode(bits) < 0 ? 0 : encodeStaged(h, e);
 }
 
 /** dst[i] (+)= fp16 halves[i] * 2^-e for the first multiple of 8 floats; returns how many it did (0 without SIMD). */

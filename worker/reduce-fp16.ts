@@ -14,7 +14,7 @@
  * The bulk loops run as WebAssembly SIMD (reduce-fp16-simd.ts) where they can, bit for bit the
  * same as the JS loops here.
  */
-import { decodeSimd, encodeSimd } from './reduce-fp16-simd';
+import { decodeSimd, encodeStaged, stageEncode } from './reduce-fp16-simd';
 import { bitsOf, halves } from './reduce-halves';
 
 /** Bytes of the scale exponent in front of every fp16 payload. */
@@ -33,11 +33,21 @@ export function fp16PayloadBytes(floats: number): number {
 
 /** The scale exponent for a chunk given as float32 bits (see Note [fp16 frame]). */
 export function scaleExponent(bits: Int32Array): number {
+  return exponentForMax(maxFiniteBits(bits));
+}
+
+/** The largest finite |x| of float32 bits, as bits (non-negative floats order like their bits); 0 if none. */
+function maxFiniteBits(bits: Int32Array): number {
   let max = 0;
   for (let i = 0; i < bits.length; i++) {
-    const a = bits[i] & 0x7fffffff; // non-negative floats order like their bits
+    const a = bits[i] & 0x7fffffff;
     if (a > max && a < 0x7f800000) max = a;
   }
+  return max;
+}
+
+/** The scale exponent for a chunk whose largest finite |x| has float32 bits `max`. */
+function exponentForMax(max: number): number {
   if (max === 0) return 0;
   const exp = max >>> 23;
   const log2 = exp > 0 ? exp - 127 : 31 - Math.clz32(max) - 149;
@@ -99,10 +109,12 @@ const VALUES = Float32Array.from({ length: 0x10000 }, (_, h) => fp16Value(h));
 export function encodeFp16(src: Float32Array): Buffer {
   const out = Buffer.allocUnsafeSlow(fp16PayloadBytes(src.length));
   const bits = bitsOf(src);
-  const e = scaleExponent(bits);
+  const stagedMax = stageEncode(bits); // -1 without SIMD: then nothing is staged
+  const tail = stagedMax < 0 ? 0 : bits.length & ~7;
+  const e = exponentForMax(Math.max(stagedMax, maxFiniteBits(bits.subarray(tail))));
   out.writeInt32LE(e, 0);
   const h = new Uint16Array(out.buffer, out.byteOffset + FP16_PREFIX_BYTES, src.length);
-  const done = encodeSimd(h, bits, e);
+  const done = stagedMax < 0 ? 0 : encodeStaged(h, e);
   encodeFp16Js(h.subarray(done), bits.subarray(done), e);
   return out;
 }
