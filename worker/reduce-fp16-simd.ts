@@ -1,8 +1,10 @@
 /**
- * WebAssembly SIMD kernels for the fp16 wire format (Note [fp16 frame] in reduce-fp16.ts): encode
- * and decode(-add) 8 floats per iteration, on blocks staged through a small wasm memory as
- * reduce-add.ts does. They compute exactly what the JS loops in reduce-fp16.ts compute (tested bit
- * for bit), for scale exponents in [-112, 112], where 2^e and 2^-e are float32 normals.
+ * WebAssembly SIMD kernels for the fp16 wire format (Note [fp16 frame] in reduce-fp16.ts). They
+ * compute exactly what the JS loops in reduce-fp16.ts compute (tested bit for bit), 8 floats per
+ * iteration, for scale exponents in [-112, 112], where 2^e and 2^-e are float32 normals. Wasm sees
+ * only its own memory, so data is staged through it as in reduce-add.ts: decode in 64 KiB blocks;
+ * encode copies the whole chunk in (its scale depends on all of it), taking the max |x| of each
+ * block while it is hot, then encodes it in one go. The memory grows to the largest chunk seen.
  *
  * Encode, per lane, on a = |x| as float32 bits (lo/hi bound the x * 2^e that are fp16 normals):
  *   a < lo:  fp16 subnormal (or zero) = bits(|x| * 2^e + 0.5) - bits(0.5): adding 0.5 makes the
@@ -10,6 +12,8 @@
  *   a < hi:  (a + bias + lsb) >> 13, bias rebiasing the exponent with the scale folded in;
  *   else:    inf (overflow or inf) or quiet NaN with the top payload bits;
  * then the sign, and a narrowing pack of 8 lanes to 16 bits.
+ * Decode, per lane, on m = h & 0x7fff: subnormal m * 2^-24 (exact int-to-float), normal m << 13
+ * rebiased by 112 exponents, inf/NaN rebiased to exponent 255; then the sign, times 2^-e.
  */
 
 /** Floats per staged block: 64 KiB of float32 in, 32 KiB of fp16 out (or the reverse for decode). */
@@ -54,7 +58,8 @@ const [and, or, bitselect] = [simd(0x4e), simd(0x50), simd(0x52)];
 const [ltS, gtS] = [simd(0x39), simd(0x3b)];
 const [shl, shrU, add, sub] = [simd(0xab), simd(0xad), simd(0xae), simd(0xb1)];
 const [fadd, fmul, fromU32] = [simd(0xe4), simd(0xe6), simd(0xfb)];
-const narrowU = simd(0x86);
+const [narrowU, maxS] = [simd(0x86), simd(0xb8)];
+const shuffle = (lanes: number[]): number[] => [...simd(0x0d), ...lanes];
 const [extendLowU, extendHighU] = [simd(0xa9), simd(0xaa)];
 const f32Splat = (v: number[]): number[] => [...v, ...simd(0x13)];
 const f32Const = (v: number): number[] => {
@@ -125,8 +130,6 @@ const decodeBody = (accumulate: boolean): number[] => [
 ];
 
 // maxAbs(src, end) -> i32: the largest finite |x| as float32 bits (non-negative floats order like their bits); locals 2 acc, 3 a.
-const maxS = simd(0xb8);
-const shuffle = (lanes: number[]): number[] => [...simd(0x0d), ...lanes];
 const maxAbsBody = [
   1, 2, 0x7b, // locals: acc, a (v128)
   0x02, 0x40, ...get(0), ...get(1), 0x4f, 0x0d, 0,
@@ -184,12 +187,17 @@ function load16(): Kernels | null {
   return kernels;
 }
 
-/** Grows the wasm memory to at least `bytes` (growing detaches the old buffer, so the view is renewed). */
-function reserve(k: Kernels, bytes: number): void {
+/** Grows the wasm memory to at least `bytes` (growing detaches the old buffer, so the view is renewed); false if it cannot. */
+function reserve(k: Kernels, bytes: number): boolean {
   const have = k.mem.buffer.byteLength;
-  if (have >= bytes) return;
-  k.mem.grow(Math.ceil((bytes - have) / 65536));
+  if (have >= bytes) return true;
+  try {
+    k.mem.grow(Math.ceil((bytes - have) / 65536));
+  } catch {
+    return false; // past wasm's 4 GiB: the JS path encodes this chunk
+  }
   k.bytes = new Uint8Array(k.mem.buffer);
+  return true;
 }
 
 /** True when the SIMD kernels are available here. */
@@ -208,9 +216,8 @@ let staged = 0;
 export function stageEncode(bits: Int32Array): number {
   const k = load16();
   staged = 0;
-  if (!k) return -1;
   const n = bits.length & ~7;
-  reserve(k, n * 6);
+  if (!k || !reserve(k, n * 6)) return -1;
   const src = new Uint8Array(bits.buffer, bits.byteOffset, n * 4);
   let max = 0;
   for (let off = 0; off < n; off += BLOCK) {
