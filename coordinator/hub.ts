@@ -20,6 +20,9 @@ export interface WorkerInfo {
 
 type Waiter = { resolve: (m: { msg: WorkerMsg; frames: Buffer[] }) => void; reject: (e: Error) => void };
 
+/** How long a normal close may take to deliver the last 'stop' messages. */
+const CLOSE_LINGER_MS = 2000;
+
 export class WorkerFailure extends Error {
   constructor(
     message: string,
@@ -274,6 +277,9 @@ export class WorkerHub {
     for (let r = 0; r < this.ids.length; r++) void this.sendRaw([this.ids[r], ...encode({ type: 'stop', reason })]);
     if (this.failure) for (const id of this.heartbeatIds) if (id) void this.sendRaw([id, ...encode({ type: 'abort', reason: this.failure.message })]);
     await Promise.race([this.sendChain, new Promise((r) => setTimeout(r, 1000))]);
+    // A resolved send is only queued: with linger 0 a busy machine could drop 'stop' on close, and
+    // the workers would wait out the heartbeat silence and end as if the coordinator had died.
+    this.sock.linger = this.failure ? 0 : CLOSE_LINGER_MS;
     this.sock.close();
   }
 }

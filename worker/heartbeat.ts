@@ -20,11 +20,12 @@ if (workerData.curve) Object.assign(sock, workerData.curve);
 sock.connect(address);
 let lastAnswer = Date.now();
 let ending = false;
+let killer = null;
 function end(reason) {
   if (ending) return;
   ending = true;
   parentPort.postMessage({ abort: reason });
-  setTimeout(() => {
+  killer = setTimeout(() => {
     writeSync(2, 'ringtune worker rank ' + rank + ': ' + reason + '; main thread unresponsive, killing the process\\n');
     process.kill(process.pid, 'SIGKILL');
   }, 2000);
@@ -34,7 +35,8 @@ const timer = setInterval(() => {
   if (Date.now() - lastAnswer > silentMs) end('the coordinator at ' + address + ' has not answered for ' + Math.round(silentMs / 1000) + ' s');
   if (!ending) sock.send(pack({ v: version, type: 'heartbeat', rank, pid: process.pid })).catch(() => {});
 }, intervalMs);
-parentPort.on('message', (m) => { if (m === 'stop') { ending = true; clearInterval(timer); sock.close(); parentPort.close(); } });
+// A stop request proves the main thread is responsive: the kill timer goes too, so the thread can end.
+parentPort.on('message', (m) => { if (m === 'stop') { ending = true; clearInterval(timer); clearTimeout(killer); sock.close(); parentPort.close(); } });
 (async () => {
   try {
     for await (const [frame] of sock) {
