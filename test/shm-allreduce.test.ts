@@ -4,7 +4,7 @@ import { peerInput } from '../worker/ring-peer';
 import { RingPeerGroup } from '../worker/ring-peer-group';
 import { ShmAllReduce } from '../worker/shm-allreduce';
 import { Counter, counterIndex, LINE_INTS, ownedSlice, segmentLayout } from '../worker/shm-layout';
-import { shmNative } from '../worker/shm-native';
+import { shmNative, shmUnavailable } from '../worker/shm-native';
 
 describe('shm layout', () => {
   test('owned slices tile the buffer, in rank order, sizes within one of each other', () => {
@@ -138,6 +138,12 @@ describeShm('shm all-reduce across processes', () => {
       /rank 1 did not attach to shared memory .* within 300 ms.*--allreduce ring/,
     );
     expect(existsSync(`/dev/shm${name}`)).toBe(false);
+  });
+
+  test('too little room in /dev/shm is reported up front (so the coordinator picks the ring), enough is not', () => {
+    expect(shmUnavailable(1)).toBe('');
+    expect(shmUnavailable(2 ** 60)).toMatch(/^\/dev\/shm has \d+ MiB free, the all-reduce needs \d+ MiB \(Docker: --shm-size\)$/);
+    expect(shmUnavailable(1, '/no/such/dir')).toMatch(/cannot read the free space of \/no\/such\/dir/);
   });
 
   test('a bad segment name or rank is refused before anything is mapped', async () => {

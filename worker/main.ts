@@ -16,7 +16,8 @@ import { BatchLoader } from './loader';
 import { Ring } from './ring';
 import { hostKey } from './ring-endpoint';
 import { ShmAllReduce } from './shm-allreduce';
-import { shmNative } from './shm-native';
+import { shmUnavailable } from './shm-native';
+import { segmentLayout } from './shm-layout';
 import type { AllReduce } from './allreduce';
 import { Replica } from './replica';
 import { startHeartbeat, type Heartbeat } from './heartbeat';
@@ -94,17 +95,14 @@ async function handle(msg: CoordMsg, frames: Buffer[], s: Session | null, send: 
       const train = new BatchLoader(config.data, msg.items, { ...common, train: true });
       const valid = new BatchLoader(config.data, msg.validItems, { ...common, train: false });
       const params = net.params.reduce((a, p) => a + p.variable.read().size, 0);
-      const shmUnavailable = shmNative().native ? '' : shmNative().reason;
-      await send({ type: 'ready', ringEndpoint: ring.endpoint, weightsHash: await replica.weightsHash(), backend: backend.name, backendReason: backend.reason, params, groups: net.nGroups, host: hostKey(), shmUnavailable });
+      const shmWhyNot = shmUnavailable(segmentLayout(world, shmCapacity(net)).totalBytes);
+      await send({ type: 'ready', ringEndpoint: ring.endpoint, weightsHash: await replica.weightsHash(), backend: backend.name, backendReason: backend.reason, params, groups: net.nGroups, host: hostKey(), shmUnavailable: shmWhyNot });
       return { rank, world, config, replica, ring, allreduce: ring, train, valid };
     }
     case 'ring': {
       const sess = need(s, msg.type);
       if (msg.allreduce === 'shm') {
-        // Room for the largest buffer summed: all trainable parameters, or the BatchNorm statistics.
-        const net = sess.replica.net;
-        const capacity = Math.max(net.params.reduce((a, p) => a + p.variable.read().size, 0), net.bnStats.reduce((a, v) => a + v.read().size, 0));
-        sess.allreduce = await ShmAllReduce.attach({ rank: sess.rank, world: sess.world, name: msg.shmName, capacity });
+        sess.allreduce = await ShmAllReduce.attach({ rank: sess.rank, world: sess.world, name: msg.shmName, capacity: shmCapacity(sess.replica.net) });
         sess.replica.useAllReduce(sess.allreduce);
         await sess.ring.close();
       } else {
@@ -182,6 +180,11 @@ function floatsOf(b: Buffer): Float32Array {
   const out = new Float32Array(b.byteLength / 4);
   new Uint8Array(out.buffer).set(b);
   return out;
+}
+
+/** Floats of the largest buffer a replica all-reduces: every trainable parameter, or the BatchNorm statistics. */
+function shmCapacity(net: Replica['net']): number {
+  return Math.max(net.params.reduce((a, p) => a + p.variable.read().size, 0), net.bnStats.reduce((a, v) => a + v.read().size, 0));
 }
 
 function need(s: Session | null, type: string): Session {

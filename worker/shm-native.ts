@@ -3,7 +3,7 @@
  * by `npm install` where a C++ compiler is present). Absent or broken, it reports why and the
  * workers use the ZeroMQ ring instead; RINGTUNE_NO_SHM=1 turns it off on purpose.
  */
-import { existsSync } from 'fs';
+import { existsSync, statfsSync } from 'fs';
 import { join } from 'path';
 
 /** The addon's functions (see shm.cc for their contracts). */
@@ -16,6 +16,24 @@ export interface ShmNative {
 }
 
 let loaded: { native: ShmNative | null; reason: string } | null = null;
+
+/**
+ * Why a segment of `bytes` cannot be used here ('' when it can): no addon, or too little room in
+ * /dev/shm (Docker's default is 64 MiB), which would otherwise fail the run at its first step.
+ */
+export function shmUnavailable(bytes: number, dir = '/dev/shm'): string {
+  const { native, reason } = shmNative();
+  if (!native) return reason;
+  let free: number;
+  try {
+    const s = statfsSync(dir);
+    free = s.bavail * s.bsize;
+  } catch (e) {
+    return `cannot read the free space of ${dir}: ${(e as Error).message}`;
+  }
+  const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+  return free < bytes ? `${dir} has ${mib(free)} free, the all-reduce needs ${mib(bytes)} (Docker: --shm-size)` : '';
+}
 
 /** Build output, from sources (ts-jest: worker/) or from dist/worker/. */
 function candidates(): string[] {
