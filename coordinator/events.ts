@@ -20,6 +20,8 @@ export interface StepInfo {
   samplesPerSec: number;
   computeMs: number;
   allreduceMs: number;
+  /** Part of allreduceMs the slowest worker spent waiting for its peers to arrive. */
+  allreduceWaitMs: number;
   allreduceBytes: number;
   /** Largest live-tensor count and resident memory over the workers after the step. */
   tensors: number;

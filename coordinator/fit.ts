@@ -105,7 +105,7 @@ async function collectStep(hub: WorkerHub, o: FitOptions, c: StepContext): Promi
   await fire(o.callbacks, 'afterStep', {
     phase: c.phase, phaseIndex: c.pi, epoch: c.epoch, iter: c.iter, batchesPerEpoch: c.n, step: c.step, loss, smoothLoss: c.smooth.value,
     lrs: c.lrs, mom: c.mom, samples, samplesPerSec: samples / (wallMs / 1000),
-    computeMs: slowest.msg.computeMs, allreduceMs: slowest.msg.allreduceMs, allreduceBytes: done[0].msg.allreduceBytes,
+    computeMs: slowest.msg.computeMs, allreduceMs: slowest.msg.allreduceMs, allreduceWaitMs: slowest.msg.allreduceWaitMs, allreduceBytes: done[0].msg.allreduceBytes,
     tensors: Math.max(...done.map((d) => d.msg.tensors)), rssBytes: Math.max(...done.map((d) => d.msg.rssBytes)),
   });
 }

@@ -12,7 +12,7 @@ export function metricsLog(file: string): Callback {
     afterStep(s) {
       write({
         kind: 'step', phase: s.phase.name, epoch: s.epoch, iter: s.iter, step: s.step, loss: s.loss, smooth_loss: s.smoothLoss,
-        lrs: s.lrs, mom: s.mom, samples_per_s: s.samplesPerSec, compute_ms: s.computeMs, allreduce_ms: s.allreduceMs, allreduce_bytes: s.allreduceBytes,
+        lrs: s.lrs, mom: s.mom, samples_per_s: s.samplesPerSec, compute_ms: s.computeMs, allreduce_ms: s.allreduceMs, allreduce_wait_ms: s.allreduceWaitMs, allreduce_bytes: s.allreduceBytes,
         tensors: s.tensors, rss_mb: Math.round(s.rssBytes / 1048576),
       });
     },

@@ -22,7 +22,7 @@ export type WorkerMsg =
   | { type: 'hello'; host: string; pid: number }
   | { type: 'ready'; ringEndpoint: string; weightsHash: string; backend: string; backendReason: string; params: number; groups: number; host: string; shmUnavailable: string }
   | { type: 'ringReady' }
-  | { type: 'stepDone'; step: number; loss: number; n: number; computeMs: number; allreduceMs: number; allreduceBytes: number; tensors: number; rssBytes: number }
+  | { type: 'stepDone'; step: number; loss: number; n: number; computeMs: number; allreduceMs: number; allreduceWaitMs: number; allreduceBytes: number; tensors: number; rssBytes: number }
   | { type: 'validDone'; epoch: number; lossSum: number; correct: number; n: number; weightsHash: string }
   | { type: 'model'; modelJson: string }
   | { type: 'checkpointData'; step: number; adamStep: number; full: boolean }
@@ -67,7 +67,7 @@ const WORKER_FIELDS: Record<WorkerMsg['type'], Record<string, string>> = {
   hello: { host: 'string', pid: 'number' },
   ready: { ringEndpoint: 'string', weightsHash: 'string', backend: 'string', backendReason: 'string', params: 'number', groups: 'number', host: 'string', shmUnavailable: 'string' },
   ringReady: {},
-  stepDone: { step: 'number', loss: 'number', n: 'number', computeMs: 'number', allreduceMs: 'number', allreduceBytes: 'number', tensors: 'number', rssBytes: 'number' },
+  stepDone: { step: 'number', loss: 'number', n: 'number', computeMs: 'number', allreduceMs: 'number', allreduceWaitMs: 'number', allreduceBytes: 'number', tensors: 'number', rssBytes: 'number' },
   validDone: { epoch: 'number', lossSum: 'number', correct: 'number', n: 'number', weightsHash: 'string' },
   model: { modelJson: 'string' },
   checkpointData: { step: 'number', adamStep: 'number', full: 'boolean' },

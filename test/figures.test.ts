@@ -108,7 +108,7 @@ describe('training plots callback', () => {
           const loss = 2 / (1 + step * 0.3);
           await fire(cbs, 'afterStep', {
             phase, phaseIndex: pi, epoch, iter, batchesPerEpoch: batches, step, loss, smoothLoss: loss * 1.1, lrs: lr, mom,
-            samples: 8, samplesPerSec: 100, computeMs: 10, allreduceMs: 1, allreduceBytes: 4, tensors: 100, rssBytes: 1e8,
+            samples: 8, samplesPerSec: 100, computeMs: 10, allreduceMs: 1, allreduceWaitMs: 0, allreduceBytes: 4, tensors: 100, rssBytes: 1e8,
           });
           afterEachStep?.(step);
         }

@@ -85,7 +85,7 @@ async function pushIntoRing(endpoints: string[], optionSets: Record<string, unkn
 
 const forged = (): Buffer[][] => [
   [pack({ v: PROTOCOL_VERSION, type: 'hello', host: 'intruder', pid: 1 })],
-  [pack({ v: PROTOCOL_VERSION, type: 'stepDone', step: 0, loss: 0, n: 1, computeMs: 0, allreduceMs: 0, allreduceBytes: 0, tensors: 0, rssBytes: 0 })],
+  [pack({ v: PROTOCOL_VERSION, type: 'stepDone', step: 0, loss: 0, n: 1, computeMs: 0, allreduceMs: 0, allreduceWaitMs: 0, allreduceBytes: 0, tensors: 0, rssBytes: 0 })],
   [pack({ v: PROTOCOL_VERSION, type: 'model', modelJson: '{}' }), Buffer.alloc(1024, 7)],
 ];
 
@@ -128,7 +128,7 @@ describe('fuzzing the coordinator (no CURVE)', () => {
     const reference = (await run('fuzz-reference')).weights;
     const rng = new Rng(99);
     const junk: Buffer[][] = [];
-    const valid = pack({ v: PROTOCOL_VERSION, type: 'stepDone', step: 0, loss: 0, n: 1, computeMs: 0, allreduceMs: 0, allreduceBytes: 0, tensors: 0, rssBytes: 0 });
+    const valid = pack({ v: PROTOCOL_VERSION, type: 'stepDone', step: 0, loss: 0, n: 1, computeMs: 0, allreduceMs: 0, allreduceWaitMs: 0, allreduceBytes: 0, tensors: 0, rssBytes: 0 });
     for (let i = 0; i < 200; i++) {
       const kind = i % 5;
       const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => rng.int(256)));

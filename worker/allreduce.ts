@@ -18,6 +18,11 @@ export interface AllReduce {
    * `tag` (e.g. the step number) must be the same on every rank; a mismatch is an error naming the peer.
    */
   allReduceSum(buf: Float32Array, tag: number, scale?: number): Promise<void>;
+  /**
+   * Timing of the last allReduceSum: `waitMs` until the peers had arrived (their compute running
+   * longer than ours, not the transport), `totalMs` for the whole call.
+   */
+  readonly lastCall: Readonly<{ waitMs: number; totalMs: number }>;
   /** Bytes of buffer passed through allReduceSum so far. */
   readonly bytesReduced: number;
   /** Releases sockets or shared memory. */

@@ -167,7 +167,7 @@ async function step(s: Session, order: StepOrder, send: (m: WorkerMsg) => Promis
   // Dropout masks follow the run seed (different per rank and step), so runs are reproducible.
   seedDropout(s.replica.net.model, mixSeed(s.config.seed, order.step, s.rank));
   const r = await s.replica.step(batch.x, batch.y, batch.n, s.config.size, order.lrs, order.mom, order.step);
-  await send({ type: 'stepDone', step: order.step, loss: r.loss, n: batch.n, computeMs: r.computeMs, allreduceMs: r.allreduceMs, allreduceBytes: r.allreduceBytes, tensors: tf.memory().numTensors, rssBytes: process.memoryUsage().rss });
+  await send({ type: 'stepDone', step: order.step, loss: r.loss, n: batch.n, computeMs: r.computeMs, allreduceMs: r.allreduceMs, allreduceWaitMs: r.allreduceWaitMs, allreduceBytes: r.allreduceBytes, tensors: tf.memory().numTensors, rssBytes: process.memoryUsage().rss });
 }
 
 function bytesOf(a: Float32Array): Uint8Array {

@@ -20,6 +20,8 @@ export interface StepResult {
   loss: number;
   computeMs: number;
   allreduceMs: number;
+  /** Part of allreduceMs spent waiting for slower peers to arrive (skew, not transport). */
+  allreduceWaitMs: number;
   allreduceBytes: number;
 }
 
@@ -98,6 +100,7 @@ export class Replica {
     const lossValue = loss.data();
     for (const r of [...reads, lossValue]) r.catch(() => undefined); // each is awaited below; a failure must not go unhandled first
     let t1 = 0;
+    let waitMs = 0;
     let summed: Promise<void> = this.allreduce.prepare(); // peers may still read the last result from a shared buffer
     try {
       for (let k = 0; k < this.buckets.length; k++) {
@@ -106,7 +109,11 @@ export class Replica {
         const b = this.buckets[k];
         const view = this.grads.subarray(b.start, b.end);
         // The mean, not the sum: fastai's loss is a batch mean.
-        summed = summed.then(() => (view.set(values), this.allreduce.allReduceSum(view, tag * BUCKET_TAGS + k, 1 / this.world)));
+        summed = summed.then(async () => {
+          view.set(values);
+          await this.allreduce.allReduceSum(view, tag * BUCKET_TAGS + k, 1 / this.world);
+          waitMs += this.allreduce.lastCall.waitMs;
+        });
         summed.catch(() => undefined); // awaited below; this only keeps a failure from going unhandled meanwhile
       }
       await summed;
@@ -116,7 +123,7 @@ export class Replica {
     const t2 = performance.now();
     this.adam!.step(this.params, this.grads, lrs.map((lr) => ({ lr, mom, wd: this.wd })));
     this.upload();
-    return { loss: (await lossValue)[0], computeMs: t1 - t0 + (performance.now() - t2), allreduceMs: t2 - t1, allreduceBytes: this.grads.byteLength };
+    return { loss: (await lossValue)[0], computeMs: t1 - t0 + (performance.now() - t2), allreduceMs: t2 - t1, allreduceWaitMs: waitMs, allreduceBytes: this.grads.byteLength };
   }
 
   /** Writes the master copy into the variables: one upload, split on the device. */
