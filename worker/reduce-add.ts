@@ -2,15 +2,24 @@
  * The summation at the heart of the reduce-scatter: dst[i] += src[i], where src is the raw bytes
  * of a received frame (any alignment). Two implementations with bitwise identical results (an
  * IEEE binary32 add, whether done by wasm f32x4.add or by a JS double add rounded on store, is
- * correctly rounded both ways): a wasm SIMD kernel fed through a small block of wasm memory, and a
- * plain JS loop. Measured (2-core machine, 1 MiB chunks, `npm run bench:allreduce -- --add`):
- * wasm ~8.5 GB/s, JS ~2.2 GB/s, so wasm is the default wherever WebAssembly SIMD validates.
+ * correctly rounded both ways): a wasm SIMD kernel and a plain JS loop.
+ *
+ * Wasm sees only its own memory. A buffer from `summableFloats` lives in one (after a 64 KiB
+ * scratch block), so its sums are in place: each 64 KiB block of src is copied into the scratch
+ * and added straight into dst. Any other dst is staged through a small memory: copy both operands
+ * in, add, copy the sum out (three copies instead of one). Measured (2-core machine, 1 MiB
+ * chunks, `npm run bench:allreduce -- --add`): wasm staged ~8.5 GB/s, JS loop ~2.2 GB/s, so wasm
+ * is the default wherever WebAssembly SIMD validates.
  */
 
 /** Floats per block staged through wasm memory: 64 KiB, two blocks stay in L2. */
 const BLOCK_FLOATS = 16 * 1024;
+const BLOCK_BYTES = BLOCK_FLOATS * 4;
+const PAGE_BYTES = 65536;
+/** wasm32 addresses 4 GiB; bigger buffers stay plain arrays (and take the staged path). */
+const MAX_PAGES = 65536;
 
-/** Hand-assembled module: memory "mem" (2 pages) and add(dst, src, nbytes): f32x4 dst += src. */
+/** Hand-assembled module: imports memory env.mem; add(dst, src, nbytes): f32x4 dst += src. */
 function wasmAddModule(): Uint8Array<ArrayBuffer> {
   const leb = (n: number): number[] => {
     const out: number[] = [];
@@ -22,6 +31,7 @@ function wasmAddModule(): Uint8Array<ArrayBuffer> {
     } while (n);
     return out;
   };
+  const str = (s: string): number[] => [s.length, ...Buffer.from(s, 'latin1')];
   const section = (id: number, bytes: number[]): number[] => [id, ...leb(bytes.length), ...bytes];
   const body = [
     0x00, // no locals; params: 0 dst, 1 src, 2 nbytes (becomes end)
@@ -37,37 +47,71 @@ function wasmAddModule(): Uint8Array<ArrayBuffer> {
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, [1, 0x60, 3, 0x7f, 0x7f, 0x7f, 0]),
+    ...section(2, [1, ...str('env'), ...str('mem'), 0x02, 0x00, 0x00]), // memory, min 0 pages
     ...section(3, [1, 0]),
-    ...section(5, [1, 0, 2]),
-    ...section(7, [2, 3, 0x61, 0x64, 0x64, 0, 0, 3, 0x6d, 0x65, 0x6d, 2, 0]),
+    ...section(7, [1, ...str('add'), 0, 0]),
     ...section(10, [1, ...leb(body.length), ...body]),
   ]);
 }
 
+/** One instance of the kernel bound to one memory; the first BLOCK_BYTES are its scratch. */
 interface WasmAdd {
   add: (dst: number, src: number, nbytes: number) => void;
   floats: Float32Array;
   bytes: Uint8Array;
 }
 
-let wasm: WasmAdd | null | undefined;
+let compiled: WebAssembly.Module | null | undefined;
+let staged: WasmAdd | null = null;
+/** Memories handed out by summableFloats, by their ArrayBuffer (wasm memories never grow here, so it stays attached). */
+const inPlace = new WeakMap<ArrayBuffer, WasmAdd>();
 
-/** The wasm kernel, or null where this runtime has no WebAssembly SIMD. */
-function loadWasm(): WasmAdd | null {
-  if (wasm !== undefined) return wasm;
-  try {
-    const inst = new WebAssembly.Instance(new WebAssembly.Module(wasmAddModule()));
-    const mem = inst.exports.mem as WebAssembly.Memory;
-    wasm = { add: inst.exports.add as WasmAdd['add'], floats: new Float32Array(mem.buffer), bytes: new Uint8Array(mem.buffer) };
-  } catch {
-    wasm = null;
+/** The compiled kernel, or null where this runtime has no WebAssembly SIMD. */
+function wasmModule(): WebAssembly.Module | null {
+  if (compiled === undefined) {
+    try {
+      compiled = new WebAssembly.Module(wasmAddModule());
+    } catch {
+      compiled = null;
+    }
   }
-  return wasm;
+  return compiled;
+}
+
+function instantiate(mod: WebAssembly.Module, pages: number): WasmAdd {
+  const mem = new WebAssembly.Memory({ initial: pages, maximum: pages });
+  const inst = new WebAssembly.Instance(mod, { env: { mem } });
+  return { add: inst.exports.add as WasmAdd['add'], floats: new Float32Array(mem.buffer), bytes: new Uint8Array(mem.buffer) };
+}
+
+/** The kernel on its own two-block memory (for any dst), or null without WebAssembly SIMD. */
+function stagedKernel(): WasmAdd | null {
+  const mod = wasmModule();
+  if (mod && !staged) staged = instantiate(mod, (2 * BLOCK_BYTES) / PAGE_BYTES);
+  return staged;
 }
 
 /** True when the wasm SIMD kernel is available. */
 export function hasWasmSimd(): boolean {
-  return loadWasm() !== null;
+  return wasmModule() !== null;
+}
+
+/**
+ * A zeroed array of `floats` that `addInto` sums in place (it lives in wasm memory), or a plain
+ * Float32Array where wasm SIMD is missing or the size exceeds wasm's 4 GiB.
+ */
+export function summableFloats(floats: number): Float32Array {
+  const mod = wasmModule();
+  const pages = Math.ceil((BLOCK_BYTES + floats * 4) / PAGE_BYTES);
+  if (!mod || pages > MAX_PAGES) return new Float32Array(floats);
+  let w: WasmAdd;
+  try {
+    w = instantiate(mod, pages);
+  } catch {
+    return new Float32Array(floats); // no address space for another memory: the staged path still works
+  }
+  inPlace.set(w.bytes.buffer as ArrayBuffer, w);
+  return new Float32Array(w.bytes.buffer, BLOCK_BYTES, floats);
 }
 
 /** View of src's bytes as float32 when aligned, else an aligned copy. */
@@ -86,24 +130,36 @@ export function addIntoJs(dst: Float32Array, src: Uint8Array): void {
 /** dst[i] += src[i] via wasm SIMD, 64 KiB blocks at a time; throws if wasm SIMD is unavailable. */
 export function addIntoWasm(dst: Float32Array, src: Uint8Array): void {
   checkLengths(dst, src);
-  const w = loadWasm();
+  const own = inPlace.get(dst.buffer as ArrayBuffer);
+  if (own) return addInPlace(own, dst, src);
+  const w = stagedKernel();
   if (!w) throw new Error('ring: WebAssembly SIMD is not available in this runtime');
   const dstBytes = new Uint8Array(dst.buffer, dst.byteOffset, dst.byteLength);
-  const srcAt = BLOCK_FLOATS * 4;
   for (let off = 0; off < dst.length; off += BLOCK_FLOATS) {
     const n = Math.min(BLOCK_FLOATS, dst.length - off);
     const simdN = n & ~3;
-    w.bytes.set(dstBytes.subarray(off * 4, (off + n) * 4), 0);
-    w.bytes.set(src.subarray(off * 4, (off + n) * 4), srcAt);
-    w.add(0, srcAt, simdN * 4);
-    for (let i = simdN; i < n; i++) w.floats[i] += w.floats[BLOCK_FLOATS + i];
-    dst.set(w.floats.subarray(0, n), off);
+    w.bytes.set(dstBytes.subarray(off * 4, (off + n) * 4), BLOCK_BYTES);
+    w.bytes.set(src.subarray(off * 4, (off + n) * 4), 0);
+    w.add(BLOCK_BYTES, 0, simdN * 4);
+    for (let i = simdN; i < n; i++) w.floats[BLOCK_FLOATS + i] += w.floats[i];
+    dst.set(w.floats.subarray(BLOCK_FLOATS, BLOCK_FLOATS + n), off);
+  }
+}
+
+/** dst lives in w's memory: only src is copied in (block by block, into the scratch). */
+function addInPlace(w: WasmAdd, dst: Float32Array, src: Uint8Array): void {
+  for (let off = 0; off < dst.length; off += BLOCK_FLOATS) {
+    const n = Math.min(BLOCK_FLOATS, dst.length - off);
+    const simdN = n & ~3;
+    w.bytes.set(src.subarray(off * 4, (off + n) * 4), 0);
+    w.add(dst.byteOffset + off * 4, 0, simdN * 4);
+    for (let i = simdN; i < n; i++) dst[off + i] += w.floats[i];
   }
 }
 
 /** dst[i] += src[i] in the fastest form available here. */
 export function addInto(dst: Float32Array, src: Uint8Array): void {
-  if (loadWasm()) addIntoWasm(dst, src);
+  if (hasWasmSimd()) addIntoWasm(dst, src);
   else addIntoJs(dst, src);
 }
 

@@ -18,6 +18,7 @@ import type { AllReduce } from './allreduce';
 import { clientOptions, serverOptions, startZapHandler, type JobKeys } from '../shared/curve';
 import { rmSync } from 'fs';
 import type * as zmq from 'zeromq';
+import { summableFloats } from './reduce-add';
 import { freshIpcEndpoint, formatEndpoint, hostKey, ipcPath, pickAddress, type RingTransport } from './ring-endpoint';
 import { checkHeader, decodeHeader, encodeHeader, HELLO_STEP, wireCodeOf, type FrameHeader, type WireName } from './ring-frame';
 import { chunkRange, chunksPerSegment, isReduceStep, recvSegment, ringSteps, sendSegment } from './ring-layout';
@@ -151,9 +152,9 @@ export class Ring implements AllReduce {
     await this.writer.drain();
   }
 
-  /** A plain array: the ring sends from and receives into JS memory. */
+  /** An array in wasm memory, so the reduce-scatter sums into it in place (reduce-add.ts); any Float32Array works too. */
   buffer(floats: number): Float32Array {
-    return new Float32Array(floats);
+    return summableFloats(floats);
   }
 
   /** Nothing to wait for: the caller owns `buf` again when allReduceSum returns (Note [zero-copy lifetimes]). */
