@@ -156,13 +156,16 @@ function memcpyGBs(): number {
   return (5 * a.byteLength) / (Number(process.hrtime.bigint() - t0) / 1e9) / 1e9;
 }
 
-/** Summation speed of one 1 MiB chunk (dst += src), wasm SIMD vs JS loop, in GB/s of src. */
+/** Summation speed of one 1 MiB chunk (dst += src), JS loop vs wasm SIMD vs the shm addon's C++, in GB/s of src. */
 function addBench(): void {
   const n = MIB / 4;
   const dst = new Float32Array(n).fill(1);
   const src = new Uint8Array(new Float32Array(n).fill(1e-7).buffer);
   const kernels: [string, (d: Float32Array, s: Uint8Array) => void][] = [['js loop', addIntoJs]];
   if (hasWasmSimd()) kernels.push(['wasm simd', addIntoWasm]);
+  const native = shmNative().native;
+  const srcFloats = new Float32Array(src.buffer, src.byteOffset, n);
+  if (native) kernels.push(['native c++', (d) => native.sumInto(d, [d, srcFloats], 1)]);
   for (const [name, f] of kernels) {
     for (let i = 0; i < 20; i++) f(dst, src);
     const reps = 500;
