@@ -15,6 +15,7 @@ import { join } from 'path';
 import { addIntoJs, addIntoWasm, hasWasmSimd } from '../worker/reduce-add';
 import { RingPeerGroup } from '../worker/ring-peer-group';
 import { shmNative } from '../worker/shm-native';
+import { WIRE_NAMES, type WireName } from '../worker/ring-frame';
 
 const PYTHON = '/usr/bin/python3';
 const MIB = 2 ** 20;
@@ -25,7 +26,7 @@ interface Options {
   sizes: number[];
   chunkBytes: number;
   transport: string[];
-  wire: 'f32' | 'bf16';
+  wire: WireName;
   peers: boolean;
   add: boolean;
   shmSpins?: number;
@@ -188,7 +189,7 @@ async function main(): Promise<void> {
     .option('--sizes <list>', 'buffer sizes in MiB, comma-separated', parseList('--sizes', (x) => x > 0, 'positive sizes in MiB'), [1, 16, 100])
     .option('--chunk-bytes <n>', 'ringtune frame size in bytes', (v) => Number(v), MIB)
     .option('--transport <list>', 'ringtune transports, comma-separated: shm (shared memory), ipc and tcp (ZeroMQ ring); the first is the one ratios refer to', (v) => v.split(','), ['shm', 'ipc'])
-    .option('--wire <dtype>', 'ringtune payload encoding: f32 or bf16', 'f32')
+    .option('--wire <dtype>', `ringtune ring payload encoding: ${WIRE_NAMES.join(', ')} (shm moves fp32 in place)`, 'f32')
     .option('--shm-spins <n>', 'shm: busy-wait iterations before sleeping (default: by cores)', (v) => Number(v))
     .option('--shm-block <floats>', 'shm: floats per pipelined block (default: by cores)', (v) => Number(v))
     .option('--no-peers', 'run ringtune alone')
@@ -201,7 +202,7 @@ async function main(): Promise<void> {
   const transports = o.transport.filter((t) => t !== 'shm' || shm.native) as Transport[];
   if (transports.length < o.transport.length) console.log(`shm transport skipped: ${shm.reason}`);
   if (!transports.length) throw new Error('--transport: nothing left to run');
-  if (!['f32', 'bf16'].includes(o.wire)) throw new Error(`--wire must be f32 or bf16, got ${o.wire}`);
+  if (!(WIRE_NAMES as readonly string[]).includes(o.wire)) throw new Error(`--wire must be one of ${WIRE_NAMES.join(', ')}, got ${o.wire}`);
   if (!(o.chunkBytes >= 4)) throw new Error(`--chunk-bytes must be at least 4, got ${o.chunkBytes}`);
 
   if (o.add) addBench();
