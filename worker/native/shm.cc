@@ -53,16 +53,24 @@ void* TypedData(napi_env env, napi_value v, size_t* bytes) {
   return data;
 }
 
+// The segment name argument; false after throwing.
+bool NameArg(napi_env env, napi_value v, char (&name)[256]) {
+  size_t len;
+  if (napi_get_value_string_utf8(env, v, name, sizeof name, &len) != napi_ok) {
+    napi_throw_type_error(env, nullptr, "ringtune_shm: the segment name must be a string");
+    return false;
+  }
+  return true;
+}
+
 void Unmap(napi_env, void* data, void* hint) { munmap(data, reinterpret_cast<size_t>(hint)); }
 
 // map(name, bytes): opens (creating if needed) the segment, reserves `bytes` of memory for it up
 // front (so a full /dev/shm is an error here, not a SIGBUS later) and maps it shared.
 napi_value Map(napi_env env, napi_callback_info info) {
   napi_value argv[2];
-  if (!Args(env, info, 2, argv)) return nullptr;
   char name[256];
-  size_t len;
-  napi_get_value_string_utf8(env, argv[0], name, sizeof name, &len);
+  if (!Args(env, info, 2, argv) || !NameArg(env, argv[0], name)) return nullptr;
   double bytesD;
   napi_get_value_double(env, argv[1], &bytesD);
   size_t bytes = static_cast<size_t>(bytesD);
@@ -90,10 +98,8 @@ napi_value Map(napi_env env, napi_callback_info info) {
 // unlink(name): removes the name; existing mappings stay valid.
 napi_value Unlink(napi_env env, napi_callback_info info) {
   napi_value argv[1];
-  if (!Args(env, info, 1, argv)) return nullptr;
   char name[256];
-  size_t len;
-  napi_get_value_string_utf8(env, argv[0], name, sizeof name, &len);
+  if (!Args(env, info, 1, argv) || !NameArg(env, argv[0], name)) return nullptr;
   if (shm_unlink(name) != 0 && errno != ENOENT) return Throw(env, "cannot unlink shared memory", name, errno);
   return nullptr;
 }
