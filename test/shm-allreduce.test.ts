@@ -132,6 +132,14 @@ describeShm('shm all-reduce across processes', () => {
     await group.close().catch(() => undefined);
   });
 
+  test('a segment /dev/shm cannot hold is refused when mapped, naming the rank, and leaves nothing behind', async () => {
+    const name = segmentName();
+    await expect(ShmAllReduce.attach({ rank: 1, world: 2, name, capacity: 2 ** 40, timeoutMs: 300 })).rejects.toThrow(
+      /rank 1: cannot reserve shared memory \(is \/dev\/shm large enough\?\) \/ringtune-test-/,
+    );
+    expect(existsSync(`/dev/shm${name}`)).toBe(false);
+  });
+
   test('a rank whose peers never attach fails naming them, and leaves no segment behind', async () => {
     const name = segmentName();
     await expect(ShmAllReduce.attach({ rank: 0, world: 2, name, capacity: 10, timeoutMs: 300 })).rejects.toThrow(

@@ -17,6 +17,7 @@
  * before writing its buffer again. The replica does that while the next batch computes, so the
  * wait is normally already over.
  */
+import { availableParallelism } from 'os';
 import type { AllReduce } from './allreduce';
 import { Counter, counterIndex, ownedSlice, segmentLayout } from './shm-layout';
 import { shmNative, type ShmNative } from './shm-native';
@@ -79,10 +80,15 @@ export class ShmAllReduce implements AllReduce {
     if (!Number.isInteger(rank) || rank < 0 || rank >= world) throw new Error(`shm all-reduce: rank must be in [0, ${world}), got ${rank}`);
     if (!/^\/[A-Za-z0-9._-]{1,200}$/.test(name)) throw new Error(`shm all-reduce: segment name must look like /name, got ${JSON.stringify(name)}`);
     const timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const cores = require('os').availableParallelism() as number;
-    const spins = o.spins ?? (world <= cores ? 50000 : 0);
+    const spins = o.spins ?? (world <= availableParallelism() ? 50000 : 0);
     const layout = segmentLayout(world, capacity);
-    const memory = native.map(name, layout.totalBytes);
+    let memory: ArrayBuffer;
+    try {
+      memory = native.map(name, layout.totalBytes);
+    } catch (e) {
+      native.unlink(name); // a segment created but not reserved (full /dev/shm) must not stay behind
+      throw new Error(`shm all-reduce: rank ${rank}: ${(e as Error).message}`);
+    }
     const counters = new Int32Array(memory, 0, layout.controlBytes / 4);
     const regions = Array.from({ length: world }, (_, r) => new Float32Array(memory, layout.controlBytes + r * layout.regionBytes, capacity));
     const blockFloats = o.blockFloats ?? (spins > 0 ? 262144 : Math.max(1, capacity));
