@@ -1,5 +1,5 @@
-/** The reduce-scatter summation: wasm in place, wasm staged and the JS loop agree bit for bit; ring buffers sum in place. */
-import { addIntoJs, addIntoWasm, hasWasmSimd, summableFloats } from '../worker/reduce-add';
+/** The reduce-scatter summation and scaling: wasm in place, wasm staged and JS loops agree bit for bit; ring buffers sum in place. */
+import { addIntoJs, addIntoWasm, hasWasmSimd, scaleInPlace, summableFloats } from '../worker/reduce-add';
 import { Ring } from '../worker/ring';
 import { Rng, mixSeed } from '../shared/rng';
 
@@ -64,6 +64,27 @@ describe('dst += src kernels', () => {
     expect(b.every((x) => x === 0)).toBe(true);
   });
 
+  test('scaling in wasm memory rounds exactly as the JS loop does (float32 times double, to double, to float32)', () => {
+    for (const n of [0, 1, 2, 3, 9999]) {
+      const x = values(n, 5);
+      if (n > 2) x.set([NaN, Infinity, 1e-45]);
+      const js = x.slice();
+      const backing = summableFloats(n + 2);
+      const inPlace = backing.subarray(1, n + 1);
+      inPlace.set(x);
+      backing[0] = backing[n + 1] = 7;
+      for (const s of [1 / 3, 0.25, 1 / 7, 3.0000001, 1e-30, 1e30]) {
+        for (let i = 0; i < js.length; i++) js[i] *= s;
+        scaleInPlace(inPlace, s);
+      }
+      expect(Array.from(inPlace)).toEqual(Array.from(js));
+      expect([backing[0], backing[n + 1]]).toEqual([7, 7]);
+      const plain = x.slice();
+      scaleInPlace(plain, 1 / 3);
+      plain.forEach((v, i) => expect(v).toBe(Math.fround(x[i] * (1 / 3))));
+    }
+  });
+
   test('mismatched lengths are refused', () => {
     expect(() => addIntoWasm(summableFloats(4), new Uint8Array(12))).toThrow(/cannot add 12 bytes into a 16-byte chunk/);
     expect(() => addIntoJs(new Float32Array(4), new Uint8Array(12))).toThrow(/cannot add 12 bytes/);
@@ -89,8 +110,8 @@ describe('ring.buffer(): wasm memory summed in place', () => {
         }
         for (let k = 0; k + 1 < cuts.length; k++) {
           const [a, b] = [cuts[k], cuts[k + 1]];
-          await Promise.all(rings.map((ring, r) => ring.allReduceSum(wasmBufs[r].subarray(a, b), 100 * round + k, 0.25)));
-          await Promise.all(rings.map((ring, r) => ring.allReduceSum(plainBufs[r].subarray(a, b), 100 * round + k, 0.25)));
+          await Promise.all(rings.map((ring, r) => ring.allReduceSum(wasmBufs[r].subarray(a, b), 100 * round + k, 1 / 3)));
+          await Promise.all(rings.map((ring, r) => ring.allReduceSum(plainBufs[r].subarray(a, b), 100 * round + k, 1 / 3)));
         }
         for (let r = 0; r < world; r++) {
           expect(bits(wasmBufs[r]).equals(bits(plainBufs[0]))).toBe(true);

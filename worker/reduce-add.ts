@@ -19,7 +19,10 @@ const PAGE_BYTES = 65536;
 /** wasm32 addresses 4 GiB; bigger buffers stay plain arrays (and take the staged path). */
 const MAX_PAGES = 65536;
 
-/** Hand-assembled module: imports memory env.mem; add(dst, src, nbytes): f32x4 dst += src. */
+/**
+ * Hand-assembled module: imports memory env.mem; add(dst, src, nbytes): f32x4 dst += src;
+ * scale(ptr, nbytes, s): two floats at a time, x = f32(f64(x) * s), JS's own rounding steps.
+ */
 function wasmAddModule(): Uint8Array<ArrayBuffer> {
   const leb = (n: number): number[] => {
     const out: number[] = [];
@@ -44,19 +47,33 @@ function wasmAddModule(): Uint8Array<ArrayBuffer> {
     0x20, 0, 0x20, 2, 0x49, 0x0d, 0, // if dst < end continue
     0x0b, 0x0b, 0x0b,
   ];
+  const scaleBody = [
+    0x01, 0x01, 0x7b, // one v128 local (3); params: 0 ptr, 1 nbytes (becomes end), 2 s (f64)
+    0x20, 2, 0xfd, 0x14, 0x21, 3, // local 3 = f64x2.splat(s)
+    0x20, 1, 0x20, 0, 0x6a, 0x21, 1, // end = ptr + nbytes
+    0x02, 0x40, 0x20, 0, 0x20, 1, 0x4f, 0x0d, 0, // block; if ptr >= end break
+    0x03, 0x40, // loop
+    0x20, 0, 0x20, 0, 0xfd, 0x5d, 0x03, 0x00, // ptr; v128.load64_zero ptr (two floats)
+    0xfd, 0x5f, 0x20, 3, 0xfd, 0xf2, 0x01, 0xfd, 0x5e, // f64x2.promote_low_f32x4; f64x2.mul; f32x4.demote_f64x2_zero
+    0xfd, 0x5b, 0x03, 0x00, 0x00, // v128.store64_lane 0
+    0x20, 0, 0x41, 0x08, 0x6a, 0x21, 0, // ptr += 8
+    0x20, 0, 0x20, 1, 0x49, 0x0d, 0, // if ptr < end continue
+    0x0b, 0x0b, 0x0b,
+  ];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, [1, 0x60, 3, 0x7f, 0x7f, 0x7f, 0]),
+    ...section(1, [2, 0x60, 3, 0x7f, 0x7f, 0x7f, 0, 0x60, 3, 0x7f, 0x7f, 0x7c, 0]),
     ...section(2, [1, ...str('env'), ...str('mem'), 0x02, 0x00, 0x00]), // memory, min 0 pages
-    ...section(3, [1, 0]),
-    ...section(7, [1, ...str('add'), 0, 0]),
-    ...section(10, [1, ...leb(body.length), ...body]),
+    ...section(3, [2, 0, 1]),
+    ...section(7, [2, ...str('add'), 0, 0, ...str('scale'), 0, 1]),
+    ...section(10, [2, ...leb(body.length), ...body, ...leb(scaleBody.length), ...scaleBody]),
   ]);
 }
 
 /** One instance of the kernel bound to one memory; the first BLOCK_BYTES are its scratch. */
 interface WasmAdd {
   add: (dst: number, src: number, nbytes: number) => void;
+  scale: (ptr: number, nbytes: number, s: number) => void;
   floats: Float32Array;
   bytes: Uint8Array;
 }
@@ -81,7 +98,7 @@ function wasmModule(): WebAssembly.Module | null {
 function instantiate(mod: WebAssembly.Module, pages: number): WasmAdd {
   const mem = new WebAssembly.Memory({ initial: pages, maximum: pages });
   const inst = new WebAssembly.Instance(mod, { env: { mem } });
-  return { add: inst.exports.add as WasmAdd['add'], floats: new Float32Array(mem.buffer), bytes: new Uint8Array(mem.buffer) };
+  return { add: inst.exports.add as WasmAdd['add'], scale: inst.exports.scale as WasmAdd['scale'], floats: new Float32Array(mem.buffer), bytes: new Uint8Array(mem.buffer) };
 }
 
 /** The kernel on its own two-block memory (for any dst), or null without WebAssembly SIMD. */
@@ -155,6 +172,17 @@ function addInPlace(w: WasmAdd, dst: Float32Array, src: Uint8Array): void {
     w.add(dst.byteOffset + off * 4, 0, simdN * 4);
     for (let i = simdN; i < n; i++) dst[off + i] += w.floats[i];
   }
+}
+
+/**
+ * x[i] *= s, rounded as JS rounds it (the float32 times the double s, rounded to double, then to
+ * float32): in wasm when x lives in a summable buffer, else a JS loop. Same bits either way.
+ */
+export function scaleInPlace(x: Float32Array, s: number): void {
+  const own = inPlace.get(x.buffer as ArrayBuffer);
+  const pairs = own ? x.length & ~1 : 0;
+  if (own) own.scale(x.byteOffset, pairs * 4, s);
+  for (let i = pairs; i < x.length; i++) x[i] *= s;
 }
 
 /** dst[i] += src[i] in the fastest form available here. */

@@ -18,7 +18,7 @@ import type { AllReduce } from './allreduce';
 import { clientOptions, serverOptions, startZapHandler, type JobKeys } from '../shared/curve';
 import { rmSync } from 'fs';
 import type * as zmq from 'zeromq';
-import { summableFloats } from './reduce-add';
+import { scaleInPlace, summableFloats } from './reduce-add';
 import { freshIpcEndpoint, formatEndpoint, hostKey, ipcPath, pickAddress, type RingTransport } from './ring-endpoint';
 import { checkHeader, decodeHeader, encodeHeader, HELLO_STEP, wireCodeOf, type FrameHeader, type WireName } from './ring-frame';
 import { chunkRange, chunksPerSegment, isReduceStep, recvSegment, ringSteps, sendSegment } from './ring-layout';
@@ -169,7 +169,7 @@ export class Ring implements AllReduce {
     if (this.broken) throw new Error(`ring: rank ${this.rank} is unusable after an earlier failure: ${this.broken.message}`);
     this.reduced += buf.byteLength;
     if (this.world === 1) {
-      if (scale !== 1) for (let i = 0; i < buf.length; i++) buf[i] *= scale;
+      if (scale !== 1) scaleInPlace(buf, scale);
       return;
     }
     if (!this.writer) throw new Error(`ring: rank ${this.rank} must connect() before allReduceSum`);
@@ -222,7 +222,7 @@ export class Ring implements AllReduce {
         if (isReduceStep(world, step)) {
           codec.add(dst, payload);
           const owned = !isReduceStep(world, step + 1);
-          if (owned && scale !== 1) for (let i = 0; i < dst.length; i++) dst[i] *= scale;
+          if (owned && scale !== 1) scaleInPlace(dst, scale);
           // The owned sum leaves from staging (or a fresh encoding), never from buf (Note [zero-copy lifetimes]).
           send(step + 1, c, owned ? codec.owned(dst, staging.subarray(at.start - ownedStart, at.end - ownedStart)) : codec.outgoing(dst));
         } else {
