@@ -3,6 +3,7 @@
  * machine. It forwards Ctrl-C/SIGTERM to every child, and when any child fails it stops the rest,
  * so no process is left waiting for a peer that is gone. Exit status: 0 only if all succeeded.
  */
+import { withRingMalloc } from '../worker/ring-link';
 import { spawn, type ChildProcess } from 'child_process';
 import { mkdtempSync, rmSync } from 'fs';
 import { tmpdir } from 'os';
@@ -64,7 +65,9 @@ async function launchOnce(o: LaunchOptions, runArgs: string[]): Promise<{ code: 
     return proc;
   };
   start('coordinator', ['coordinator', '--bind', address, '--world', String(o.workers), ...runArgs], 'inherit');
-  for (let r = 0; r < o.workers; r++) start('a worker', ['worker', '--connect', address], 'pipe', o.gpus?.length ? workerGpuEnv(gpuForWorker(o.gpus, r), env) : {});
+  // Workers get the ring's malloc settings (Note [frame memory] in worker/ring-link.ts): glibc reads them at start.
+  const ringMalloc = { GLIBC_TUNABLES: withRingMalloc(env).GLIBC_TUNABLES ?? '' };
+  for (let r = 0; r < o.workers; r++) start('a worker', ['worker', '--connect', address], 'pipe', { ...ringMalloc, ...(o.gpus?.length ? workerGpuEnv(gpuForWorker(o.gpus, r), env) : {}) });
 
   let failed: string | null = null;
   let interrupted = false;

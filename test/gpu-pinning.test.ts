@@ -3,6 +3,7 @@
  * `launch` (child processes that report what they were given), and `ringtune launch --gpus 0,0
  * --backend webgpu` on Dawn's null device (wiring only: that device computes nothing).
  */
+import { RING_MALLOC_TUNABLES } from '../worker/ring-link';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
@@ -64,7 +65,7 @@ describe('worker environment', () => {
     // Stands in for the CLI: each child writes down its role and the GPU variables it was started with.
     writeFileSync(probe, `
       const fs = require('fs');
-      const keys = ['CUDA_VISIBLE_DEVICES', 'TF_FORCE_GPU_ALLOW_GROWTH', 'CUDA_CACHE_PATH', 'RINGTUNE_GPU'];
+      const keys = ['CUDA_VISIBLE_DEVICES', 'TF_FORCE_GPU_ALLOW_GROWTH', 'CUDA_CACHE_PATH', 'RINGTUNE_GPU', 'GLIBC_TUNABLES'];
       fs.mkdirSync(process.env.PROBE_DIR, { recursive: true });
       const env = Object.fromEntries(keys.map((k) => [k, process.env[k] ?? null]));
       fs.writeFileSync(process.env.PROBE_DIR + '/' + process.pid + '.json', JSON.stringify({ role: process.argv[2], env }));`);
@@ -81,6 +82,7 @@ describe('worker environment', () => {
       expect(w.env.RINGTUNE_GPU).toBe(w.env.CUDA_VISIBLE_DEVICES);
       expect(w.env.TF_FORCE_GPU_ALLOW_GROWTH).toBe('true');
       expect(w.env.CUDA_CACHE_PATH).toBe('/tmp/jit');
+      expect(w.env.GLIBC_TUNABLES).toBe(RING_MALLOC_TUNABLES); // the ring's malloc settings, read by glibc at start
     }
   });
 });

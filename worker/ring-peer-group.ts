@@ -7,6 +7,7 @@ import { fork, type ChildProcess } from 'child_process';
 import { existsSync } from 'fs';
 import { join } from 'path';
 import type { RingOptions } from './ring';
+import { withRingMalloc } from './ring-link';
 import type { PeerReply, PeerRequest } from './ring-peer';
 
 /** The compiled peer script (from sources under ts-jest, the copy tsc wrote to dist/). */
@@ -39,7 +40,7 @@ export class RingPeerGroup {
   /** Forks the ranks, binds each, and connects the ring. */
   static async start(world: number, opts: Omit<RingOptions, 'rank' | 'world'>, requestTimeoutMs = 120000, shm?: { name: string; capacity: number; spins?: number; blockFloats?: number }): Promise<RingPeerGroup> {
     const script = peerScript();
-    const children = Array.from({ length: world }, () => fork(script, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+    const children = Array.from({ length: world }, () => fork(script, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: withRingMalloc(process.env) }));
     const group = new RingPeerGroup(children, requestTimeoutMs);
     try {
       const bound = await group.request((rank) => ({ type: 'init', opts: { ...opts, rank, world }, shm }));

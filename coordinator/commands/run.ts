@@ -6,7 +6,8 @@
  *   so that every task (one per GPU) trains and the ring has WORLD workers: `srun -n 3` is the
  *   coordinator and 3 training ranks on 3 tasks. `--coordinator-only` keeps rank 0 to the
  *   coordinator (a CPU-only head task), and the ring then has WORLD - 1 workers.
- * - any other rank: a worker connecting to MASTER_ADDR:MASTER_PORT.
+ * - any other rank: a worker connecting to MASTER_ADDR:MASTER_PORT, also as a child process
+ *   (glibc takes the ring's malloc settings only at process start).
  * Ring ranks are given by the coordinator in arrival order; the task rank only picks the role.
  * The worker's GPU follows LOCAL_RANK and is passed on as RINGTUNE_GPU.
  */
@@ -15,7 +16,7 @@ import { spawn, execFileSync, type ChildProcess } from 'child_process';
 import { createSocket } from 'dgram';
 import { addRunOptions, configFromOptions } from '../run-options';
 import { runCoordinator } from '../run';
-import { runWorker } from '../../worker/main';
+import { withRingMalloc } from '../../worker/ring-link';
 import type { EpochInfo } from '../events';
 import { discoverTopology, describeTopology, firstSlurmHost, gpuIndex, type Topology, type TopologyFlags } from '../../shared/topology';
 
@@ -84,6 +85,43 @@ export function weightsLine(e: EpochInfo): string {
   return `ringtune run: weights after ${e.phase.name} epoch ${e.epoch}: ${e.rankHashes.map((h, r) => `rank ${r} ${h}`).join(', ')}`;
 }
 
+/**
+ * Starts this task's worker as a supervised child: glibc reads the ring's malloc settings
+ * (Note [frame memory] in worker/ring-link.ts) only at process start, and the child ends by itself
+ * if this task dies. SIGINT/SIGTERM to the task reach the child; `stop` undoes that and ends it.
+ */
+function superviseWorker(connect: string, host: string, gpu: number, rank: number): { child: ChildProcess; done: Promise<string | null>; stop: () => void } {
+  const child = spawn(process.execPath, [CLI, 'worker', '--connect', connect, '--host', host], {
+    env: { ...withRingMalloc(process.env), RINGTUNE_GPU: String(gpu), RINGTUNE_SUPERVISOR_PID: String(process.pid) },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const done = exited(child, `the worker of rank ${rank}`);
+  const onSignal = (signal: NodeJS.Signals) => {
+    child.kill(signal);
+    console.error(`ringtune run: rank ${rank} stopped by ${signal}`);
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const stop = () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  };
+  return { child, done, stop };
+}
+
+/** A worker rank: its worker as a supervised child; fails with the child. */
+async function runWorkerRank(t: Topology, host: string, gpu: number): Promise<void> {
+  const w = superviseWorker(tcp(t.masterAddr, t.masterPort), host, gpu, t.rank);
+  try {
+    const failure = await w.done;
+    if (failure) throw new Error(failure);
+  } finally {
+    w.stop();
+  }
+}
+
 /** Rank 0: the coordinator here, and (unless coordinator-only) a worker as a supervised child. */
 async function runRankZero(t: Topology, f: RunFlags, opts: Record<string, unknown>, host: string, gpu: number): Promise<void> {
   const config = configFromOptions(opts);
@@ -93,18 +131,8 @@ async function runRankZero(t: Topology, f: RunFlags, opts: Record<string, unknow
   const local = tcp(f.bindHost === '0.0.0.0' ? '127.0.0.1' : f.bindHost === '::' ? '::1' : f.bindHost, t.masterPort);
   // The worker starts now, not once the coordinator listens: its hello then reaches the
   // coordinator about when the other tasks' do (ZeroMQ queues it until the bind).
-  const child = f.coordinatorOnly ? null : spawn(process.execPath, [CLI, 'worker', '--connect', local, '--host', host], {
-    env: { ...process.env, RINGTUNE_GPU: String(gpu), RINGTUNE_SUPERVISOR_PID: String(process.pid) },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  const childDone = child ? exited(child, 'the worker of rank 0') : Promise.resolve(null);
-  const onSignal = (signal: NodeJS.Signals) => {
-    child?.kill(signal);
-    console.error(`ringtune run: rank 0 stopped by ${signal}`);
-    process.exit(signal === 'SIGINT' ? 130 : 143);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const worker = f.coordinatorOnly ? null : superviseWorker(local, host, gpu, 0);
+  const childDone = worker ? worker.done : Promise.resolve(null);
   try {
     // A worker that dies before the coordinator hears of it (e.g. before its hello) ends rank 0 at once.
     const childFailed = childDone.then((failure) => (failure ? failure : new Promise<never>(() => undefined)));
@@ -115,9 +143,7 @@ async function runRankZero(t: Topology, f: RunFlags, opts: Record<string, unknow
     const failure = outcome ?? (await childDone);
     if (failure) throw new Error(failure);
   } finally {
-    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    worker?.stop();
   }
 }
 
@@ -146,11 +172,7 @@ export function runCommand(): Command {
       const role = t.rank !== 0 ? 'worker' : trains ? 'coordinator + worker' : 'coordinator';
       console.error(describeTopology(t, { 'ring host': host, ...(trains ? { gpu } : {}), pid: process.pid }, role));
       if (t.rank === 0) await runRankZero(t, f, opts, host, gpu);
-      else {
-        process.env.RINGTUNE_GPU = String(gpu);
-        delete process.env.RINGTUNE_SUPERVISOR_PID; // this task's parent is the engine (srun, sshd, kubelet), not a ringtune launcher
-        await runWorker({ connect: tcp(t.masterAddr, t.masterPort), host });
-      }
+      else await runWorkerRank(t, host, gpu);
     } catch (e) {
       console.error(`ringtune: ${(e as Error).message ?? String(e)}`);
       process.exitCode = 1;
