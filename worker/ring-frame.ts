@@ -70,14 +70,20 @@ export function decodeHeader(b: Buffer, from: string): FrameHeader {
   };
 }
 
+/** Header fields in the order they are checked (the most telling mismatch first). */
+const CHECKED: readonly (keyof FrameHeader)[] = ['world', 'rank', 'wire', 'tag', 'floats', 'step', 'chunk'];
+/** How a mismatch names a field (built once: every frame is checked). */
+const FIELD_NAMES: Partial<Record<keyof FrameHeader, string>> = {
+  tag: 'tag (step number)',
+  floats: 'buffer length (floats)',
+  wire: `wire dtype (${WIRE_NAMES.map((name, code) => `${code} ${name}`).join(', ')})`,
+};
+
 /** Throws an error naming `from` on the first field of `got` that differs from `want`. */
 export function checkHeader(got: FrameHeader, want: FrameHeader, from: string): void {
-  const fields: (keyof FrameHeader)[] = ['world', 'rank', 'wire', 'tag', 'floats', 'step', 'chunk'];
-  const wires = WIRE_NAMES.map((name, code) => `${code} ${name}`).join(', ');
-  const names: Partial<Record<keyof FrameHeader, string>> = { tag: 'tag (step number)', floats: 'buffer length (floats)', wire: `wire dtype (${wires})` };
-  for (const f of fields) {
+  for (const f of CHECKED) {
     if (got[f] !== want[f]) {
-      const what = names[f] ?? f;
+      const what = FIELD_NAMES[f] ?? f;
       throw new Error(`ring: ${from} sent ${what} ${got[f]}, expected ${want[f]} ` +
         `(frame step ${got.step} chunk ${got.chunk}, tag ${got.tag}): the ranks are not in the same all-reduce`);
     }
