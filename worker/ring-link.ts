@@ -17,9 +17,11 @@
  * twice the frame size), so the I/O thread's recv writes every frame into fresh pages, page fault
  * by page fault. With the tunables of `withRingMalloc` (frames below the mmap threshold come from
  * the heap, which keeps up to 128 MiB of free memory) they are reused instead. Measured, 2 ranks
- * over tcp, CPU per call summed over both ranks (time per call): 1 MiB 5.7 -> 3.4 ms (3.7 -> 2.1),
- * 16 MiB 50 -> 31 ms (29 -> 18), 100 MiB 395 -> 216 ms (226 -> 122), 6,000 fewer page faults per
- * 100 MiB call. glibc reads them at process start: whoever spawns a ring rank must pass them.
+ * over tcp, fresh processes running one size, CPU per call summed over both ranks (time per call):
+ * 1 MiB 5.7 -> 3.4 ms (3.7 -> 2.1), 16 MiB 50 -> 31 ms (29 -> 18), 100 MiB 395 -> 216 ms
+ * (226 -> 122), 6,000 fewer page faults per 100 MiB call. In `bench:allreduce`, whose ranks run
+ * 1, 16, then 100 MiB, the 1 and 16 MiB gains show and 100 MiB stays about where it was.
+ * glibc reads them at process start: whoever spawns a ring rank must pass them.
  */
 import * as zmq from 'zeromq';
 
