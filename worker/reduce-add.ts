@@ -12,6 +12,7 @@
  * chunks across a 100 MiB buffer (dst from memory, as in a ring step): in place 8.3-8.9, staged
  * 4.5-6.0. So wasm is the default wherever WebAssembly SIMD validates.
  */
+import { leb, section, str } from './wasm-asm';
 
 /** Floats per block staged through wasm memory: 64 KiB, two blocks stay in L2. */
 const BLOCK_FLOATS = 16 * 1024;
@@ -25,18 +26,6 @@ const MAX_PAGES = 65536;
  * scale(ptr, nbytes, s): two floats at a time, x = f32(f64(x) * s), JS's own rounding steps.
  */
 function wasmAddModule(): Uint8Array<ArrayBuffer> {
-  const leb = (n: number): number[] => {
-    const out: number[] = [];
-    do {
-      let b = n & 0x7f;
-      n >>>= 7;
-      if (n) b |= 0x80;
-      out.push(b);
-    } while (n);
-    return out;
-  };
-  const str = (s: string): number[] => [s.length, ...Buffer.from(s, 'latin1')];
-  const section = (id: number, bytes: number[]): number[] => [id, ...leb(bytes.length), ...bytes];
   const body = [
     0x00, // no locals; params: 0 dst, 1 src, 2 nbytes (becomes end)
     0x20, 2, 0x20, 0, 0x6a, 0x21, 2, // end = dst + nbytes

@@ -15,6 +15,7 @@
  * Decode, per lane, on m = h & 0x7fff: subnormal m * 2^-24 (exact int-to-float), normal m << 13
  * rebiased by 112 exponents, inf/NaN rebiased to exponent 255; then the sign, times 2^-e.
  */
+import { leb, section, sleb } from './wasm-asm';
 
 /** Floats per staged block: 64 KiB of float32 in, 32 KiB of fp16 out (or the reverse for decode). */
 const BLOCK = 16 * 1024;
@@ -23,27 +24,6 @@ const OUT = BLOCK * 4;
 /** Scale exponents the kernels handle; others take the JS path. */
 export const SIMD_MAX_ABS_EXP = 112;
 
-const leb = (n: number): number[] => {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n) b |= 0x80;
-    out.push(b);
-  } while (n);
-  return out;
-};
-/** Signed LEB128 (i32.const immediates). */
-const sleb = (n: number): number[] => {
-  const out: number[] = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && !(b & 0x40)) || (n === -1 && b & 0x40)) return [...out, b];
-    out.push(b | 0x80);
-  }
-};
-const section = (id: number, bytes: number[]): number[] => [id, ...leb(bytes.length), ...bytes];
 
 // Instructions (SIMD ones are 0xfd + LEB128 opcode).
 const simd = (op: number): number[] => [0xfd, ...leb(op)];

@@ -114,6 +114,11 @@ std::atomic<int32_t>* Word(napi_env env, napi_value arr, napi_value idx) {
   return reinterpret_cast<std::atomic<int32_t>*>(static_cast<int32_t*>(data) + i);
 }
 
+// The first `want` arguments, the first two naming a counter (typed array, index); nullptr after throwing.
+std::atomic<int32_t>* CounterArgs(napi_env env, napi_callback_info info, size_t want, napi_value* argv) {
+  return Args(env, info, want, argv) ? Word(env, argv[0], argv[1]) : nullptr;
+}
+
 long Futex(std::atomic<int32_t>* w, int op, int32_t val, const struct timespec* timeout) {
   return syscall(SYS_futex, reinterpret_cast<int32_t*>(w), op, val, timeout, nullptr, 0);
 }
@@ -121,8 +126,7 @@ long Futex(std::atomic<int32_t>* w, int op, int32_t val, const struct timespec* 
 // publish(counters, index, value): stores value and wakes every waiter on that counter.
 napi_value Publish(napi_env env, napi_callback_info info) {
   napi_value argv[3];
-  if (!Args(env, info, 3, argv)) return nullptr;
-  std::atomic<int32_t>* w = Word(env, argv[0], argv[1]);
+  std::atomic<int32_t>* w = CounterArgs(env, info, 3, argv);
   if (!w) return nullptr;
   int32_t v;
   napi_get_value_int32(env, argv[2], &v);
@@ -142,8 +146,7 @@ double NowMs() {
 // cores), then sleeps in the kernel until a publish wakes it.
 napi_value WaitAtLeast(napi_env env, napi_callback_info info) {
   napi_value argv[5];
-  if (!Args(env, info, 5, argv)) return nullptr;
-  std::atomic<int32_t>* w = Word(env, argv[0], argv[1]);
+  std::atomic<int32_t>* w = CounterArgs(env, info, 5, argv);
   if (!w) return nullptr;
   int32_t target;
   uint32_t spins;
