@@ -84,7 +84,8 @@ export class RingPeerGroup {
         reject(new Error(`ring peer rank ${rank} is not running`));
         return;
       }
-      child.send(req, (err) => err && this.pending[rank].shift()?.reject(new Error(`ring peer rank ${rank}: ${err.message}`)));
+      // EPIPE: the process died before its exit event arrived.
+      child.send(req, (err) => err && this.pending[rank].shift()?.reject(new Error(`ring peer rank ${rank} is not running (${err.message})`)));
     });
   }
 
