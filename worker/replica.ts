@@ -102,6 +102,7 @@ export class Replica {
     let t1 = 0;
     let waitMs = 0;
     let summed: Promise<void> = this.allreduce.prepare(); // peers may still read the last result from a shared buffer
+    summed.catch(() => undefined); // awaited below (through the chain); a failure must not go unhandled first
     try {
       for (let k = 0; k < this.buckets.length; k++) {
         const values = (await reads[k]) as Float32Array;
