@@ -10,7 +10,7 @@ import { writeFileAtomic } from '../shared/files';
 import { join } from 'path';
 import { scanImageFolders, describeSkipped } from '../shared/data/folders';
 import { fineTunePlan, fitOneCyclePlan, ONE_CYCLE_DEFAULTS, type Phase } from '../shared/plan';
-import type { RunConfig } from '../shared/config';
+import { DEFAULTS, type RunConfig } from '../shared/config';
 import { WorkerHub, WorkerFailure } from './hub';
 import { fit } from './fit';
 import { tablePrinter, progressBarCallback } from './console-callbacks';
@@ -75,7 +75,8 @@ export async function runCoordinator(o: CoordinatorOptions): Promise<RunSummary>
   const log = o.log ?? ((l: string) => console.log(l));
   const timeoutMs = o.timeoutMs ?? 600_000;
   const resumed = o.resume ? loadResume(o.resume, o.world) : null;
-  const base = resumed?.meta.config ?? o.config;
+  // A checkpoint from an older version lacks newer options: they take today's defaults, here, once.
+  const base = resumed ? { ...DEFAULTS, ...resumed.meta.config } : o.config;
   if (!base) throw new Error('runCoordinator needs a config or a checkpoint to resume');
   const dataset = await scanImageFolders(base.data, { validPct: base.validPct, seed: base.seed, verify: true });
   const unreadable = dataset.skipped.filter((s) => !NOT_IMAGES.has(s.reason));
@@ -106,8 +107,8 @@ export async function runCoordinator(o: CoordinatorOptions): Promise<RunSummary>
     if (hashes.size > 1) throw new WorkerFailure(`workers start from different weights (${ready.map((r, i) => `rank ${i}: ${r.msg.weightsHash}`).join(', ')})`, null);
     const first = ready[0].msg;
     log(`ringtune: ${o.world} worker(s) ready on backend ${first.backend}; ${config.arch} (${config.pretrained ? `pretrained body from ${config.pretrained}` : 'random init'}), ${first.params} parameters in ${first.groups} groups, identical initial weights`);
-    const allreduce = chooseAllReduce(config.allreduce ?? 'auto', ready.map((r) => r.msg), config.gradDtype ?? 'f32');
-    log(`ringtune: gradients all-reduced ${allreduce.kind === 'shm' ? 'through shared memory' : `over the ZeroMQ ring (${config.gradDtype ?? 'f32'} on the wire)`}: ${allreduce.reason}`);
+    const allreduce = chooseAllReduce(config.allreduce, ready.map((r) => r.msg), config.gradDtype);
+    log(`ringtune: gradients all-reduced ${allreduce.kind === 'shm' ? 'through shared memory' : `over the ZeroMQ ring (${config.gradDtype} on the wire)`}: ${allreduce.reason}`);
     await o.onRing?.(ready.map((r) => r.msg.ringEndpoint));
     const shmName = `/ringtune-${process.pid}-${randomBytes(6).toString('hex')}`;
     await hub.broadcast(() => ({ type: 'ring', endpoints: ready.map((r) => r.msg.ringEndpoint), allreduce: allreduce.kind, shmName }));

@@ -89,12 +89,12 @@ async function handle(msg: CoordMsg, frames: Buffer[], s: Session | null, send: 
       const backend = await selectBackend(config.backend as never);
       if (rank === 0) log(`ringtune: backend ${backend.name} (${backend.reason})`);
       const net = await buildNet({ arch: config.arch, nClasses: config.nClasses, size: config.size, groups: config.groups ?? undefined, seed: config.seed, pretrained: config.pretrained ?? undefined, head: { linFtrs: config.linFtrs, ps: config.ps, firstBn: config.firstBn } });
-      const ring = await Ring.bind({ rank, world, host: opts.host, keys, wire: config.gradDtype ?? 'f32' });
-      const replica = new Replica(net, ring, world, config.wd, Math.max(1, Math.floor(((config.bucketMb ?? 25) * 2 ** 20) / 4)));
+      const ring = await Ring.bind({ rank, world, host: opts.host, keys, wire: config.gradDtype });
+      const replica = new Replica(net, ring, world, config.wd, Math.max(1, Math.floor((config.bucketMb * 2 ** 20) / 4)));
       const common = { size: config.size, mean: net.stats.mean, std: net.stats.std, flip: config.flip, minScale: config.minScale, seed: config.seed };
       const train = new BatchLoader(config.data, msg.items, { ...common, train: true });
       const valid = new BatchLoader(config.data, msg.validItems, { ...common, train: false });
-      const params = net.params.reduce((a, p) => a + p.variable.read().size, 0);
+      const params = trainableCount(net);
       const shmWhyNot = shmUnavailable(segmentLayout(world, shmCapacity(net)).totalBytes);
       await send({ type: 'ready', ringEndpoint: ring.endpoint, weightsHash: await replica.weightsHash(), backend: backend.name, backendReason: backend.reason, params, groups: net.nGroups, host: hostKey(), shmUnavailable: shmWhyNot });
       return { rank, world, config, replica, ring, allreduce: ring, train, valid };
@@ -184,7 +184,12 @@ function floatsOf(b: Buffer): Float32Array {
 
 /** Floats of the largest buffer a replica all-reduces: every trainable parameter, or the BatchNorm statistics. */
 function shmCapacity(net: Replica['net']): number {
-  return Math.max(net.params.reduce((a, p) => a + p.variable.read().size, 0), net.bnStats.reduce((a, v) => a + v.read().size, 0));
+  return Math.max(trainableCount(net), net.bnStats.reduce((a, v) => a + v.read().size, 0));
+}
+
+/** Floats of every trainable parameter (all groups). */
+function trainableCount(net: Replica['net']): number {
+  return net.params.reduce((a, p) => a + p.variable.read().size, 0);
 }
 
 function need(s: Session | null, type: string): Session {

@@ -71,7 +71,7 @@ export class Replica {
     }
     this.params = new Float32Array(offset);
     this.grads = this.allreduce.buffer(offset);
-    this.buckets = bucketize(segments.map((s) => s.length), Math.min(this.bucketFloats, Math.max(offset, 1)));
+    this.buckets = bucketize(segments.map((s) => s.length), this.bucketFloats);
     if (this.buckets.length > BUCKET_TAGS) throw new Error(`${this.buckets.length} gradient buckets: raise --bucket-mb (at most ${BUCKET_TAGS} buckets)`);
     // data(), not dataSync(): a GPU backend in Node cannot read back synchronously.
     const values = await Promise.all(this.vars.map((v) => v.data()));

@@ -10,6 +10,17 @@ function asTensor(name: string, kernelName: string, t: unknown): tf.Tensor {
   throw new Error(`${kernelName}: input '${name}' is not a Tensor (got ${typeof t})`);
 }
 
+/** Registers `g` in place of the gradient already registered for its kernel, without tfjs's warning about replacing it. */
+export function replaceGradient(g: tf.GradConfig): void {
+  const warn = console.warn;
+  console.warn = () => undefined;
+  try {
+    tf.registerGradient(g);
+  } finally {
+    console.warn = warn;
+  }
+}
+
 /** Kernel config that runs `body` for `kernelName` on the wasm backend. */
 export function wasmKernel(kernelName: string, body: TensorKernel): tf.KernelConfig {
   const kernelFunc = (args: { inputs: tf.NamedTensorMap | object; attrs?: object }): tf.Tensor => {

@@ -5,6 +5,7 @@ import { depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig } from './d
 import { unsortedSegmentSumConfig } from './segment-sum';
 import { fusedBatchNormGradConfig } from './batchnorm-grad';
 import { pixelShuffleConfig } from './layout';
+import { replaceGradient } from './config';
 
 /** Every kernel ringtune registers for wasm (replacing any stock one of the same name). */
 export const wasmKernels: tf.KernelConfig[] = [
@@ -21,14 +22,7 @@ let gradientsRegistered = false;
 /** Registers ringtune's wasm kernels (and its leaner BatchNorm gradient); idempotent. Call after '@tensorflow/tfjs-backend-wasm' is imported. */
 export function registerWasmKernels(): void {
   if (!gradientsRegistered) {
-    // registerGradient warns when it replaces tfjs-core's; silence that one expected warning.
-    const warn = console.warn;
-    console.warn = () => undefined;
-    try {
-      tf.registerGradient(fusedBatchNormGradConfig);
-    } finally {
-      console.warn = warn;
-    }
+    replaceGradient(fusedBatchNormGradConfig);
     gradientsRegistered = true;
   }
   for (const k of wasmKernels) {

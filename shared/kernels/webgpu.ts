@@ -10,7 +10,7 @@
  * gradients' long-K products spread over the whole chip.
  */
 import * as tf from '@tensorflow/tfjs';
-import { wasmKernel } from './config';
+import { replaceGradient, wasmKernel } from './config';
 import { ConvAttrs } from './geometry';
 import { fusedBatchNormGradConfig } from './batchnorm-grad';
 import { im2colFilterGrad, tapSumDepthwiseFilterGrad } from './webgpu-grads';
@@ -34,17 +34,6 @@ export const webgpuFlags: Record<string, number | boolean> = {
 };
 
 const stock = { kernels: new Map<string, tf.KernelConfig | undefined>(), flags: new Map<string, number | boolean>(), gradient: undefined as tf.GradConfig | undefined, saved: false };
-
-function replaceGradient(g: tf.GradConfig): void {
-  // registerGradient warns when it replaces an existing one; this replacement is intended.
-  const warn = console.warn;
-  console.warn = () => undefined;
-  try {
-    tf.registerGradient(g);
-  } finally {
-    console.warn = warn;
-  }
-}
 
 /** Registers ringtune's webgpu kernels, gradient and flags; idempotent. Call after '@tensorflow/tfjs-backend-webgpu' is loaded. */
 export function registerWebgpuKernels(): void {
