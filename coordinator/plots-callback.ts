@@ -9,7 +9,7 @@ import type { Phase } from '../shared/plan';
 import type { Callback, EpochInfo, StepInfo } from './events';
 import { figureSvg, svgToPng, type Panel } from './plot';
 import { writePngAtomic } from './figures';
-import { schedulePanels, type ScheduleRecord } from './commands/schedule';
+import { schedulePanels, type ScheduleRecord } from './schedule-figure';
 
 /** Options of the plots callback. */
 export interface PlotsOptions {

@@ -12,10 +12,10 @@ import { spawn, spawnSync } from 'child_process';
 import { Command } from 'commander';
 import { createServer } from 'net';
 import { join } from 'path';
-import { addIntoJs, addIntoWasm, hasWasmSimd } from '../worker/reduce-add';
-import { RingPeerGroup } from '../worker/ring-peer-group';
-import { shmNative } from '../worker/shm-native';
-import { WIRE_NAMES, type WireName } from '../worker/ring-frame';
+import { addIntoJs, addIntoWasm, hasWasmSimd } from '../worker/reduce/add';
+import { RingPeerGroup } from '../test/helpers/ring-peer-group';
+import { shmNative } from '../worker/shm/native';
+import { WIRE_NAMES, type WireName } from '../worker/ring/frame';
 
 const PYTHON = '/usr/bin/python3';
 const MIB = 2 ** 20;

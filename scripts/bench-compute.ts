@@ -10,7 +10,7 @@ import { spawnSync } from 'child_process';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { Command } from 'commander';
-import { selectBackend } from '../shared/backend';
+import { selectBackend } from '../worker/backend';
 import { benchNet, convFlops, trainStepper } from './bench-nets';
 
 interface Result { name: string; imgS: number; cpuImgS: number; stepMs: number[] }
@@ -75,7 +75,7 @@ async function main(): Promise<void> {
     .option('--steps <n>', 'timed steps (median reported)', '10')
     .option('--cpu-steps <n>', 'timed steps on the cpu backend (0 skips it; ~minutes per step)', '1')
     .option('--leak-steps <n>', 'steps of the tensor-count check', '200')
-    .option('--resnet18', 'also resnet18 at 64 px, batch 32 (needs shared/models)')
+    .option('--resnet18', 'also resnet18 at 64 px, batch 32 (needs worker/models)')
     .parse().opts();
   const warmup = Number(o.warmup);
   const steps = Number(o.steps);
@@ -88,7 +88,7 @@ async function main(): Promise<void> {
 
   let resnet: Result | null = null;
   if (o.resnet18) {
-    const { buildNet } = await import('../shared/models');
+    const { buildNet } = await import('../worker/models');
     const net = await buildNet({ arch: 'resnet18', nClasses: 10, size: 64, seed: 1 });
     resnet = await measure('wasm resnet18 64px b32', net.model, 32, 1, Math.max(3, Math.ceil(steps / 3)));
   }

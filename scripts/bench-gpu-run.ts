@@ -4,10 +4,10 @@
  * time goes (tf.profile kernel time against wall time), and the tensor count across steps.
  */
 import * as tf from '@tensorflow/tfjs';
-import { releaseBackend, selectBackend } from '../shared/backend';
-import { restoreStockWebgpuKernels, webgpuFlags } from '../shared/kernels/webgpu';
+import { releaseBackend, selectBackend } from '../worker/backend';
+import { restoreStockWebgpuKernels, webgpuFlags } from '../worker/kernels/webgpu';
 import { FlatAdam, type Segment } from '../shared/optim';
-import { buildNet } from '../shared/models';
+import { buildNet } from '../worker/models';
 import { benchNet } from './bench-nets';
 
 /** What a variant changes: ringtune's kernels or stock ones, the step's optimizer path, Dawn flags. */

@@ -12,7 +12,7 @@ import sharp from 'sharp';
 import { scanImageFolders } from '../shared/data/folders';
 import { mapPool } from '../shared/data/pool';
 import { Rng } from '../shared/rng';
-import { BatchLoader } from '../worker/loader';
+import { BatchLoader } from '../worker/data/loader';
 import { prepareData } from './prepare-data';
 
 interface Case { name: string; root: string; size: number; bs: number; batches: number; train: boolean }

@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Command } from 'commander';
 import { adamStep, averageGrad, averageSqrGrad, FlatAdam, Segment, weightDecay } from '../shared/optim';
 import { Rng } from '../shared/rng';
-import { selectBackend } from '../shared/backend';
+import { selectBackend } from '../worker/backend';
 
 const SEGMENT = 250_000; // a layer-sized chunk: resnet34 has ~100 tensors of mean size ~200k
 

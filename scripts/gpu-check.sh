@@ -28,10 +28,10 @@ pack() {
   [ -f "$tool" ] || { echo "gpu-check: $tool not found" >&2; exit 2; }
   npx tsc -p . >/dev/null || true # dist/ for prepare-data; bundles are built from the sources
   bash "$tool" scripts/bench-gpu.ts .gpu
-  bash "$tool" coordinator/cli.ts .gpu/cli
+  bash "$tool" cli/main.ts .gpu/cli
   # Two run-time lookups a single bundle cannot satisfy by itself: the worker's heartbeat thread
   # require()s msgpackr by path (the bundle inlines it: put the package beside the bundle), and
-  # coordinator/commands/run.ts calls require.resolve('../cli') when it loads (give it a cli.js
+  # cli/commands/run.ts calls require.resolve('../cli') when it loads (give it a cli.js
   # one folder up that runs the same bundled CLI).
   local tmp; tmp=$(mktemp -d)
   tar -C "$tmp" -xJf .gpu/cli/app.tar.xz

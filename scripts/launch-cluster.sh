@@ -14,7 +14,7 @@
 # Environment:
 #   RINGTUNE_SSH   the ssh command (default: ssh -o BatchMode=yes); e.g. add -i KEY -p PORT
 #   RINGTUNE_NODE  node on the remote hosts (default: node)
-#   RINGTUNE_CLI   ringtune's cli.js on the remote hosts (default: this checkout's dist/coordinator/cli.js)
+#   RINGTUNE_CLI   ringtune's cli.js on the remote hosts (default: this checkout's dist/cli/main.js)
 #   RINGTUNE_CWD   folder the tasks run in (default: the current folder)
 #   MASTER_PORT    the coordinator's TCP port on the first host (default: 29500)
 set -uo pipefail
@@ -27,7 +27,7 @@ hostfile=$1; shift
 here=$(cd "$(dirname "$0")/.." && pwd)
 read -r -a ssh_cmd <<< "${RINGTUNE_SSH:-ssh -o BatchMode=yes}"
 node_bin=${RINGTUNE_NODE:-node}
-cli=${RINGTUNE_CLI:-$here/dist/coordinator/cli.js}
+cli=${RINGTUNE_CLI:-$here/dist/cli/main.js}
 cwd=${RINGTUNE_CWD:-$PWD}
 port=${MASTER_PORT:-29500}
 

@@ -7,7 +7,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
-import { launch } from '../coordinator/launch';
+import { launch } from '../cli/launch';
 import { makeImageFolders } from '../test/helpers/images';
 
 async function main(): Promise<void> {
@@ -21,7 +21,7 @@ async function main(): Promise<void> {
     const epochs = Math.ceil(steps / 8);
     const out = join(dir, 'out');
     const args = ['--data', data, '--size', '8', '--bs', '4', '--backend', 'wasm', '--no-pretrained', '--lin-ftrs', '16', '--fit-one-cycle', '--epochs', String(epochs), '--out', out];
-    const code = await launch({ cli: join(__dirname, '..', 'coordinator', 'cli.js'), workers: 2, runArgs: args });
+    const code = await launch({ cli: join(__dirname, '..', 'cli', 'main.js'), workers: 2, runArgs: args });
     if (code !== 0) throw new Error(`the soak run failed (exit ${code})`);
     const records = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.kind === 'step');
     const warm = records[Math.min(100, records.length - 1)];

@@ -7,7 +7,7 @@
  */
 import { join, resolve } from 'path';
 import { prepareData } from './prepare-data';
-import { launch } from '../coordinator/launch';
+import { launch } from '../cli/launch';
 
 const root = join(__dirname, '..', '..');
 
@@ -31,7 +31,7 @@ async function main(): Promise<void> {
   const data = join(dataRoot, limit ? `mnist-${limit}` : 'mnist');
   await prepareData({ dataset: 'mnist', out: data, limit });
   const args = ['--data', data, '--arch', 'resnet-small', '--size', '28', '--bs', '64', '--epochs', '1', '--no-flip', '--out', join(root, 'runs', 'mnist'), ...forward];
-  const code = await launch({ cli: join(root, 'dist', 'coordinator', 'cli.js'), workers: 2, runArgs: args });
+  const code = await launch({ cli: join(root, 'dist', 'cli', 'main.js'), workers: 2, runArgs: args });
   process.exit(code);
 }
 

@@ -3,8 +3,8 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { releaseBackend, selectBackend, BackendChoice } from '../shared/backend';
-import { wasmKernels } from '../shared/kernels';
+import { releaseBackend, selectBackend, BackendChoice } from '../worker/backend';
+import { wasmKernels } from '../worker/kernels';
 
 const hasTfjsNode = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'].some((p) => {
   try {
@@ -57,7 +57,7 @@ describe('selectBackend', () => {
 });
 
 describe('webgpu wiring on Dawn', () => {
-  const built = path.join(__dirname, '..', 'dist', 'shared', 'backend.js');
+  const built = path.join(__dirname, '..', 'dist', 'worker', 'backend.js');
 
   test('a process that selects webgpu on a null device and releases it exits by itself', () => {
     if (!fs.existsSync(built)) throw new Error(`${built} missing: run \`npm run build\` first (npm test does)`);

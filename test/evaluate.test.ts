@@ -8,7 +8,7 @@ import { join } from 'path';
 import sharp from 'sharp';
 import { makeImageFolders } from './helpers/images';
 import { runCli } from './helpers/cli';
-import { evaluate, mostConfused, summarize, topLossIndices, TOP_LOSSES_TITLE } from '../coordinator/commands/evaluate';
+import { evaluate, mostConfused, summarize, topLossIndices, TOP_LOSSES_TITLE } from '../cli/commands/evaluate';
 import { confusionLayout, gridLayout } from '../coordinator/figures';
 import { scanImageFolders } from '../shared/data/folders';
 

@@ -10,10 +10,10 @@ import { tmpdir } from 'os';
 import { join } from 'path';
 import { makeImageFolders } from './helpers/images';
 import { runCli } from './helpers/cli';
-import { loadModelDir } from '../shared/models/io';
+import { loadModelDir } from '../worker/models/io';
 import { Rng } from '../shared/rng';
-import { exportModel, topologyClassNames, unknownClasses } from '../coordinator/commands/export';
-import { evaluate } from '../coordinator/commands/evaluate';
+import { exportModel, topologyClassNames, unknownClasses } from '../cli/commands/export';
+import { evaluate } from '../cli/commands/evaluate';
 import { EXPORT_SOFTMAX_LAYER, TRAINING_STATS } from '../worker/inference';
 
 const dir = mkdtempSync(join(tmpdir(), 'ringtune-export-'));

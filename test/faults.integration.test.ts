@@ -3,7 +3,7 @@
  * must bring every process down within 10 s with a message naming the rank, and a non-zero exit.
  */
 import { mkdtempSync, rmSync } from 'fs';
-import { shmNative } from '../worker/shm-native';
+import { shmNative } from '../worker/shm/native';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { makeImageFolders } from './helpers/images';

@@ -6,10 +6,10 @@
  */
 import { relError, sampleCase, type Case } from './helpers/numerics';
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend } from '../shared/backend';
-import { im2colFilterGrad, tapSumDepthwiseFilterGrad } from '../shared/kernels/webgpu-grads';
-import { webgpuKernels } from '../shared/kernels/webgpu';
-import { ConvAttrs } from '../shared/kernels/geometry';
+import { selectBackend } from '../worker/backend';
+import { im2colFilterGrad, tapSumDepthwiseFilterGrad } from '../worker/kernels/webgpu-grads';
+import { webgpuKernels } from '../worker/kernels/webgpu';
+import { ConvAttrs } from '../worker/kernels/geometry';
 import { Rng } from '../shared/rng';
 
 

@@ -3,12 +3,12 @@
  * `launch` (child processes that report what they were given), and `ringtune launch --gpus 0,0
  * --backend webgpu` on Dawn's null device (wiring only: that device computes nothing).
  */
-import { RING_MALLOC_TUNABLES } from '../worker/ring-link';
+import { RING_MALLOC_TUNABLES } from '../cli/ring-malloc';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { cudaCacheDir, dawnFlagsFromEnv, gpuForWorker, mergeDawnFlags, parseGpuList, workerGpuEnv } from '../shared/gpu';
-import { launch } from '../coordinator/launch';
+import { launch } from '../cli/launch';
 import { runCli } from './helpers/cli';
 import { makeImageFolders } from './helpers/images';
 

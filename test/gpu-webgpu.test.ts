@@ -13,16 +13,16 @@ const root = join(__dirname, '..');
 const dist = (p: string) => JSON.stringify(join(root, 'dist', p));
 
 function runNode(script: string, env: NodeJS.ProcessEnv = {}) {
-  if (!existsSync(join(root, 'dist', 'shared', 'backend.js'))) throw new Error('dist/ missing: run `npm run build` first (npm test does)');
+  if (!existsSync(join(root, 'dist', 'worker', 'backend.js'))) throw new Error('dist/ missing: run `npm run build` first (npm test does)');
   return spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 90_000, cwd: root, env: { ...process.env, ...env } });
 }
 
 test('selecting webgpu registers ringtune kernels and flags; a training step runs through them; stock comes back; the process exits', () => {
   const script = `
     const tf = require('@tensorflow/tfjs');
-    const { selectBackend, releaseBackend } = require(${dist('shared/backend.js')});
-    const { webgpuKernels, webgpuFlags, restoreStockWebgpuKernels, registerWebgpuKernels } = require(${dist('shared/kernels/webgpu.js')});
-    const { fusedBatchNormGradConfig } = require(${dist('shared/kernels/batchnorm-grad.js')});
+    const { selectBackend, releaseBackend } = require(${dist('worker/backend.js')});
+    const { webgpuKernels, webgpuFlags, restoreStockWebgpuKernels, registerWebgpuKernels } = require(${dist('worker/kernels/webgpu.js')});
+    const { fusedBatchNormGradConfig } = require(${dist('worker/kernels/batchnorm-grad.js')});
     const out = (k, v) => console.log(k + '=' + JSON.stringify(v));
     (async () => {
       const stockBnGrad = tf.getGradient('FusedBatchNorm');
@@ -74,7 +74,7 @@ test('selecting webgpu registers ringtune kernels and flags; a training step run
 
 test('a worker given a GPU other than 0 says that Dawn cannot pin it by number', () => {
   const script = `
-    const { selectBackend, releaseBackend } = require(${dist('shared/backend.js')});
+    const { selectBackend, releaseBackend } = require(${dist('worker/backend.js')});
     selectBackend('webgpu').then((r) => { console.log(r.reason); releaseBackend(); }, (e) => { console.log('error', e.message); releaseBackend(); });`;
   const r = runNode(script, { RINGTUNE_DAWN_FLAGS: 'backend=null', RINGTUNE_GPU: '1' });
   expect(r.status).toBe(0);

@@ -5,8 +5,8 @@
  * the cpu backend's gradient kernels are slow).
  */
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend } from '../shared/backend';
-import { architectures, buildNet } from '../shared/models';
+import { selectBackend } from '../worker/backend';
+import { architectures, buildNet } from '../worker/models';
 
 /** max |got - want| over max |want|, with the scale floored at `floor` (for structurally ~0 gradients). */
 function relError(got: tf.TypedArray, want: tf.TypedArray, floor: number): number {

@@ -4,7 +4,7 @@
  */
 import { relError } from './helpers/numerics';
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend } from '../shared/backend';
+import { selectBackend } from '../worker/backend';
 
 function smallNet(withDropout: boolean): tf.LayersModel {
   const inp = tf.input({ shape: [12, 12, 3] });

@@ -6,7 +6,7 @@
  */
 import { relError, sampleCase, type Case } from './helpers/numerics';
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend } from '../shared/backend';
+import { selectBackend } from '../worker/backend';
 import { Rng } from '../shared/rng';
 
 

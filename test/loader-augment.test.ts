@@ -1,7 +1,7 @@
 /** Pure parts of the loader: RandomResizedCrop's choice, the flip draw, and the JS resampler against hand-computed values. */
 import { Rng } from '../shared/rng';
-import { augmentationFor, randomResizedCrop } from '../worker/augment';
-import { axisTaps, makeNormalizer, normalizeInto, resampleInto } from '../worker/image-resample';
+import { augmentationFor, randomResizedCrop } from '../worker/data/augment';
+import { axisTaps, makeNormalizer, normalizeInto, resampleInto } from '../worker/data/resample';
 
 const identity = makeNormalizer([0, 0, 0], [1 / 255, 1 / 255, 1 / 255]); // v * 1 + 0
 

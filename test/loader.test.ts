@@ -2,9 +2,9 @@
 import { join } from 'path';
 import sharp from 'sharp';
 import type { Item } from '../shared/data/folders';
-import { augmentationFor } from '../worker/augment';
-import { decodeRgb } from '../worker/image-decode';
-import { BatchLoader, type LoaderOptions } from '../worker/loader';
+import { augmentationFor } from '../worker/data/augment';
+import { decodeRgb } from '../worker/data/decode';
+import { BatchLoader, type LoaderOptions } from '../worker/data/loader';
 import { makeTemp, rgbPixels, rmTemp, writeImage, writeText, writeTruncatedPng, type FixtureKind } from './data-fixtures';
 
 const MEAN = [0.485, 0.456, 0.406];

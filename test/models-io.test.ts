@@ -4,13 +4,13 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { buildNet, Net } from '../shared/models';
-import { loadModelDir, modelArtifacts, saveModelDir } from '../shared/models/io';
-import { selectBackend } from '../shared/backend';
+import { buildNet, Net } from '../worker/models';
+import { loadModelDir, modelArtifacts, saveModelDir } from '../worker/models/io';
+import { selectBackend } from '../worker/backend';
 
 let tmp: string;
 beforeAll(async () => {
-  // wasm (shared/backend.ts) only makes predictions faster; nothing here depends on the backend.
+  // wasm (worker/backend.ts) only makes predictions faster; nothing here depends on the backend.
   await selectBackend('wasm').catch(() => tf.setBackend('cpu'));
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ringtune-models-io-'));
 });

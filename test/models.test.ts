@@ -6,11 +6,11 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { buildSync } from 'esbuild';
-import { architectures, buildNet, seedDropout, trainableParams, Net, NetSpec } from '../shared/models';
-import { selectBackend } from '../shared/backend';
+import { architectures, buildNet, seedDropout, trainableParams, Net, NetSpec } from '../worker/models';
+import { selectBackend } from '../worker/backend';
 
 beforeAll(async () => {
-  // wasm with ringtune's gradient kernels (shared/backend.ts) when it loads; results do not depend on it.
+  // wasm with ringtune's gradient kernels (worker/backend.ts) when it loads; results do not depend on it.
   await selectBackend('wasm').catch(() => tf.setBackend('cpu'));
 });
 
@@ -55,7 +55,7 @@ function runInNode(body: string): unknown {
       src,
       `import * as tf from '@tensorflow/tfjs';
        import { createHash } from 'crypto';
-       import { buildNet } from ${JSON.stringify(path.resolve(__dirname, '../shared/models'))};
+       import { buildNet } from ${JSON.stringify(path.resolve(__dirname, '../worker/models'))};
        const hashOf = (model: tf.LayersModel) => {
          const h = createHash('sha256');
          for (const w of model.weights) h.update(Buffer.from((w.read().dataSync() as Float32Array).buffer));

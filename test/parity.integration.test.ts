@@ -14,9 +14,9 @@ import { makeImageFolders } from './helpers/images';
 import { CLI } from './helpers/cli';
 import { runCoordinator } from '../coordinator/run';
 import { DEFAULTS, type RunConfig } from '../shared/config';
-import { shmNative } from '../worker/shm-native';
-import { buildNet, trainableParams } from '../shared/models';
-import { saveModelDir, loadModelDir } from '../shared/models/io';
+import { shmNative } from '../worker/shm/native';
+import { buildNet, trainableParams } from '../worker/models';
+import { saveModelDir, loadModelDir } from '../worker/models/io';
 
 const dir = mkdtempSync(join(tmpdir(), 'ringtune-parity-'));
 const data = join(dir, 'data');

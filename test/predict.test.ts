@@ -8,12 +8,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import sharp from 'sharp';
-import { buildNet } from '../shared/models';
-import { loadModelDir, saveModelDir } from '../shared/models/io';
+import { buildNet } from '../worker/models';
+import { loadModelDir, saveModelDir } from '../worker/models/io';
 import { runCli } from './helpers/cli';
 import { makeImageFolders } from './helpers/images';
 import { disposeClassifier, loadClassifier, scoreFiles, TRAINING_STATS } from '../worker/inference';
-import { formatPredictions, topK } from '../coordinator/commands/predict';
+import { formatPredictions, topK } from '../cli/commands/predict';
 
 const dir = mkdtempSync(join(tmpdir(), 'ringtune-predict-'));
 const model = join(dir, 'model');

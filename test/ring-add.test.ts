@@ -1,6 +1,6 @@
 /** The reduce-scatter summation and scaling: wasm in place, wasm staged and JS loops agree bit for bit; ring buffers sum in place. */
-import { addIntoJs, addIntoWasm, hasWasmSimd, scaleInPlace, summableFloats } from '../worker/reduce-add';
-import { Ring } from '../worker/ring';
+import { addIntoJs, addIntoWasm, hasWasmSimd, scaleInPlace, summableFloats } from '../worker/reduce/add';
+import { Ring } from '../worker/ring/ring';
 import { Rng, mixSeed } from '../shared/rng';
 
 function values(n: number, seed: number): Float32Array {

@@ -1,7 +1,7 @@
 /** bf16 wire format: the encoding itself, and rings that send bf16 over real ZeroMQ sockets. */
-import { addBf16Into, bf16Bits, copyBf16Into, encodeBf16, roundToBf16 } from '../worker/reduce-bf16';
-import { Ring } from '../worker/ring';
-import { payloadBytesSent } from '../worker/ring-layout';
+import { addBf16Into, bf16Bits, copyBf16Into, encodeBf16, roundToBf16 } from '../worker/reduce/bf16';
+import { Ring } from '../worker/ring/ring';
+import { payloadBytesSent } from '../worker/ring/layout';
 import { Rng, mixSeed } from '../shared/rng';
 
 function input(n: number, rank: number, seed: number): Float32Array {

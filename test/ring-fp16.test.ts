@@ -1,10 +1,10 @@
 /** fp16 wire format: the encoding, the per-frame scale, and rings that send fp16 over real ZeroMQ sockets. */
 import {
   addFp16Into, copyFp16Into, decodeFp16Js, encodeFp16, encodeFp16Js, fp16Bits, fp16BitsScaled, fp16Value, roundToFp16Frame, scaleExponent,
-} from '../worker/reduce-fp16';
-import { decodeSimd, encodeSimd, hasFp16Simd, stageEncode } from '../worker/reduce-fp16-simd';
-import { Ring } from '../worker/ring';
-import { chunksPerSegment, payloadBytesSent, ringSteps } from '../worker/ring-layout';
+} from '../worker/reduce/fp16';
+import { decodeSimd, encodeSimd, hasFp16Simd, stageEncode } from '../worker/reduce/fp16-simd';
+import { Ring } from '../worker/ring/ring';
+import { chunksPerSegment, payloadBytesSent, ringSteps } from '../worker/ring/layout';
 import { Rng, mixSeed } from '../shared/rng';
 
 /** Nearest fp16 value to the double v, ties to even, computed in exact double arithmetic (the oracle). */

@@ -1,7 +1,7 @@
-/** Ring all-reduce with every rank in its own Node process (compiled dist/worker/ring-peer.js). */
-import { payloadBytesSent } from '../worker/ring-layout';
-import { peerInput } from '../worker/ring-peer';
-import { RingPeerGroup } from '../worker/ring-peer-group';
+/** Ring all-reduce with every rank in its own Node process (compiled dist/test/helpers/ring-peer.js). */
+import { payloadBytesSent } from '../worker/ring/layout';
+import { peerInput } from './helpers/ring-peer';
+import { RingPeerGroup } from './helpers/ring-peer-group';
 
 /** float64 reference sum and the sum of magnitudes (the fp32 rounding bound scales with it). */
 function reference(floats: number, world: number, seed: number): { sum: Float64Array; mag: Float64Array } {

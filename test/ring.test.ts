@@ -1,6 +1,6 @@
 /** Ring all-reduce over real ZeroMQ sockets, all ranks in this process (one event loop, real libzmq I/O). */
-import { Ring, type RingOptions } from '../worker/ring';
-import { payloadBytesSent } from '../worker/ring-layout';
+import { Ring, type RingOptions } from '../worker/ring/ring';
+import { payloadBytesSent } from '../worker/ring/layout';
 import { Rng, mixSeed } from '../shared/rng';
 
 /** Binds and connects a ring of `world` ranks. */

@@ -4,7 +4,8 @@ import { existsSync, mkdtempSync, rmSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import sharp from 'sharp';
-import { scheduleCommand, ScheduleRecord } from '../coordinator/commands/schedule';
+import { scheduleCommand } from '../cli/commands/schedule';
+import type { ScheduleRecord } from '../coordinator/schedule-figure';
 
 /** Runs the command in-process; resolves to its stdout, rejects with commander's or the action's error. */
 async function run(args: string[]): Promise<string> {
@@ -106,7 +107,7 @@ describe('schedule output', () => {
 });
 
 describe('the installed CLI', () => {
-  const cli = join(__dirname, '..', 'dist', 'coordinator', 'cli.js');
+  const cli = join(__dirname, '..', 'dist', 'cli', 'main.js');
   test('`ringtune schedule --json` prints the records; a bad flag exits non-zero naming it', () => {
     expect(existsSync(cli)).toBe(true); // built by `npm test` (npm run build) before jest
     const ok = spawnSync(process.execPath, [cli, 'schedule', '--fit-one-cycle', '1', '--batches', '4', '--groups', '2', '--json'], { encoding: 'utf8', timeout: 60_000 });

@@ -1,10 +1,10 @@
 /** Shared-memory all-reduce: its layout (pure), and ranks in separate processes sharing a real segment. */
 import { existsSync } from 'fs';
-import { peerInput } from '../worker/ring-peer';
-import { RingPeerGroup } from '../worker/ring-peer-group';
-import { ShmAllReduce } from '../worker/shm-allreduce';
-import { Counter, counterIndex, LINE_INTS, ownedSlice, segmentLayout } from '../worker/shm-layout';
-import { shmNative, shmUnavailable } from '../worker/shm-native';
+import { peerInput } from './helpers/ring-peer';
+import { RingPeerGroup } from './helpers/ring-peer-group';
+import { ShmAllReduce } from '../worker/shm/allreduce';
+import { Counter, counterIndex, LINE_INTS, ownedSlice, segmentLayout } from '../worker/shm/layout';
+import { shmNative, shmUnavailable } from '../worker/shm/native';
 
 describe('shm layout', () => {
   test('owned slices tile the buffer, in rank order, sizes within one of each other', () => {

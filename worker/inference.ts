@@ -6,9 +6,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { promises as fs } from 'fs';
 import { join } from 'path';
-import { loadModelDir } from '../shared/models/io';
+import { loadModelDir } from './models/io';
 import type { Item } from '../shared/data/folders';
-import { BatchLoader } from './loader';
+import { BatchLoader } from './data/loader';
 
 /** Input statistics buildNet gives every architecture (ImageNet's); a test keeps the two in step. */
 export const TRAINING_STATS = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };

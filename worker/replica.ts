@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'crypto';
-import { trainableParams, type Net, type ParamInfo } from '../shared/models';
+import { trainableParams, type Net, type ParamInfo } from './models';
 import { FlatAdam, type Segment } from '../shared/optim';
 import type { AllReduce } from './allreduce';
 import { bucketize, type Bucket } from './buckets';

@@ -10,7 +10,7 @@ function projectRoot(): string {
   return dir;
 }
 
-export const CLI = join(projectRoot(), 'dist', 'coordinator', 'cli.js');
+export const CLI = join(projectRoot(), 'dist', 'cli', 'main.js');
 
 export interface CliResult {
   code: number | null;
@@ -20,7 +20,7 @@ export interface CliResult {
   ms: number;
 }
 
-/** Runs `node dist/coordinator/cli.js ...args`; kills it (and fails loudly) after timeoutMs. */
+/** Runs `node dist/cli/main.js ...args`; kills it (and fails loudly) after timeoutMs. */
 export function runCli(args: string[], timeoutMs = 120_000, env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   const t0 = Date.now();
   return new Promise((resolve, reject) => {

@@ -8,7 +8,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { registerWasmKernels } from './kernels';
 import { registerWebgpuKernels } from './kernels/webgpu';
-import { dawnFlagsFromEnv, GPU_ENV, mergeDawnFlags } from './gpu';
+import { dawnFlagsFromEnv, GPU_ENV, mergeDawnFlags } from '../shared/gpu';
 
 /** What `--backend` accepts. */
 export type BackendChoice = 'auto' | 'wasm' | 'cpu' | 'webgpu' | 'tensorflow';

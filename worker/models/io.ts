@@ -2,7 +2,7 @@
  * TF.js LayersModel files in the standard layout (model.json + weights.bin), written and read
  * with plain fs: tfjs's file:// handler exists only in tfjs-node, which cannot install here.
  */
-import { writeFileAtomic } from '../files';
+import { writeFileAtomic } from '../../shared/files';
 import * as tf from '@tensorflow/tfjs';
 import { promises as fs } from 'fs';
 import * as path from 'path';

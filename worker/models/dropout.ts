@@ -5,7 +5,7 @@
  * so saved files load in any TensorFlow.js.
  */
 import * as tf from '@tensorflow/tfjs';
-import { mixSeed } from '../rng';
+import { mixSeed } from '../../shared/rng';
 
 /** Sets every Dropout layer's mask seed for the next training-mode call: layer k gets mixSeed(stepSeed, k). */
 export function seedDropout(model: tf.LayersModel, stepSeed: number): void {

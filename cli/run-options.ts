@@ -7,7 +7,7 @@ import { existsSync } from 'fs';
 import { join, resolve } from 'path';
 import { DEFAULTS, type RunConfig } from '../shared/config';
 import { parseLrSpec } from '../shared/schedule';
-import { architectures } from '../shared/models';
+import { architectures } from '../worker/models';
 
 /** The backbone committed with ringtune (produced by scripts/pretrain on fashion-mnist). */
 export const EMBEDDED_BACKBONE = join(__dirname, '..', '..', 'pretrained', 'resnet-small-fashion', 'model.json');

@@ -2,10 +2,10 @@
  * How chunk payloads are encoded on the wire: fp32 (zero-copy views of the caller's buffer), bf16
  * or scaled fp16 (fresh half-size buffers). The all-reduce loop in ring.ts calls only these operations.
  */
-import { addInto } from './reduce-add';
-import { addBf16Into, copyBf16Into, encodeBf16, roundToBf16 } from './reduce-bf16';
-import { addFp16Into, copyFp16Into, encodeFp16, fp16PayloadBytes, roundToFp16Frame } from './reduce-fp16';
-import { WIRE_BF16, WIRE_F32, WIRE_FP16 } from './ring-frame';
+import { addInto } from '../reduce/add';
+import { addBf16Into, copyBf16Into, encodeBf16, roundToBf16 } from '../reduce/bf16';
+import { addFp16Into, copyFp16Into, encodeFp16, fp16PayloadBytes, roundToFp16Frame } from '../reduce/fp16';
+import { WIRE_BF16, WIRE_F32, WIRE_FP16 } from './frame';
 
 /** Payload encoding used by one ring. */
 export interface WireCodec {

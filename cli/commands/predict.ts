@@ -3,7 +3,7 @@
  * table or JSON.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { selectBackend, backendChoices, type BackendChoice } from '../../shared/backend';
+import { selectBackend, backendChoices, type BackendChoice } from '../../worker/backend';
 import { disposeClassifier, loadClassifier, scoreFiles, type Scores } from '../../worker/inference';
 
 /** One image's answer: the best class and the `top` most likely classes, most likely first. */

@@ -3,13 +3,13 @@
  * machine. It forwards Ctrl-C/SIGTERM to every child, and when any child fails it stops the rest,
  * so no process is left waiting for a peer that is gone. Exit status: 0 only if all succeeded.
  */
-import { withRingMalloc } from '../worker/ring-link';
+import { withRingMalloc } from './ring-malloc';
 import { spawn, type ChildProcess } from 'child_process';
 import { mkdtempSync, rmSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { WORKER_SILENT_MS } from '../shared/protocol';
-import { findCheckpoint } from './checkpoint';
+import { findCheckpoint } from '../coordinator/checkpoint';
 import { generateJobKeys, KEYS_ENV } from '../shared/curve';
 import { gpuForWorker, workerGpuEnv } from '../shared/gpu';
 
@@ -65,7 +65,7 @@ async function launchOnce(o: LaunchOptions, runArgs: string[]): Promise<{ code: 
     return proc;
   };
   start('coordinator', ['coordinator', '--bind', address, '--world', String(o.workers), ...runArgs], 'inherit');
-  // Workers get the ring's malloc settings (Note [frame memory] in worker/ring-link.ts): glibc reads them at start.
+  // Workers get the ring's malloc settings (Note [frame memory] in cli/ring-malloc.ts): glibc reads them at start.
   const ringMalloc = { GLIBC_TUNABLES: withRingMalloc(env).GLIBC_TUNABLES ?? '' };
   for (let r = 0; r < o.workers; r++) start('a worker', ['worker', '--connect', address], 'pipe', { ...ringMalloc, ...(o.gpus?.length ? workerGpuEnv(gpuForWorker(o.gpus, r), env) : {}) });
 

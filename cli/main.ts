@@ -3,12 +3,12 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { cpus } from 'os';
 import { addRunOptions, configFromOptions } from './run-options';
-import { runCoordinator } from './run';
+import { runCoordinator } from '../coordinator/run';
 import { launch } from './launch';
 import type { LrFindOptions } from '../shared/lr-find';
 import { generateJobKeys, jobKeysFromEnv, writeKeyFile, KEYS_ENV } from '../shared/curve';
 import { parseGpuList } from '../shared/gpu';
-import { findCheckpoint, readCheckpoint } from './checkpoint';
+import { findCheckpoint, readCheckpoint } from '../coordinator/checkpoint';
 import { runWorker } from '../worker/main';
 import { scheduleCommand } from './commands/schedule';
 import { runCommand } from './commands/run';

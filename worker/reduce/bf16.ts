@@ -4,8 +4,8 @@
  * encoded; all arithmetic stays fp32. Received frames are raw bytes of any alignment.
  */
 
-import { addInto } from './reduce-add';
-import { bitsOf, halves } from './reduce-halves';
+import { addInto } from './add';
+import { bitsOf, halves } from './halves';
 
 const f32 = new Float32Array(1);
 const i32 = new Int32Array(f32.buffer);

@@ -1,5 +1,5 @@
-/** ring-link helpers that need no sockets: the malloc environment for ring processes (Note [frame memory]). */
-import { RING_MALLOC_TUNABLES, withRingMalloc } from '../worker/ring-link';
+/** The malloc environment for ring processes (Note [frame memory] in cli/ring-malloc.ts). */
+import { RING_MALLOC_TUNABLES, withRingMalloc } from '../cli/ring-malloc';
 
 describe('withRingMalloc', () => {
   test('adds the tunables and keeps every other variable', () => {

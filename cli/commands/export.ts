@@ -7,8 +7,8 @@ import * as tf from '@tensorflow/tfjs';
 import { Command, Option } from 'commander';
 import { promises as fs } from 'fs';
 import { join, resolve } from 'path';
-import { modelArtifacts } from '../../shared/models/io';
-import { backendChoices, selectBackend, type BackendChoice } from '../../shared/backend';
+import { modelArtifacts } from '../../worker/models/io';
+import { backendChoices, selectBackend, type BackendChoice } from '../../worker/backend';
 import { EXPORT_SOFTMAX_LAYER, disposeClassifier, loadClassifier, preprocessingFor } from '../../worker/inference';
 
 /** Every `class_name` in a model topology (layers, initializers, constraints, ...). */

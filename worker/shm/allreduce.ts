@@ -18,9 +18,9 @@
  * wait is normally already over.
  */
 import { availableParallelism } from 'os';
-import type { AllReduce } from './allreduce';
-import { Counter, counterIndex, ownedSlice, segmentLayout } from './shm-layout';
-import { shmNative, type ShmNative } from './shm-native';
+import type { AllReduce } from '../allreduce';
+import { Counter, counterIndex, ownedSlice, segmentLayout } from './layout';
+import { shmNative, type ShmNative } from './native';
 
 /** How a rank joins a shared-memory all-reduce. */
 export interface ShmOptions {

@@ -1,5 +1,5 @@
 /**
- * Loads the optional native addon behind the shared-memory all-reduce (worker/native/shm.cc, built
+ * Loads the optional native addon behind the shared-memory all-reduce (worker/shm/native/shm.cc, built
  * by `npm install` where a C++ compiler is present). Absent or broken, it reports why and the
  * workers use the ZeroMQ ring instead; RINGTUNE_NO_SHM=1 turns it off on purpose.
  */
@@ -35,10 +35,10 @@ export function shmUnavailable(bytes: number, dir = '/dev/shm'): string {
   return free < bytes ? `${dir} has ${mib(free)} free, the all-reduce needs ${mib(bytes)} (Docker: --shm-size)` : '';
 }
 
-/** Build output, from sources (ts-jest: worker/) or from dist/worker/. */
+/** Build output, from sources (ts-jest: worker/shm/) or from dist/worker/shm/. */
 function candidates(): string[] {
   const rel = join('native', 'build', 'Release', 'ringtune_shm.node');
-  return [join(__dirname, rel), join(__dirname, '..', '..', 'worker', rel)];
+  return [join(__dirname, rel), join(__dirname, '..', '..', '..', 'worker', 'shm', rel)];
 }
 
 /** The addon, or null with the reason it cannot be used here. */

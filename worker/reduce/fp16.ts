@@ -14,8 +14,8 @@
  * The bulk loops run as WebAssembly SIMD (reduce-fp16-simd.ts) where they can, bit for bit the
  * same as the JS loops here.
  */
-import { decodeSimd, encodeStaged, stageEncode } from './reduce-fp16-simd';
-import { bitsOf, halves } from './reduce-halves';
+import { decodeSimd, encodeStaged, stageEncode } from './fp16-simd';
+import { bitsOf, halves } from './halves';
 
 /** Bytes of the scale exponent in front of every fp16 payload. */
 export const FP16_PREFIX_BYTES = 4;

@@ -3,10 +3,10 @@
  * multi-process test and the all-reduce benchmark). Messages in: init, connect, check, bench,
  * close; out: endpoint, connected, result, timing, error. Run it with child_process.fork.
  */
-import { Rng, mixSeed } from '../shared/rng';
-import type { AllReduce } from './allreduce';
-import { Ring, type RingOptions } from './ring';
-import { ShmAllReduce } from './shm-allreduce';
+import { Rng, mixSeed } from '../../shared/rng';
+import type { AllReduce } from '../../worker/allreduce';
+import { Ring, type RingOptions } from '../../worker/ring/ring';
+import { ShmAllReduce } from '../../worker/shm/allreduce';
 
 /** Parent -> peer. */
 export type PeerRequest =

@@ -6,13 +6,13 @@
 import { fork, type ChildProcess } from 'child_process';
 import { existsSync } from 'fs';
 import { join } from 'path';
-import type { RingOptions } from './ring';
-import { withRingMalloc } from './ring-link';
+import type { RingOptions } from '../../worker/ring/ring';
+import { withRingMalloc } from '../../cli/ring-malloc';
 import type { PeerReply, PeerRequest } from './ring-peer';
 
 /** The compiled peer script (from sources under ts-jest, the copy tsc wrote to dist/). */
 export function peerScript(): string {
-  const script = __filename.endsWith('.ts') ? join(__dirname, '..', 'dist', 'worker', 'ring-peer.js') : join(__dirname, 'ring-peer.js');
+  const script = __filename.endsWith('.ts') ? join(__dirname, '..', '..', 'dist', 'test', 'helpers', 'ring-peer.js') : join(__dirname, 'ring-peer.js');
   if (!existsSync(script)) throw new Error(`ring peer script ${script} is missing: run \`npx tsc -p .\` first`);
   return script;
 }

@@ -6,9 +6,9 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { mkdirSync, writeFileSync } from 'fs';
 import { join, resolve } from 'path';
 import { scanImageFolders, type Item } from '../../shared/data/folders';
-import { selectBackend, backendChoices, type BackendChoice } from '../../shared/backend';
+import { selectBackend, backendChoices, type BackendChoice } from '../../worker/backend';
 import { disposeClassifier, loadClassifier, scoreItems, type Scores } from '../../worker/inference';
-import { writeConfusionMatrix, writeImageGrid, type Tile } from '../figures';
+import { writeConfusionMatrix, writeImageGrid, type Tile } from '../../coordinator/figures';
 
 /** Title of the top-losses grid (fastai's plot_top_losses caption order). */
 export const TOP_LOSSES_TITLE = 'Top losses: predicted / actual (probability), loss';

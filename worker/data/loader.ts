@@ -9,10 +9,10 @@
  * whether it was cached, prefetched, or loaded by another worker.
  */
 import { join } from 'path';
-import type { Item } from '../shared/data/folders';
+import type { Item } from '../../shared/data/folders';
 import { augmentationFor } from './augment';
-import { cropResize, decodeRgb, type DecodeFit, type Pixels } from './image-decode';
-import { makeNormalizer, normalizeInto, resampleInto, type Normalizer } from './image-resample';
+import { cropResize, decodeRgb, type DecodeFit, type Pixels } from './decode';
+import { makeNormalizer, normalizeInto, resampleInto, type Normalizer } from './resample';
 
 /** How samples are prepared; `cacheBytes` (default 256 MiB) bounds the decoded-pixel cache. */
 export interface LoaderOptions { size: number; mean: number[]; std: number[]; train: boolean; flip: boolean; minScale: number; seed: number; cacheBytes?: number }

@@ -14,16 +14,16 @@
  * right neighbour in the new call, so that neighbour had already finished the previous call, i.e.
  * received every staging frame of it.
  */
-import type { AllReduce } from './allreduce';
-import { clientOptions, serverOptions, startZapHandler, type JobKeys } from '../shared/curve';
+import type { AllReduce } from '../allreduce';
+import { clientOptions, serverOptions, startZapHandler, type JobKeys } from '../../shared/curve';
 import { rmSync } from 'fs';
 import type * as zmq from 'zeromq';
-import { scaleInPlace, summableFloats } from './reduce-add';
-import { freshIpcEndpoint, formatEndpoint, hostKey, ipcPath, pickAddress, type RingTransport } from './ring-endpoint';
-import { checkHeader, decodeHeader, encodeHeader, HELLO_STEP, wireCodeOf, type FrameHeader, type WireName } from './ring-frame';
-import { chunkRange, chunksPerSegment, isReduceStep, recvSegment, ringSteps, sendSegment } from './ring-layout';
-import { FrameWriter, makePull, makePush, receiveFrom } from './ring-link';
-import { wireCodec, type WireCodec } from './ring-wire';
+import { scaleInPlace, summableFloats } from '../reduce/add';
+import { freshIpcEndpoint, formatEndpoint, hostKey, ipcPath, pickAddress, type RingTransport } from './endpoint';
+import { checkHeader, decodeHeader, encodeHeader, HELLO_STEP, wireCodeOf, type FrameHeader, type WireName } from './frame';
+import { chunkRange, chunksPerSegment, isReduceStep, recvSegment, ringSteps, sendSegment } from './layout';
+import { FrameWriter, makePull, makePush, receiveFrom } from './link';
+import { wireCodec, type WireCodec } from './wire';
 
 /** How a rank joins the ring. */
 export interface RingOptions {

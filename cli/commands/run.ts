@@ -15,9 +15,9 @@ import { Command, InvalidArgumentError } from 'commander';
 import { spawn, execFileSync, type ChildProcess } from 'child_process';
 import { createSocket } from 'dgram';
 import { addRunOptions, configFromOptions } from '../run-options';
-import { runCoordinator } from '../run';
-import { withRingMalloc } from '../../worker/ring-link';
-import type { EpochInfo } from '../events';
+import { runCoordinator } from '../../coordinator/run';
+import { withRingMalloc } from '../ring-malloc';
+import type { EpochInfo } from '../../coordinator/events';
 import { discoverTopology, describeTopology, firstSlurmHost, gpuIndex, type Topology, type TopologyFlags } from '../../shared/topology';
 
 /** The CLI entry this process runs (also right inside a one-file bundle, where ../cli does not exist). */
@@ -87,7 +87,7 @@ export function weightsLine(e: EpochInfo): string {
 
 /**
  * Starts this task's worker as a supervised child: glibc reads the ring's malloc settings
- * (Note [frame memory] in worker/ring-link.ts) only at process start, and the child ends by itself
+ * (Note [frame memory] in cli/ring-malloc.ts) only at process start, and the child ends by itself
  * if this task dies. SIGINT/SIGTERM to the task reach the child; `stop` undoes that and ends it.
  */
 function superviseWorker(connect: string, host: string, gpu: number, rank: number): { child: ChildProcess; done: Promise<string | null>; stop: () => void } {

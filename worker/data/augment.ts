@@ -3,7 +3,7 @@
  * fastai's RandomResizedCrop choice of crop plus a horizontal flip with p = 0.5. Because the
  * random state depends on nothing else, a sample looks the same whichever worker loads it.
  */
-import { Rng, mixSeed } from '../shared/rng';
+import { Rng, mixSeed } from '../../shared/rng';
 
 /** A crop in source pixels (integers, inside the image). */
 export interface CropRect { left: number; top: number; width: number; height: number }

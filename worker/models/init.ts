@@ -6,7 +6,7 @@
  * Head: fastai (kaiming normal, fan_in, gain sqrt 2; BN weight 1, bias 1e-3).
  */
 import * as tf from '@tensorflow/tfjs';
-import { Rng, mixSeed } from '../rng';
+import { Rng, mixSeed } from '../../shared/rng';
 
 /** The weight's own name inside its layer ('kernel', 'gamma', 'moving_mean', ...). */
 export function weightKind(w: tf.LayerVariable): string {

@@ -1,4 +1,4 @@
-// Shared memory for the same-host all-reduce (worker/shm-allreduce.ts): a POSIX shared-memory
+// Shared memory for the same-host all-reduce (worker/shm/allreduce.ts): a POSIX shared-memory
 // segment mapped into every worker, futex waits on counters inside it, and the fixed-order
 // n-way sum. Linux only; when this addon is absent the workers use the ZeroMQ ring.
 #include <node_api.h>
