@@ -46,7 +46,8 @@ export async function launch(o: LaunchOptions): Promise<number> {
     log(`ringtune launch: restart ${attempt}/${o.maxRestarts} from ${ckpt} after: ${result.cause}`);
     result = await launchOnce(o, ['--resume', ckpt]);
   }
-  if (result.code !== 0 && (o.maxRestarts ?? 0) > 0 && !result.interrupted) log(`ringtune launch: giving up after ${o.maxRestarts} restart(s); last failure: ${result.cause}`);
+  if (result.code !== 0 && (o.maxRestarts ?? 0) > 0 && !result.interrupted)
+    log(`ringtune launch: giving up after ${o.maxRestarts} restart(s); last failure: ${result.cause}`);
   return result.code;
 }
 
@@ -60,14 +61,21 @@ async function launchOnce(o: LaunchOptions, runArgs: string[]): Promise<{ code: 
   const env = { ...process.env, RINGTUNE_SUPERVISOR_PID: String(process.pid), ...curveEnv, ...o.env };
   const children: { name: string; proc: ChildProcess }[] = [];
   const start = (name: string, args: string[], stdio: 'inherit' | 'pipe', extraEnv: Record<string, string> = {}) => {
-    const proc = spawn(process.execPath, [o.cli, ...args], { env: { ...env, ...extraEnv }, stdio: stdio === 'inherit' ? 'inherit' : ['ignore', 'inherit', 'inherit'] });
+    const proc = spawn(process.execPath, [o.cli, ...args], {
+      env: { ...env, ...extraEnv },
+      stdio: stdio === 'inherit' ? 'inherit' : ['ignore', 'inherit', 'inherit'],
+    });
     children.push({ name, proc });
     return proc;
   };
   start('coordinator', ['coordinator', '--bind', address, '--world', String(o.workers), ...runArgs], 'inherit');
   // Workers get the ring's malloc settings (Note [frame memory] in cli/ring-malloc.ts): glibc reads them at start.
   const ringMalloc = { GLIBC_TUNABLES: withRingMalloc(env).GLIBC_TUNABLES ?? '' };
-  for (let r = 0; r < o.workers; r++) start('a worker', ['worker', '--connect', address], 'pipe', { ...ringMalloc, ...(o.gpus?.length ? workerGpuEnv(gpuForWorker(o.gpus, r), env) : {}) });
+  for (let r = 0; r < o.workers; r++)
+    start('a worker', ['worker', '--connect', address], 'pipe', {
+      ...ringMalloc,
+      ...(o.gpus?.length ? workerGpuEnv(gpuForWorker(o.gpus, r), env) : {}),
+    });
 
   let failed: string | null = null;
   let interrupted = false;

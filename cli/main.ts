@@ -88,19 +88,31 @@ export function program(): Command {
       .description('run a coordinator and N local workers as child processes')
       .option('--workers <n>', 'number of workers (one per CPU core unless given)', wholeNumber('--workers'), cpus().length)
       .option('--max-restarts <k>', 'after a failure, restart from the newest checkpoint up to K times', countOrZero('--max-restarts'), 0)
-      .option('--gpus <list>', 'GPU numbers, e.g. 0,1: worker i runs on the i-th (cycling); one worker per entry unless --workers is given', (t: string) => {
-        try {
-          return parseGpuList(t);
-        } catch (e) {
-          throw new InvalidArgumentError((e as Error).message);
-        }
-      })
+      .option(
+        '--gpus <list>',
+        'GPU numbers, e.g. 0,1: worker i runs on the i-th (cycling); one worker per entry unless --workers is given',
+        (t: string) => {
+          try {
+            return parseGpuList(t);
+          } catch (e) {
+            throw new InvalidArgumentError((e as Error).message);
+          }
+        },
+      )
       .option('--secure', 'authenticate and encrypt the local links too (CURVE with a fresh job key pair)'),
   ).action(async (opts, cmd: Command) => {
     try {
       const config = configFromOptions(opts); // fail here, before any process starts, on bad options
       const workers = opts.gpus && cmd.getOptionValueSource('workers') === 'default' ? opts.gpus.length : opts.workers;
-      process.exitCode = await launch({ cli: __filename, workers, runArgs: forwardedArgs('launch'), maxRestarts: opts.maxRestarts, out: config.out, gpus: opts.gpus, secure: opts.secure === true });
+      process.exitCode = await launch({
+        cli: __filename,
+        workers,
+        runArgs: forwardedArgs('launch'),
+        maxRestarts: opts.maxRestarts,
+        out: config.out,
+        gpus: opts.gpus,
+        secure: opts.secure === true,
+      });
     } catch (e) {
       fail(e);
     }
@@ -110,13 +122,20 @@ export function program(): Command {
     addLrFindOptions(
       prog
         .command('lr-find')
-        .description("fastai's lr_find on every worker (real all-reduce): suggests learning rates, writes lr_find.png; weights are restored")
+        .description(
+          "fastai's lr_find on every worker (real all-reduce): suggests learning rates, writes lr_find.png; weights are restored",
+        )
         .option('--workers <n>', 'number of workers (one per CPU core unless given)', wholeNumber('--workers'), cpus().length),
     ),
   ).action(async (opts) => {
     try {
       const config = configFromOptions(opts);
-      process.exitCode = await launch({ cli: __filename, workers: opts.workers, runArgs: ['--lr-find', ...forwardedArgs('lr-find')], out: config.out });
+      process.exitCode = await launch({
+        cli: __filename,
+        workers: opts.workers,
+        runArgs: ['--lr-find', ...forwardedArgs('lr-find')],
+        out: config.out,
+      });
     } catch (e) {
       fail(e);
     }
@@ -132,9 +151,16 @@ export function program(): Command {
   ).action(async (opts) => {
     try {
       if (!jobKeysFromEnv() && !opts.insecure && !isLoopback(opts.bind)) {
-        throw new Error(`--bind ${opts.bind} is reachable from other hosts but no CURVE keys were given: create them with 'ringtune keygen FILE' and set ${KEYS_ENV.file}=FILE for the coordinator and every worker, or pass --insecure`);
+        throw new Error(
+          `--bind ${opts.bind} is reachable from other hosts but no CURVE keys were given: create them with 'ringtune keygen FILE' and set ${KEYS_ENV.file}=FILE for the coordinator and every worker, or pass --insecure`,
+        );
       }
-      await runCoordinator({ bind: opts.bind, world: opts.world, lrFind: opts.lrFind ? lrFindOptions(opts) : undefined, ...(opts.resume ? { resume: opts.resume } : { config: configFromOptions(opts) }) });
+      await runCoordinator({
+        bind: opts.bind,
+        world: opts.world,
+        lrFind: opts.lrFind ? lrFindOptions(opts) : undefined,
+        ...(opts.resume ? { resume: opts.resume } : { config: configFromOptions(opts) }),
+      });
     } catch (e) {
       fail(e);
     }
@@ -161,7 +187,13 @@ export function program(): Command {
         const ckpt = findCheckpoint(dir);
         if (!ckpt) throw new Error(`no checkpoint under ${dir}`);
         const { meta } = readCheckpoint(ckpt);
-        process.exitCode = await launch({ cli: __filename, workers: meta.world, runArgs: ['--resume', ckpt], maxRestarts: opts.maxRestarts, out: meta.config.out });
+        process.exitCode = await launch({
+          cli: __filename,
+          workers: meta.world,
+          runArgs: ['--resume', ckpt],
+          maxRestarts: opts.maxRestarts,
+          out: meta.config.out,
+        });
       } catch (e) {
         fail(e);
       }

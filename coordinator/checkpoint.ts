@@ -73,7 +73,8 @@ export function writeCheckpoint(root: string, meta: CheckpointMeta, data: Checkp
   fsyncDir(root);
   const all = listCheckpoints(root);
   for (const old of all.slice(0, Math.max(0, all.length - keep))) rmSync(old, { recursive: true, force: true });
-  for (const e of readdirSync(root)) if (e.startsWith('.tmp-') && !e.endsWith(`-${process.pid}`)) rmSync(join(root, e), { recursive: true, force: true });
+  for (const e of readdirSync(root))
+    if (e.startsWith('.tmp-') && !e.endsWith(`-${process.pid}`)) rmSync(join(root, e), { recursive: true, force: true });
   return dest;
 }
 
@@ -108,7 +109,8 @@ export function readCheckpoint(dir: string): { meta: CheckpointMeta; data: Check
   } catch (e) {
     throw new Error(`checkpoint ${join(dir, 'meta.json')} is not valid JSON: ${(e as Error).message}`);
   }
-  if (meta.version !== CHECKPOINT_VERSION) throw new Error(`checkpoint ${dir} has format v${meta.version}, this ringtune reads v${CHECKPOINT_VERSION}`);
+  if (meta.version !== CHECKPOINT_VERSION)
+    throw new Error(`checkpoint ${dir} has format v${meta.version}, this ringtune reads v${CHECKPOINT_VERSION}`);
   const bnStats = Array.from({ length: meta.world }, (_, r) => read(`bn-rank-${r}.bin`));
   return { meta, data: { weights: read('weights.bin'), adamM: read('adam-m.bin'), adamV: read('adam-v.bin'), bnStats } };
 }

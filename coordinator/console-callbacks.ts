@@ -38,7 +38,13 @@ export function progressBarCallback(stream: NodeJS.WriteStream = process.stderr)
     afterStep(s) {
       if (!stream.isTTY) return;
       const done = (s.iter % s.batchesPerEpoch) + 1;
-      const bar = progressBar({ label: epochLabel(s.epoch, epochs), done, total: s.batchesPerEpoch, elapsedS: (Date.now() - epochStart) / 1000, comment: s.smoothLoss.toFixed(4) });
+      const bar = progressBar({
+        label: epochLabel(s.epoch, epochs),
+        done,
+        total: s.batchesPerEpoch,
+        elapsedS: (Date.now() - epochStart) / 1000,
+        comment: s.smoothLoss.toFixed(4),
+      });
       stream.write(`\r\x1b[2K${bar}`);
       active = true;
     },

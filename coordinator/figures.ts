@@ -39,13 +39,26 @@ export async function writePngAtomic(file: string, png: Buffer): Promise<void> {
 
 /** matplotlib's "Blues" end points, interpolated in RGB; t in [0, 1]. */
 export function blues(t: number): string {
-  const lo = [247, 251, 255], hi = [8, 48, 107];
+  const lo = [247, 251, 255],
+    hi = [8, 48, 107];
   const u = Math.max(0, Math.min(1, Number.isFinite(t) ? t : 0));
-  return '#' + lo.map((l, i) => Math.round(l + (hi[i] - l) * u).toString(16).padStart(2, '0')).join('');
+  return (
+    '#' +
+    lo
+      .map((l, i) =>
+        Math.round(l + (hi[i] - l) * u)
+          .toString(16)
+          .padStart(2, '0'),
+      )
+      .join('')
+  );
 }
 
 /** Pixel layout of a confusion matrix figure for these class names. */
-export function confusionLayout(classes: string[], title = ''): { cell: number; labelW: number; left: number; top: number; width: number; height: number; rotate: boolean } {
+export function confusionLayout(
+  classes: string[],
+  title = '',
+): { cell: number; labelW: number; left: number; top: number; width: number; height: number; rotate: boolean } {
   const k = classes.length;
   const cell = Math.max(16, Math.min(64, Math.round(560 / k)));
   const longest = Math.max(...classes.map((c) => shorten(c).length));
@@ -60,7 +73,11 @@ export function confusionLayout(classes: string[], title = ''): { cell: number; 
 }
 
 /** The confusion matrix as SVG: `matrix[actual][predicted]` counts. */
-export function confusionSvg(matrix: number[][], classes: string[], title = 'Confusion matrix'): { svg: string; width: number; height: number } {
+export function confusionSvg(
+  matrix: number[][],
+  classes: string[],
+  title = 'Confusion matrix',
+): { svg: string; width: number; height: number } {
   const k = classes.length;
   if (k === 0) throw new Error('a confusion matrix needs at least one class');
   if (matrix.length !== k || matrix.some((r) => r.length !== k)) throw new Error(`confusion matrix must be ${k} x ${k} for ${k} classes`);
@@ -68,17 +85,26 @@ export function confusionSvg(matrix: number[][], classes: string[], title = 'Con
   const max = Math.max(1, ...matrix.flat());
   const out: string[] = [];
   const size = k * L.cell;
-  const gx = Math.max(L.left, Math.floor((L.width - size) / 2)), gy = L.top;
+  const gx = Math.max(L.left, Math.floor((L.width - size) / 2)),
+    gy = L.top;
   const showCounts = L.cell >= 22;
   const countFont = Math.min(15, Math.floor(L.cell * 0.34));
   for (let a = 0; a < k; a++) {
     for (let p = 0; p < k; p++) {
       const v = matrix[a][p];
-      const x = gx + p * L.cell, y = gy + a * L.cell;
+      const x = gx + p * L.cell,
+        y = gy + a * L.cell;
       out.push(`<rect x="${x}" y="${y}" width="${L.cell}" height="${L.cell}" fill="${blues(v / max)}"/>`);
       if (showCounts) {
         const colour = v / max > 0.5 ? '#ffffff' : '#08306b';
-        out.push(text(x + L.cell / 2, y + L.cell / 2 + countFont * 0.36, String(v), `font-size="${countFont}" fill="${colour}" text-anchor="middle"`));
+        out.push(
+          text(
+            x + L.cell / 2,
+            y + L.cell / 2 + countFont * 0.36,
+            String(v),
+            `font-size="${countFont}" fill="${colour}" text-anchor="middle"`,
+          ),
+        );
       }
     }
   }
@@ -87,38 +113,61 @@ export function confusionSvg(matrix: number[][], classes: string[], title = 'Con
   classes.forEach((c, i) => {
     const centre = i * L.cell + L.cell / 2;
     out.push(text(gx - 6, gy + centre + 4, shorten(c), `${tick} text-anchor="end"`));
-    const lx = gx + centre, ly = gy + size + 16;
-    out.push(L.rotate
-      ? `<text x="${lx.toFixed(1)}" y="${(ly - 4).toFixed(1)}" font-family="${FONT}" ${tick} text-anchor="end" transform="rotate(-45 ${lx.toFixed(1)} ${(ly - 4).toFixed(1)})">${esc(shorten(c))}</text>`
-      : text(lx, ly, shorten(c), `${tick} text-anchor="middle"`));
+    const lx = gx + centre,
+      ly = gy + size + 16;
+    out.push(
+      L.rotate
+        ? `<text x="${lx.toFixed(1)}" y="${(ly - 4).toFixed(1)}" font-family="${FONT}" ${tick} text-anchor="end" transform="rotate(-45 ${lx.toFixed(1)} ${(ly - 4).toFixed(1)})">${esc(shorten(c))}</text>`
+        : text(lx, ly, shorten(c), `${tick} text-anchor="middle"`),
+    );
   });
   const axis = 'font-size="14" font-weight="bold" fill="#111111" text-anchor="middle"';
   out.push(text(gx + size / 2, L.height - 12, 'Predicted', axis));
-  const cy = gy + size / 2, ax = gx - L.labelW - 22;
-  out.push(`<text x="${ax}" y="${cy.toFixed(1)}" font-family="${FONT}" ${axis} transform="rotate(-90 ${ax} ${cy.toFixed(1)})">Actual</text>`);
+  const cy = gy + size / 2,
+    ax = gx - L.labelW - 22;
+  out.push(
+    `<text x="${ax}" y="${cy.toFixed(1)}" font-family="${FONT}" ${axis} transform="rotate(-90 ${ax} ${cy.toFixed(1)})">Actual</text>`,
+  );
   out.push(text(L.width / 2, 28, title, 'font-size="16" font-weight="bold" fill="#111111" text-anchor="middle"'));
-  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${L.width}" height="${L.height}" viewBox="0 0 ${L.width} ${L.height}">\n` +
+  const svg =
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${L.width}" height="${L.height}" viewBox="0 0 ${L.width} ${L.height}">\n` +
     `<rect width="100%" height="100%" fill="#ffffff"/>\n${out.join('\n')}\n</svg>\n`;
   return { svg, width: L.width, height: L.height };
 }
 
 /** Draws the confusion matrix to a PNG file; returns its size. */
-export async function writeConfusionMatrix(file: string, matrix: number[][], classes: string[], title?: string): Promise<{ width: number; height: number }> {
+export async function writeConfusionMatrix(
+  file: string,
+  matrix: number[][],
+  classes: string[],
+  title?: string,
+): Promise<{ width: number; height: number }> {
   const { svg, width, height } = confusionSvg(matrix, classes, title);
   await writePngAtomic(file, await svgToPng(svg));
   return { width, height };
 }
 
 /** One grid tile: an image file and caption lines (with an optional colour each). */
-export interface Tile { file: string; lines: { text: string; color?: string }[] }
+export interface Tile {
+  file: string;
+  lines: { text: string; color?: string }[];
+}
 /** Grid layout: square thumbnails of `thumb` pixels, `columns` per row (default: a near-square grid). */
-export interface GridOptions { title?: string; thumb?: number; columns?: number }
+export interface GridOptions {
+  title?: string;
+  thumb?: number;
+  columns?: number;
+}
 
 const LINE_H = 16;
 const PAD = 10;
 
 /** Pixel layout of an image grid. */
-export function gridLayout(tiles: number, lines: number, o: GridOptions = {}): { thumb: number; columns: number; tileW: number; tileH: number; head: number; inset: number; width: number; height: number } {
+export function gridLayout(
+  tiles: number,
+  lines: number,
+  o: GridOptions = {},
+): { thumb: number; columns: number; tileW: number; tileH: number; head: number; inset: number; width: number; height: number } {
   if (tiles < 1) throw new Error('an image grid needs at least one image');
   const thumb = o.thumb ?? 128;
   const columns = Math.min(tiles, o.columns ?? Math.ceil(Math.sqrt(tiles)));
@@ -136,8 +185,12 @@ async function thumbnail(file: string, side: number): Promise<Buffer> {
     const img = sharp(file).rotate();
     const meta = await sharp(file).metadata();
     const small = Math.min(meta.width ?? 0, meta.height ?? 0) < side;
-    return await img.resize(side, side, { fit: 'cover', position: 'centre', kernel: small ? 'nearest' : 'lanczos3' })
-      .removeAlpha().toColourspace('srgb').png().toBuffer();
+    return await img
+      .resize(side, side, { fit: 'cover', position: 'centre', kernel: small ? 'nearest' : 'lanczos3' })
+      .removeAlpha()
+      .toColourspace('srgb')
+      .png()
+      .toBuffer();
   } catch (e) {
     throw new Error(`cannot read image ${file}: ${(e as Error).message.split('\n')[0]}`);
   }
@@ -150,16 +203,28 @@ export async function imageGridSvg(tiles: Tile[], o: GridOptions = {}): Promise<
   const thumbs = await Promise.all(tiles.map((t) => thumbnail(t.file, L.thumb)));
   const out: string[] = [];
   tiles.forEach((t, i) => {
-    const ox = L.inset + (i % L.columns) * L.tileW, oy = L.head + Math.floor(i / L.columns) * L.tileH;
-    const ix = ox + (L.tileW - L.thumb) / 2, iy = oy + PAD;
-    out.push(`<image x="${ix}" y="${iy}" width="${L.thumb}" height="${L.thumb}" href="data:image/png;base64,${thumbs[i].toString('base64')}"/>`);
+    const ox = L.inset + (i % L.columns) * L.tileW,
+      oy = L.head + Math.floor(i / L.columns) * L.tileH;
+    const ix = ox + (L.tileW - L.thumb) / 2,
+      iy = oy + PAD;
+    out.push(
+      `<image x="${ix}" y="${iy}" width="${L.thumb}" height="${L.thumb}" href="data:image/png;base64,${thumbs[i].toString('base64')}"/>`,
+    );
     out.push(`<rect x="${ix - 0.5}" y="${iy - 0.5}" width="${L.thumb + 1}" height="${L.thumb + 1}" fill="none" stroke="#999999"/>`);
     t.lines.forEach((l, j) => {
-      out.push(text(ox + L.tileW / 2, iy + L.thumb + 14 + j * LINE_H, l.text, `font-size="12" fill="${l.color ?? '#111111'}" text-anchor="middle"`));
+      out.push(
+        text(
+          ox + L.tileW / 2,
+          iy + L.thumb + 14 + j * LINE_H,
+          l.text,
+          `font-size="12" fill="${l.color ?? '#111111'}" text-anchor="middle"`,
+        ),
+      );
     });
   });
   const title = o.title ? text(L.width / 2, 26, o.title, 'font-size="15" font-weight="bold" fill="#111111" text-anchor="middle"') : '';
-  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${L.width}" height="${L.height}" viewBox="0 0 ${L.width} ${L.height}">\n` +
+  const svg =
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${L.width}" height="${L.height}" viewBox="0 0 ${L.width} ${L.height}">\n` +
     `<rect width="100%" height="100%" fill="#ffffff"/>\n${title}\n${out.join('\n')}\n</svg>\n`;
   return { svg, width: L.width, height: L.height };
 }

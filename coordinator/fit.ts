@@ -48,7 +48,11 @@ export async function fit(hub: WorkerHub, o: FitOptions): Promise<number> {
       const order = epochOrder(o.nTrain, o.seed, runEpoch, true);
       const perRank = Array.from({ length: world }, (_, r) => batches(shard(order, r, world), o.bs, true));
       const n = perRank[0].length;
-      if (n === 0) throw new WorkerFailure(`the training set has ${o.nTrain} images: fewer than one batch per worker (bs ${o.bs} x ${world} workers); lower --bs`, null);
+      if (n === 0)
+        throw new WorkerFailure(
+          `the training set has ${o.nTrain} images: fewer than one batch per worker (bs ${o.bs} x ${world} workers); lower --bs`,
+          null,
+        );
       await fire(o.callbacks, 'beforeEpoch', phase, epoch, n);
       // Note [steps in flight]: step j is ordered before step j-1's reports are collected, so a
       // worker always has its next orders queued and never waits on the coordinator's round trip.
@@ -57,8 +61,16 @@ export async function fit(hub: WorkerHub, o: FitOptions): Promise<number> {
       for (let j = first; j < n; j++) {
         const { lr, mom } = hypersAt(phase, epoch * n + j, n);
         await hub.broadcast((r): StepOrder => ({
-          type: 'step', step, phase: pi, phaseName: phase.name, epoch: runEpoch, freezeTo: phase.freezeTo, lrs: lr, mom,
-          indices: perRank[r][j].indices, next: j + 1 < n ? perRank[r][j + 1].indices : null,
+          type: 'step',
+          step,
+          phase: pi,
+          phaseName: phase.name,
+          epoch: runEpoch,
+          freezeTo: phase.freezeTo,
+          lrs: lr,
+          mom,
+          indices: perRank[r][j].indices,
+          next: j + 1 < n ? perRank[r][j + 1].indices : null,
         }));
         if (previous) await collectStep(hub, o, previous);
         previous = { phase, pi, epoch, iter: epoch * n + j, n, step, lrs: lr, mom, smooth, clock };
@@ -73,11 +85,25 @@ export async function fit(hub: WorkerHub, o: FitOptions): Promise<number> {
       await fire(o.callbacks, 'beforeValidate', phase, epoch);
       const valid = await validate(hub, o, runEpoch);
       await fire(o.callbacks, 'afterEpoch', {
-        phase, phaseIndex: pi, epoch, trainLoss: smooth.value, validLoss: valid.loss, accuracy: valid.accuracy, errorRate: 1 - valid.accuracy,
-        seconds: (Date.now() - t0) / 1000, validSamples: valid.n, rankHashes: valid.hashes,
+        phase,
+        phaseIndex: pi,
+        epoch,
+        trainLoss: smooth.value,
+        validLoss: valid.loss,
+        accuracy: valid.accuracy,
+        errorRate: 1 - valid.accuracy,
+        seconds: (Date.now() - t0) / 1000,
+        validSamples: valid.n,
+        rankHashes: valid.hashes,
       });
       const next = epoch + 1 < phase.epochs ? { phase: pi, epoch: epoch + 1 } : { phase: pi + 1, epoch: 0 };
-      await o.checkpoint?.({ ...next, iter: 0, step, runEpoch: runEpoch + 1, smooth: next.phase === pi ? smooth.state() : { val: 0, n: 0 } });
+      await o.checkpoint?.({
+        ...next,
+        iter: 0,
+        step,
+        runEpoch: runEpoch + 1,
+        smooth: next.phase === pi ? smooth.state() : { val: 0, n: 0 },
+      });
     }
     await fire(o.callbacks, 'afterPhase', phase, pi);
   }
@@ -85,7 +111,18 @@ export async function fit(hub: WorkerHub, o: FitOptions): Promise<number> {
   return step;
 }
 
-interface StepContext { phase: Phase; pi: number; epoch: number; iter: number; n: number; step: number; lrs: number[]; mom: number; smooth: SmoothLoss; clock: { last: number } }
+interface StepContext {
+  phase: Phase;
+  pi: number;
+  epoch: number;
+  iter: number;
+  n: number;
+  step: number;
+  lrs: number[];
+  mom: number;
+  smooth: SmoothLoss;
+  clock: { last: number };
+}
 
 async function collectStep(hub: WorkerHub, o: FitOptions, c: StepContext): Promise<void> {
   const done = await hub.gather('stepDone', o.timeoutMs);
@@ -95,7 +132,8 @@ async function collectStep(hub: WorkerHub, o: FitOptions, c: StepContext): Promi
   let samples = 0;
   let lossSum = 0;
   for (const { msg } of done) {
-    if (msg.step !== c.step) throw new WorkerFailure(`worker answered step ${msg.step} while the coordinator waited for step ${c.step}`, null);
+    if (msg.step !== c.step)
+      throw new WorkerFailure(`worker answered step ${msg.step} while the coordinator waited for step ${c.step}`, null);
     samples += msg.n;
     lossSum += msg.loss * msg.n;
   }
@@ -103,14 +141,32 @@ async function collectStep(hub: WorkerHub, o: FitOptions, c: StepContext): Promi
   c.smooth.add(loss);
   const slowest = done.reduce((a, d) => (d.msg.computeMs + d.msg.allreduceMs > a.msg.computeMs + a.msg.allreduceMs ? d : a));
   await fire(o.callbacks, 'afterStep', {
-    phase: c.phase, phaseIndex: c.pi, epoch: c.epoch, iter: c.iter, batchesPerEpoch: c.n, step: c.step, loss, smoothLoss: c.smooth.value,
-    lrs: c.lrs, mom: c.mom, samples, samplesPerSec: samples / (wallMs / 1000),
-    computeMs: slowest.msg.computeMs, allreduceMs: slowest.msg.allreduceMs, allreduceWaitMs: slowest.msg.allreduceWaitMs, allreduceBytes: done[0].msg.allreduceBytes,
-    tensors: Math.max(...done.map((d) => d.msg.tensors)), rssBytes: Math.max(...done.map((d) => d.msg.rssBytes)),
+    phase: c.phase,
+    phaseIndex: c.pi,
+    epoch: c.epoch,
+    iter: c.iter,
+    batchesPerEpoch: c.n,
+    step: c.step,
+    loss,
+    smoothLoss: c.smooth.value,
+    lrs: c.lrs,
+    mom: c.mom,
+    samples,
+    samplesPerSec: samples / (wallMs / 1000),
+    computeMs: slowest.msg.computeMs,
+    allreduceMs: slowest.msg.allreduceMs,
+    allreduceWaitMs: slowest.msg.allreduceWaitMs,
+    allreduceBytes: done[0].msg.allreduceBytes,
+    tensors: Math.max(...done.map((d) => d.msg.tensors)),
+    rssBytes: Math.max(...done.map((d) => d.msg.rssBytes)),
   });
 }
 
-async function validate(hub: WorkerHub, o: FitOptions, runEpoch: number): Promise<{ loss: number; accuracy: number; n: number; hashes: string[] }> {
+async function validate(
+  hub: WorkerHub,
+  o: FitOptions,
+  runEpoch: number,
+): Promise<{ loss: number; accuracy: number; n: number; hashes: string[] }> {
   const order = epochOrder(o.nValid, o.seed, runEpoch, false);
   await hub.broadcast((r) => ({ type: 'validate', epoch: runEpoch, batches: batches(shard(order, r, hub.world), o.bs, false) }));
   const done = await hub.gather('validDone', o.timeoutMs);

@@ -56,7 +56,12 @@ export class WorkerHub {
   ) {}
 
   /** Binds the control socket and starts the receive loop. */
-  static async bind(address: string, world: number, log: (line: string) => void = (l) => console.error(l), keys: JobKeys | null = null): Promise<WorkerHub> {
+  static async bind(
+    address: string,
+    world: number,
+    log: (line: string) => void = (l) => console.error(l),
+    keys: JobKeys | null = null,
+  ): Promise<WorkerHub> {
     if (keys) await startZapHandler(keys, log);
     const sock = new zmq.Router({ linger: 0, mandatory: true, ...(keys ? serverOptions(keys) : {}) });
     try {
@@ -92,7 +97,8 @@ export class WorkerHub {
       setTimeout(() => {
         const now = Date.now();
         const gone = this.lastHeard.map((t, r) => (now - t > 4 * HEARTBEAT_MS ? r : -1)).filter((r) => r >= 0);
-        if (gone.length > 0) this.fail(new WorkerFailure(`${gone.map((r) => this.describe(r)).join(' and ')} disconnected (process died)`, gone[0]));
+        if (gone.length > 0)
+          this.fail(new WorkerFailure(`${gone.map((r) => this.describe(r)).join(' and ')} disconnected (process died)`, gone[0]));
       }, 6 * HEARTBEAT_MS).unref();
     });
   }
@@ -110,7 +116,12 @@ export class WorkerHub {
     for (let r = 0; r < this.lastHeard.length; r++) {
       const silent = now - this.lastHeard[r];
       if (silent > WORKER_SILENT_MS) {
-        this.fail(new WorkerFailure(`${this.describe(r)} stopped answering: no heartbeat for ${(silent / 1000).toFixed(1)} s (killed, frozen or unreachable)`, r));
+        this.fail(
+          new WorkerFailure(
+            `${this.describe(r)} stopped answering: no heartbeat for ${(silent / 1000).toFixed(1)} s (killed, frozen or unreachable)`,
+            r,
+          ),
+        );
         return;
       }
     }
@@ -205,7 +216,13 @@ export class WorkerHub {
     if (this.ids.length < this.world) {
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(
-          () => reject(new WorkerFailure(`only ${this.ids.length} of ${this.world} workers connected to ${this.endpoint} within ${Math.round(timeoutMs / 1000)} s`, null)),
+          () =>
+            reject(
+              new WorkerFailure(
+                `only ${this.ids.length} of ${this.world} workers connected to ${this.endpoint} within ${Math.round(timeoutMs / 1000)} s`,
+                null,
+              ),
+            ),
           timeoutMs,
         );
         this.helloWaiter = () => {
@@ -237,7 +254,11 @@ export class WorkerHub {
   }
 
   /** Next message of `type` from one rank (messages of each type are delivered in order). */
-  next<T extends WorkerMsg['type']>(rank: number, type: T, timeoutMs: number): Promise<{ msg: Extract<WorkerMsg, { type: T }>; frames: Buffer[] }> {
+  next<T extends WorkerMsg['type']>(
+    rank: number,
+    type: T,
+    timeoutMs: number,
+  ): Promise<{ msg: Extract<WorkerMsg, { type: T }>; frames: Buffer[] }> {
     if (this.failure) return Promise.reject(this.failure);
     type Reply = { msg: Extract<WorkerMsg, { type: T }>; frames: Buffer[] };
     const queued = this.mailboxes[rank].get(type)?.shift();
@@ -275,7 +296,8 @@ export class WorkerHub {
     this.closed = true;
     if (this.monitor) clearInterval(this.monitor);
     for (let r = 0; r < this.ids.length; r++) void this.sendRaw([this.ids[r], ...encode({ type: 'stop', reason })]);
-    if (this.failure) for (const id of this.heartbeatIds) if (id) void this.sendRaw([id, ...encode({ type: 'abort', reason: this.failure.message })]);
+    if (this.failure)
+      for (const id of this.heartbeatIds) if (id) void this.sendRaw([id, ...encode({ type: 'abort', reason: this.failure.message })]);
     await Promise.race([this.sendChain, new Promise((r) => setTimeout(r, 1000))]);
     // A resolved send is only queued: with linger 0 a busy machine could drop 'stop' on close, and
     // the workers would wait out the heartbeat silence and end as if the coordinator had died.

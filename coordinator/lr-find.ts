@@ -28,7 +28,10 @@ export interface LrFindRun extends LrFindOptions {
 }
 
 /** Runs the sweep, restores the weights, prints and saves the suggestions and lr_find.png. */
-export async function lrFind(hub: WorkerHub, o: LrFindRun): Promise<{ lrs: number[]; losses: number[]; suggestions: ReturnType<typeof suggestLrs> }> {
+export async function lrFind(
+  hub: WorkerHub,
+  o: LrFindRun,
+): Promise<{ lrs: number[]; losses: number[]; suggestions: ReturnType<typeof suggestLrs> }> {
   const world = hub.world;
   await hub.broadcast(() => ({ type: 'checkpoint', step: -1 }));
   const snapshot = await hub.gather('checkpointData', o.timeoutMs);
@@ -47,8 +50,16 @@ export async function lrFind(hub: WorkerHub, o: LrFindRun): Promise<{ lrs: numbe
     for (let j = 0; j < perEpoch; j++, step++) {
       const lr = lrFindLr(settings, step);
       await hub.broadcast((r): StepOrder => ({
-        type: 'step', step, phase: 0, phaseName: 'lr_find', epoch, freezeTo: o.freezeTo, lrs: Array(o.groups).fill(lr), mom: LR_FIND_MOM,
-        indices: perRank[r][j].indices, next: j + 1 < perEpoch ? perRank[r][j + 1].indices : null,
+        type: 'step',
+        step,
+        phase: 0,
+        phaseName: 'lr_find',
+        epoch,
+        freezeTo: o.freezeTo,
+        lrs: Array(o.groups).fill(lr),
+        mom: LR_FIND_MOM,
+        indices: perRank[r][j].indices,
+        next: j + 1 < perEpoch ? perRank[r][j + 1].indices : null,
       }));
       const done = await hub.gather('stepDone', o.timeoutMs);
       const n = done.reduce((a, d) => a + d.msg.n, 0);
@@ -62,7 +73,8 @@ export async function lrFind(hub: WorkerHub, o: LrFindRun): Promise<{ lrs: numbe
   // Put every replica back exactly as it was (weights, each rank's BN statistics, fresh optimizer).
   const [, weights] = snapshot[0].frames;
   const none = new Uint8Array(0);
-  for (let r = 0; r < world; r++) void hub.send(r, { type: 'restore', phase: -1, freezeTo: o.freezeTo, adamStep: 0 }, [weights, none, none, snapshot[r].frames[0]]);
+  for (let r = 0; r < world; r++)
+    void hub.send(r, { type: 'restore', phase: -1, freezeTo: o.freezeTo, adamStep: 0 }, [weights, none, none, snapshot[r].frames[0]]);
   await hub.broadcast(() => ({ type: 'checkpoint', step: -1 }));
   const after = await hub.gather('checkpointData', o.timeoutMs);
   const same = after.every((a, r) => a.frames[0].equals(snapshot[r].frames[0])) && after[0].frames[1].equals(weights);
@@ -70,15 +82,42 @@ export async function lrFind(hub: WorkerHub, o: LrFindRun): Promise<{ lrs: numbe
 
   const suggestions = suggestLrs(lrs, losses, settings.numIt);
   const fmt = (v: number) => v.toExponential(2);
-  o.log(`lr_find: ${lrs.length} iterations from ${fmt(settings.startLr)}${lrs.length < settings.numIt ? ' (stopped early: the loss diverged)' : ''}; weights restored`);
+  o.log(
+    `lr_find: ${lrs.length} iterations from ${fmt(settings.startLr)}${lrs.length < settings.numIt ? ' (stopped early: the loss diverged)' : ''}; weights restored`,
+  );
   o.log(`SuggestedLRs(valley=${fmt(suggestions.valley.lr)}, steep=${fmt(suggestions.steep.lr)}, minimum=${fmt(suggestions.minimum.lr)})`);
   const shown = Math.max(1, lrs.length - 5); // fastai's plot skips the last 5 points
-  await writeFigure(join(o.out, 'lr_find.png'), [{
-    series: [{ name: 'smoothed loss', x: lrs.slice(0, shown), y: losses.slice(0, shown) }],
-    logX: true, xLabel: 'learning rate', yLabel: 'loss', title: `lr_find (${world} worker${world > 1 ? 's' : ''})`,
-    markers: (['valley', 'steep', 'minimum'] as const).map((k) => ({ x: suggestions[k].point[0], y: suggestions[k].point[1], label: `${k} ${fmt(suggestions[k].lr)}` })),
-  }]);
-  writeFileSync(join(o.out, 'lr_find.json'), JSON.stringify({ lrs, losses, suggestions: { valley: suggestions.valley.lr, steep: suggestions.steep.lr, minimum: suggestions.minimum.lr, slide: suggestions.slide.lr } }, null, 1) + '\n');
+  await writeFigure(join(o.out, 'lr_find.png'), [
+    {
+      series: [{ name: 'smoothed loss', x: lrs.slice(0, shown), y: losses.slice(0, shown) }],
+      logX: true,
+      xLabel: 'learning rate',
+      yLabel: 'loss',
+      title: `lr_find (${world} worker${world > 1 ? 's' : ''})`,
+      markers: (['valley', 'steep', 'minimum'] as const).map((k) => ({
+        x: suggestions[k].point[0],
+        y: suggestions[k].point[1],
+        label: `${k} ${fmt(suggestions[k].lr)}`,
+      })),
+    },
+  ]);
+  writeFileSync(
+    join(o.out, 'lr_find.json'),
+    JSON.stringify(
+      {
+        lrs,
+        losses,
+        suggestions: {
+          valley: suggestions.valley.lr,
+          steep: suggestions.steep.lr,
+          minimum: suggestions.minimum.lr,
+          slide: suggestions.slide.lr,
+        },
+      },
+      null,
+      1,
+    ) + '\n',
+  );
   o.log(`lr_find: wrote ${join(o.out, 'lr_find.png')} and lr_find.json`);
   return { lrs, losses, suggestions };
 }

@@ -11,15 +11,35 @@ export function metricsLog(file: string): Callback {
     order: 60,
     afterStep(s) {
       write({
-        kind: 'step', phase: s.phase.name, epoch: s.epoch, iter: s.iter, step: s.step, loss: s.loss, smooth_loss: s.smoothLoss,
-        lrs: s.lrs, mom: s.mom, samples_per_s: s.samplesPerSec, compute_ms: s.computeMs, allreduce_ms: s.allreduceMs, allreduce_wait_ms: s.allreduceWaitMs, allreduce_bytes: s.allreduceBytes,
-        tensors: s.tensors, rss_mb: Math.round(s.rssBytes / 1048576),
+        kind: 'step',
+        phase: s.phase.name,
+        epoch: s.epoch,
+        iter: s.iter,
+        step: s.step,
+        loss: s.loss,
+        smooth_loss: s.smoothLoss,
+        lrs: s.lrs,
+        mom: s.mom,
+        samples_per_s: s.samplesPerSec,
+        compute_ms: s.computeMs,
+        allreduce_ms: s.allreduceMs,
+        allreduce_wait_ms: s.allreduceWaitMs,
+        allreduce_bytes: s.allreduceBytes,
+        tensors: s.tensors,
+        rss_mb: Math.round(s.rssBytes / 1048576),
       });
     },
     afterEpoch(e) {
       write({
-        kind: 'epoch', phase: e.phase.name, epoch: e.epoch, train_loss: e.trainLoss, valid_loss: e.validLoss, accuracy: e.accuracy,
-        error_rate: e.errorRate, seconds: e.seconds, valid_samples: e.validSamples,
+        kind: 'epoch',
+        phase: e.phase.name,
+        epoch: e.epoch,
+        train_loss: e.trainLoss,
+        valid_loss: e.validLoss,
+        accuracy: e.accuracy,
+        error_rate: e.errorRate,
+        seconds: e.seconds,
+        valid_samples: e.validSamples,
       });
     },
   };

@@ -7,11 +7,25 @@ import { writeFile } from 'fs/promises';
 import sharp from 'sharp';
 
 /** One curve. Non-finite points (and non-positive ones on a log axis) break the line. */
-export interface Series { name: string; x: number[]; y: number[]; color?: string; dashed?: boolean }
+export interface Series {
+  name: string;
+  x: number[];
+  y: number[];
+  color?: string;
+  dashed?: boolean;
+}
 /** A labelled point, e.g. an lr_find suggestion. */
-export interface PlotMarker { x: number; y: number; label: string; color?: string }
+export interface PlotMarker {
+  x: number;
+  y: number;
+  label: string;
+  color?: string;
+}
 /** A labelled vertical line, e.g. a phase boundary. */
-export interface VLine { x: number; label?: string }
+export interface VLine {
+  x: number;
+  label?: string;
+}
 /** One set of axes. */
 export interface Panel {
   series: Series[];
@@ -26,7 +40,12 @@ export interface Panel {
   legend?: boolean;
 }
 /** Figure layout: `columns` panels per row, each `panelWidth` x `panelHeight` pixels. */
-export interface FigureOptions { title?: string; columns?: number; panelWidth?: number; panelHeight?: number }
+export interface FigureOptions {
+  title?: string;
+  columns?: number;
+  panelWidth?: number;
+  panelHeight?: number;
+}
 
 /** matplotlib's tab10, so curves look as fastai users expect. */
 export const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
@@ -74,7 +93,11 @@ export function logMinorTicks(lo: number, hi: number): number[] {
 export function formatTick(v: number): string {
   if (v === 0) return '0';
   const a = Math.abs(v);
-  if (a >= 1e4 || a < 1e-2) return v.toExponential(2).replace(/\.?0+e/, 'e').replace('e+', 'e');
+  if (a >= 1e4 || a < 1e-2)
+    return v
+      .toExponential(2)
+      .replace(/\.?0+e/, 'e')
+      .replace('e+', 'e');
   return String(Number(v.toPrecision(4)));
 }
 
@@ -83,7 +106,13 @@ function esc(s: string): string {
 }
 
 /** One axis: data range -> pixel range, on a linear or log10 scale. */
-interface Axis { lo: number; hi: number; log: boolean; ticks: number[]; map: (v: number) => number }
+interface Axis {
+  lo: number;
+  hi: number;
+  log: boolean;
+  ticks: number[];
+  map: (v: number) => number;
+}
 
 function makeAxis(values: number[], log: boolean, p0: number, p1: number): Axis {
   const ok = values.filter((v) => Number.isFinite(v) && (!log || v > 0));
@@ -91,11 +120,18 @@ function makeAxis(values: number[], log: boolean, p0: number, p1: number): Axis 
   let hi = ok.length ? Math.max(...ok) : log ? 10 : 1;
   const t = (v: number) => (log ? Math.log10(v) : v);
   const inv = (v: number) => (log ? Math.pow(10, v) : v);
-  let a = t(lo), b = t(hi);
-  if (b - a < 1e-12) { const d = log ? 0.5 : Math.abs(a) * 0.1 || 1; a -= d; b += d; }
+  let a = t(lo),
+    b = t(hi);
+  if (b - a < 1e-12) {
+    const d = log ? 0.5 : Math.abs(a) * 0.1 || 1;
+    a -= d;
+    b += d;
+  }
   const pad = (b - a) * 0.05;
-  a -= pad; b += pad;
-  lo = inv(a); hi = inv(b);
+  a -= pad;
+  b += pad;
+  lo = inv(a);
+  hi = inv(b);
   const ticks = log ? logTicks(lo, hi) : niceTicks(lo, hi);
   return { lo, hi, log, ticks, map: (v) => p0 + ((t(v) - a) / (b - a)) * (p1 - p0) };
 }
@@ -113,9 +149,13 @@ function pathD(s: Series, xa: Axis, ya: Axis): string {
   let d = '';
   let pen = false;
   for (let i = 0; i < Math.min(s.x.length, s.y.length); i++) {
-    const x = s.x[i], y = s.y[i];
+    const x = s.x[i],
+      y = s.y[i];
     const ok = Number.isFinite(x) && Number.isFinite(y) && (!xa.log || x > 0) && (!ya.log || y > 0);
-    if (!ok) { pen = false; continue; }
+    if (!ok) {
+      pen = false;
+      continue;
+    }
     d += `${pen ? 'L' : 'M'}${xa.map(x).toFixed(2)},${ya.map(y).toFixed(2)}`;
     pen = true;
   }
@@ -123,7 +163,10 @@ function pathD(s: Series, xa: Axis, ya: Axis): string {
 }
 
 function panelSvg(p: Panel, ox: number, oy: number, w: number, h: number): string {
-  const x0 = ox + M.left, x1 = ox + w - M.right, y0 = oy + h - M.bottom, y1 = oy + M.top;
+  const x0 = ox + M.left,
+    x1 = ox + w - M.right,
+    y0 = oy + h - M.bottom,
+    y1 = oy + M.top;
   const allX = [...p.series.flatMap((s) => s.x), ...(p.markers ?? []).map((m) => m.x)];
   const allY = [...p.series.flatMap((s) => s.y), ...(p.markers ?? []).map((m) => m.y)];
   const xa = makeAxis(allX, !!p.logX, x0, x1);
@@ -157,18 +200,32 @@ function panelSvg(p: Panel, ox: number, oy: number, w: number, h: number): strin
   });
   for (const m of p.markers ?? []) {
     if (!Number.isFinite(m.x) || !Number.isFinite(m.y) || (xa.log && m.x <= 0) || (ya.log && m.y <= 0)) continue;
-    const cx = xa.map(m.x), cy = ya.map(m.y), color = m.color ?? '#d62728';
+    const cx = xa.map(m.x),
+      cy = ya.map(m.y),
+      color = m.color ?? '#d62728';
     out.push(`<circle cx="${cx.toFixed(1)}" cy="${cy.toFixed(1)}" r="5" fill="${color}" stroke="#ffffff" stroke-width="1"/>`);
     // Labels in the right third of the axes go to the left of their point, so they stay inside.
     const leftward = cx > x0 + (2 * (x1 - x0)) / 3;
-    out.push(text(leftward ? cx - 8 : cx + 8, cy - 8, m.label, `font-family="${FONT}" font-size="12" fill="${color}"${leftward ? ' text-anchor="end"' : ''}`));
+    out.push(
+      text(
+        leftward ? cx - 8 : cx + 8,
+        cy - 8,
+        m.label,
+        `font-family="${FONT}" font-size="12" fill="${color}"${leftward ? ' text-anchor="end"' : ''}`,
+      ),
+    );
   }
   const labelStyle = `font-family="${FONT}" font-size="13" fill="#111111"`;
-  if (p.title) out.push(text((x0 + x1) / 2, oy + 20, p.title, `font-family="${FONT}" font-size="15" font-weight="bold" fill="#111111" text-anchor="middle"`));
+  if (p.title)
+    out.push(
+      text((x0 + x1) / 2, oy + 20, p.title, `font-family="${FONT}" font-size="15" font-weight="bold" fill="#111111" text-anchor="middle"`),
+    );
   if (p.xLabel) out.push(text((x0 + x1) / 2, oy + h - 12, p.xLabel, `${labelStyle} text-anchor="middle"`));
   if (p.yLabel) {
     const cy = (y0 + y1) / 2;
-    out.push(`<text x="${ox + 16}" y="${cy.toFixed(1)}" ${labelStyle} text-anchor="middle" transform="rotate(-90 ${ox + 16} ${cy.toFixed(1)})">${esc(p.yLabel)}</text>`);
+    out.push(
+      `<text x="${ox + 16}" y="${cy.toFixed(1)}" ${labelStyle} text-anchor="middle" transform="rotate(-90 ${ox + 16} ${cy.toFixed(1)})">${esc(p.yLabel)}</text>`,
+    );
   }
   if (p.legend !== false && p.series.length > 0) out.push(legendSvg(p.series, x1, y1));
   return out.join('\n');
@@ -178,13 +235,16 @@ function legendSvg(series: Series[], right: number, top: number): string {
   const rowH = 18;
   const widest = Math.max(...series.map((s) => s.name.length));
   const w = 40 + widest * 7.2;
-  const x = right - w - 8, y = top + 8;
+  const x = right - w - 8,
+    y = top + 8;
   const rows = series.map((s, i) => {
     const color = s.color ?? PALETTE[i % PALETTE.length];
     const cy = y + 14 + i * rowH;
     const dash = s.dashed ? ' stroke-dasharray="6,4"' : '';
-    return line(x + 8, cy - 4, x + 30, cy - 4, `stroke="${color}" stroke-width="2"${dash}`) +
-      text(x + 36, cy, s.name, `font-family="${FONT}" font-size="12" fill="#111111"`);
+    return (
+      line(x + 8, cy - 4, x + 30, cy - 4, `stroke="${color}" stroke-width="2"${dash}`) +
+      text(x + 36, cy, s.name, `font-family="${FONT}" font-size="12" fill="#111111"`)
+    );
   });
   return `<rect x="${x.toFixed(1)}" y="${y}" width="${w.toFixed(1)}" height="${series.length * rowH + 8}" fill="#ffffff" fill-opacity="0.9" stroke="#bbbbbb" rx="3"/>\n${rows.join('\n')}`;
 }
@@ -193,12 +253,17 @@ function legendSvg(series: Series[], right: number, top: number): string {
 export function figureSvg(panels: Panel[], o: FigureOptions = {}): { svg: string; width: number; height: number } {
   if (panels.length === 0) throw new Error('a figure needs at least one panel');
   const cols = Math.min(o.columns ?? 1, panels.length);
-  const pw = o.panelWidth ?? 640, ph = o.panelHeight ?? 400;
+  const pw = o.panelWidth ?? 640,
+    ph = o.panelHeight ?? 400;
   const head = o.title ? TITLE_H : 0;
-  const width = cols * pw, height = head + Math.ceil(panels.length / cols) * ph;
+  const width = cols * pw,
+    height = head + Math.ceil(panels.length / cols) * ph;
   const body = panels.map((p, i) => panelSvg(p, (i % cols) * pw, head + Math.floor(i / cols) * ph, pw, ph));
-  const title = o.title ? text(width / 2, 24, o.title, `font-family="${FONT}" font-size="17" font-weight="bold" fill="#111111" text-anchor="middle"`) : '';
-  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">\n` +
+  const title = o.title
+    ? text(width / 2, 24, o.title, `font-family="${FONT}" font-size="17" font-weight="bold" fill="#111111" text-anchor="middle"`)
+    : '';
+  const svg =
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">\n` +
     `<rect width="100%" height="100%" fill="#ffffff"/>\n${title}\n${body.join('\n')}\n</svg>\n`;
   return { svg, width, height };
 }

@@ -33,7 +33,10 @@ export function lossPanels(h: PlotHistory): Panel[] {
   const phaseStarts = h.steps.filter((s) => s.record.iter === 0).map((s) => ({ x: s.step, label: s.record.phase }));
   const vLines = phaseStarts.length > 1 ? phaseStarts : [];
   const loss: Panel = {
-    title: 'loss', xLabel: 'step', yLabel: 'loss', vLines,
+    title: 'loss',
+    xLabel: 'step',
+    yLabel: 'loss',
+    vLines,
     series: [
       { name: 'train (batch)', x, y: h.steps.map((s) => s.loss), color: '#aec7e8' },
       { name: 'train (smoothed)', x, y: h.steps.map((s) => s.smoothLoss), color: '#1f77b4' },
@@ -42,7 +45,11 @@ export function lossPanels(h: PlotHistory): Panel[] {
     markers: h.epochs.map((e) => ({ x: e.step, y: e.validLoss, label: '', color: '#ff7f0e' })),
   };
   const accuracy: Panel = {
-    title: 'validation accuracy', xLabel: 'step', yLabel: 'accuracy', vLines, legend: false,
+    title: 'validation accuracy',
+    xLabel: 'step',
+    yLabel: 'accuracy',
+    vLines,
+    legend: false,
     series: [
       { name: 'accuracy', x: ex, y: h.epochs.map((e) => e.accuracy), color: '#2ca02c' },
       // Never drawn (no finite x): pins the axis to [0, 1] so small changes do not look like big ones.
@@ -87,7 +94,12 @@ export function plotsCallback(out: string, o: PlotsOptions = {}): Callback & { r
     },
     async afterStep(s: StepInfo) {
       lastStep = s.step;
-      history.steps.push({ step: s.step, loss: s.loss, smoothLoss: s.smoothLoss, record: { phase: s.phase.name, iter: s.iter, lr: [...s.lrs], mom: s.mom } });
+      history.steps.push({
+        step: s.step,
+        loss: s.loss,
+        smoothLoss: s.smoothLoss,
+        record: { phase: s.phase.name, iter: s.iter, lr: [...s.lrs], mom: s.mom },
+      });
       if (Date.now() - lastDraw >= minIntervalMs) await redraw();
     },
     async afterEpoch(e: EpochInfo) {

@@ -100,10 +100,12 @@ export function tableRow(values: (number | string)[], cols: string[]): string {
     throw new Error(`table row has ${values.length} values for ${cols.length} columns (${cols.join(', ')})`);
   }
   const names = paddedNames(cols);
-  return values.map((v, i) => {
-    const t = formatCell(v, cols[i]);
-    return t + ' '.repeat(Math.max(0, 2 + names[i].length - t.length));
-  }).join('');
+  return values
+    .map((v, i) => {
+      const t = formatCell(v, cols[i]);
+      return t + ' '.repeat(Math.max(0, 2 + names[i].length - t.length));
+    })
+    .join('');
 }
 
 /** A whole table: the header then one line per row. */

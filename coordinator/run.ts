@@ -55,7 +55,13 @@ export interface RunSummary {
 
 /** The phases a config asks for, given the model's number of parameter groups. */
 export function planFor(c: Omit<RunConfig, 'nClasses'>, groups: number): Phase[] {
-  const common = { groups, pctStart: c.pctStart ?? undefined, div: c.div ?? undefined, divFinal: c.divFinal ?? undefined, moms: c.moms ?? undefined };
+  const common = {
+    groups,
+    pctStart: c.pctStart ?? undefined,
+    div: c.div ?? undefined,
+    divFinal: c.divFinal ?? undefined,
+    moms: c.moms ?? undefined,
+  };
   // fit_one_cycle without --lr-max peaks at fastai's Learner.lr (1e-3), as `ringtune schedule` shows.
   if (c.plan === 'fit_one_cycle') return fitOneCyclePlan({ ...common, epochs: c.epochs, lrMax: c.lrMax ?? ONE_CYCLE_DEFAULTS.lr });
   return fineTunePlan({ ...common, epochs: c.epochs, baseLr: c.baseLr, freezeEpochs: c.freezeEpochs, lrMult: c.lrMult });
@@ -66,7 +72,10 @@ function loadResume(path: string, world: number) {
   const dir = findCheckpoint(path);
   if (!dir) throw new Error(`no checkpoint under ${path} (expected ${join(path, 'checkpoints', 'step-*')} or a checkpoint folder)`);
   const { meta, data } = readCheckpoint(dir);
-  if (meta.world !== world) throw new Error(`checkpoint ${dir} was written by ${meta.world} workers; resume it with exactly ${meta.world} (exact resume needs the same world size)`);
+  if (meta.world !== world)
+    throw new Error(
+      `checkpoint ${dir} was written by ${meta.world} workers; resume it with exactly ${meta.world} (exact resume needs the same world size)`,
+    );
   return { dir, meta, data };
 }
 
@@ -81,12 +90,16 @@ export async function runCoordinator(o: CoordinatorOptions): Promise<RunSummary>
   const dataset = await scanImageFolders(base.data, { validPct: base.validPct, seed: base.seed, verify: true });
   const unreadable = dataset.skipped.filter((s) => !NOT_IMAGES.has(s.reason));
   if (unreadable.length > 0 && !base.skipBadImages) {
-    throw new Error(`${unreadable.length} image(s) under ${base.data} cannot be read: ${describeSkipped(unreadable)}; fix or remove them, or pass --skip-bad-images`);
+    throw new Error(
+      `${unreadable.length} image(s) under ${base.data} cannot be read: ${describeSkipped(unreadable)}; fix or remove them, or pass --skip-bad-images`,
+    );
   }
   if (dataset.skipped.length > 0) log(`ringtune: left out ${describeSkipped(dataset.skipped)}`);
   if (dataset.valid.length === 0) throw new Error(`no validation images under ${base.data}: add valid/<class>/ folders or use --valid-pct`);
   if (resumed && JSON.stringify(resumed.meta.classes) !== JSON.stringify(dataset.classes)) {
-    throw new Error(`checkpoint ${resumed.dir} was trained on classes [${resumed.meta.classes.join(', ')}] but ${base.data} now has [${dataset.classes.join(', ')}]`);
+    throw new Error(
+      `checkpoint ${resumed.dir} was trained on classes [${resumed.meta.classes.join(', ')}] but ${base.data} now has [${dataset.classes.join(', ')}]`,
+    );
   }
   const config: RunConfig = { ...base, nClasses: dataset.classes.length };
   mkdirSync(config.out, { recursive: true });
@@ -98,17 +111,31 @@ export async function runCoordinator(o: CoordinatorOptions): Promise<RunSummary>
   let reason = 'run finished';
   let failed = false;
   try {
-    log(`ringtune: coordinator on ${hub.endpoint}${keys ? ' (CURVE: authenticated, encrypted)' : ''}, waiting for ${o.world} worker(s); ${dataset.train.length} training and ${dataset.valid.length} validation images, ${dataset.classes.length} classes`);
+    log(
+      `ringtune: coordinator on ${hub.endpoint}${keys ? ' (CURVE: authenticated, encrypted)' : ''}, waiting for ${o.world} worker(s); ${dataset.train.length} training and ${dataset.valid.length} validation images, ${dataset.classes.length} classes`,
+    );
     await hub.accept(timeoutMs);
     await hub.broadcast((rank) => ({ type: 'welcome', rank, world: o.world, config, items: dataset.train, validItems: dataset.valid }));
     hub.startLiveness();
     const ready = await hub.gather('ready', timeoutMs);
     const hashes = new Set(ready.map((r) => r.msg.weightsHash));
-    if (hashes.size > 1) throw new WorkerFailure(`workers start from different weights (${ready.map((r, i) => `rank ${i}: ${r.msg.weightsHash}`).join(', ')})`, null);
+    if (hashes.size > 1)
+      throw new WorkerFailure(
+        `workers start from different weights (${ready.map((r, i) => `rank ${i}: ${r.msg.weightsHash}`).join(', ')})`,
+        null,
+      );
     const first = ready[0].msg;
-    log(`ringtune: ${o.world} worker(s) ready on backend ${first.backend}; ${config.arch} (${config.pretrained ? `pretrained body from ${config.pretrained}` : 'random init'}), ${first.params} parameters in ${first.groups} groups, identical initial weights`);
-    const allreduce = chooseAllReduce(config.allreduce, ready.map((r) => r.msg), config.gradDtype);
-    log(`ringtune: gradients all-reduced ${allreduce.kind === 'shm' ? 'through shared memory' : `over the ZeroMQ ring (${config.gradDtype} on the wire)`}: ${allreduce.reason}`);
+    log(
+      `ringtune: ${o.world} worker(s) ready on backend ${first.backend}; ${config.arch} (${config.pretrained ? `pretrained body from ${config.pretrained}` : 'random init'}), ${first.params} parameters in ${first.groups} groups, identical initial weights`,
+    );
+    const allreduce = chooseAllReduce(
+      config.allreduce,
+      ready.map((r) => r.msg),
+      config.gradDtype,
+    );
+    log(
+      `ringtune: gradients all-reduced ${allreduce.kind === 'shm' ? 'through shared memory' : `over the ZeroMQ ring (${config.gradDtype} on the wire)`}: ${allreduce.reason}`,
+    );
     await o.onRing?.(ready.map((r) => r.msg.ringEndpoint));
     const shmName = `/ringtune-${process.pid}-${randomBytes(6).toString('hex')}`;
     await hub.broadcast(() => ({ type: 'ring', endpoints: ready.map((r) => r.msg.ringEndpoint), allreduce: allreduce.kind, shmName }));
@@ -118,7 +145,17 @@ export async function runCoordinator(o: CoordinatorOptions): Promise<RunSummary>
     if (o.lrFind) {
       const freezeTo = plan[0]?.freezeTo ?? 0;
       log(`ringtune: lr_find with groups [0, ${freezeTo}) frozen (as the plan's first phase)`);
-      await lrFind(hub, { ...o.lrFind, nTrain: dataset.train.length, bs: config.bs, seed: config.seed, freezeTo, groups: first.groups, out: config.out, timeoutMs, log });
+      await lrFind(hub, {
+        ...o.lrFind,
+        nTrain: dataset.train.length,
+        bs: config.bs,
+        seed: config.seed,
+        freezeTo,
+        groups: first.groups,
+        out: config.out,
+        timeoutMs,
+        log,
+      });
       return { steps: 0, classes: dataset.classes, out: config.out, finalAccuracy: null };
     }
     if (resumed) {
@@ -127,7 +164,12 @@ export async function runCoordinator(o: CoordinatorOptions): Promise<RunSummary>
       const fresh = pos.epoch === 0 && pos.iter === 0;
       const { weights, adamM, adamV, bnStats } = resumed.data;
       const none = new Uint8Array(0);
-      const header = { type: 'restore' as const, phase: pos.phase, freezeTo: plan[pos.phase]?.freezeTo ?? 0, adamStep: fresh ? 0 : resumed.meta.adamStep };
+      const header = {
+        type: 'restore' as const,
+        phase: pos.phase,
+        freezeTo: plan[pos.phase]?.freezeTo ?? 0,
+        adamStep: fresh ? 0 : resumed.meta.adamStep,
+      };
       for (let r = 0; r < o.world; r++) void hub.send(r, header, [weights, fresh ? none : adamM, fresh ? none : adamV, bnStats[r]]);
       log(`ringtune: resuming from ${resumed.dir}: phase ${pos.phase}, epoch ${pos.epoch}, batch ${pos.iter}, step ${pos.step}`);
     }
@@ -136,8 +178,21 @@ export async function runCoordinator(o: CoordinatorOptions): Promise<RunSummary>
       await hub.broadcast(() => ({ type: 'checkpoint', step: position.step }));
       const parts = await hub.gather('checkpointData', timeoutMs);
       const [bn0, weights, adamM, adamV] = parts[0].frames;
-      const meta: CheckpointMeta = { version: CHECKPOINT_VERSION, config, world: o.world, classes: dataset.classes, position, adamStep: parts[0].msg.adamStep, writtenAt: new Date().toISOString() };
-      writeCheckpoint(checkpoints, meta, { weights, adamM, adamV, bnStats: [bn0, ...parts.slice(1).map((p) => p.frames[0])] }, config.keepCheckpoints);
+      const meta: CheckpointMeta = {
+        version: CHECKPOINT_VERSION,
+        config,
+        world: o.world,
+        classes: dataset.classes,
+        position,
+        adamStep: parts[0].msg.adamStep,
+        writtenAt: new Date().toISOString(),
+      };
+      writeCheckpoint(
+        checkpoints,
+        meta,
+        { weights, adamM, adamV, bnStats: [bn0, ...parts.slice(1).map((p) => p.frames[0])] },
+        config.keepCheckpoints,
+      );
     };
     let finalAccuracy: number | null = null;
     const callbacks: Callback[] = [
@@ -149,8 +204,16 @@ export async function runCoordinator(o: CoordinatorOptions): Promise<RunSummary>
       ...(o.callbacks ?? []),
     ];
     const steps = await fit(hub, {
-      plan, nTrain: dataset.train.length, nValid: dataset.valid.length, bs: config.bs, seed: config.seed, callbacks, timeoutMs,
-      start: resumed?.meta.position, checkpoint, checkpointEvery: config.checkpointEvery,
+      plan,
+      nTrain: dataset.train.length,
+      nValid: dataset.valid.length,
+      bs: config.bs,
+      seed: config.seed,
+      callbacks,
+      timeoutMs,
+      start: resumed?.meta.position,
+      checkpoint,
+      checkpointEvery: config.checkpointEvery,
     });
 
     void hub.send(0, { type: 'save' });
@@ -159,7 +222,9 @@ export async function runCoordinator(o: CoordinatorOptions): Promise<RunSummary>
     writeFileAtomic(join(config.out, 'model.json'), msg.modelJson);
     writeFileAtomic(join(config.out, 'labels.json'), JSON.stringify(dataset.classes, null, 2) + '\n');
     writeFileAtomic(join(config.out, 'config.json'), JSON.stringify(config, null, 2) + '\n');
-    log(`ringtune: saved the model to ${config.out} (model.json, weights.bin, labels.json) and metrics to ${join(config.out, 'metrics.jsonl')}`);
+    log(
+      `ringtune: saved the model to ${config.out} (model.json, weights.bin, labels.json) and metrics to ${join(config.out, 'metrics.jsonl')}`,
+    );
     return { steps, classes: dataset.classes, out: config.out, finalAccuracy };
   } catch (e) {
     reason = `coordinator stopped the run: ${(e as Error).message}`;

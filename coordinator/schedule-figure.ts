@@ -3,12 +3,22 @@ import { hypersAt, phaseIters, type Phase } from '../shared/plan';
 import type { Panel } from './plot';
 
 /** One iteration of a plan, as `--json` prints it. */
-export interface ScheduleRecord { phase: Phase['name']; iter: number; lr: number[]; mom: number }
+export interface ScheduleRecord {
+  phase: Phase['name'];
+  iter: number;
+  lr: number[];
+  mom: number;
+}
 
 /** Every iteration of every phase in order, `iter` counted from 0 within each phase. */
 export function scheduleRecords(phases: Phase[], batchesPerEpoch: number): ScheduleRecord[] {
   return phases.flatMap((phase) =>
-    Array.from({ length: phaseIters(phase, batchesPerEpoch) }, (_, iter) => ({ phase: phase.name, iter, ...hypersAt(phase, iter, batchesPerEpoch) })));
+    Array.from({ length: phaseIters(phase, batchesPerEpoch) }, (_, iter) => ({
+      phase: phase.name,
+      iter,
+      ...hypersAt(phase, iter, batchesPerEpoch),
+    })),
+  );
 }
 
 /** The schedule figure: LR per group (log scale) and momentum over the plan's iterations. */
@@ -19,11 +29,19 @@ export function schedulePanels(phases: Phase[], records: ScheduleRecord[]): Pane
   const vLines = starts.length > 1 ? starts : []; // mark where each phase begins
   const name = (g: number) => (groups === 1 ? 'all parameters' : g === groups - 1 ? `group ${g} (head)` : `group ${g}`);
   const lr: Panel = {
-    title: 'learning rate', xLabel: 'iteration', yLabel: 'lr', logY: true, vLines,
+    title: 'learning rate',
+    xLabel: 'iteration',
+    yLabel: 'lr',
+    logY: true,
+    vLines,
     series: Array.from({ length: groups }, (_, g) => ({ name: name(g), x, y: records.map((r) => r.lr[g]) })),
   };
   const mom: Panel = {
-    title: 'momentum (Adam beta1)', xLabel: 'iteration', yLabel: 'mom', vLines, legend: false,
+    title: 'momentum (Adam beta1)',
+    xLabel: 'iteration',
+    yLabel: 'mom',
+    vLines,
+    legend: false,
     series: [{ name: 'mom', x, y: records.map((r) => r.mom), color: '#2ca02c' }],
   };
   return [lr, mom];

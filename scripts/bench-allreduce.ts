@@ -66,7 +66,15 @@ function parseList(flag: string, ok: (x: number) => boolean, what: string) {
 type Transport = 'shm' | 'ipc' | 'tcp';
 
 async function runRingtune(world: number, transport: Transport, o: Options): Promise<Timings> {
-  const shm = transport === 'shm' ? { name: `/ringtune-bench-${process.pid}-${world}`, capacity: Math.floor((Math.max(...o.sizes) * MIB) / 4), spins: o.shmSpins, blockFloats: o.shmBlock } : undefined;
+  const shm =
+    transport === 'shm'
+      ? {
+          name: `/ringtune-bench-${process.pid}-${world}`,
+          capacity: Math.floor((Math.max(...o.sizes) * MIB) / 4),
+          spins: o.shmSpins,
+          blockFloats: o.shmBlock,
+        }
+      : undefined;
   const ring = { transport: transport === 'shm' ? ('auto' as const) : transport, chunkBytes: o.chunkBytes, wire: o.wire, timeoutMs: 60000 };
   const group = await RingPeerGroup.start(world, ring, PEER_TIMEOUT_MS, shm);
   const out: Timings = new Map();
@@ -130,7 +138,14 @@ async function runGloo(world: number, o: Options): Promise<Timings> {
   const port = await freePort();
   const procs = Array.from({ length: world }, (_, rank) =>
     spawn(PYTHON, [script, ...pyArgs(o)], {
-      env: { ...pyEnv, RANK: String(rank), WORLD_SIZE: String(world), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), GLOO_SOCKET_IFNAME: 'lo' },
+      env: {
+        ...pyEnv,
+        RANK: String(rank),
+        WORLD_SIZE: String(world),
+        MASTER_ADDR: '127.0.0.1',
+        MASTER_PORT: String(port),
+        GLOO_SOCKET_IFNAME: 'lo',
+      },
     }),
   );
   return collectJsonLines(procs, 'gloo benchmark');
@@ -138,8 +153,24 @@ async function runGloo(world: number, o: Options): Promise<Timings> {
 
 function runMpi(world: number, o: Options, btl: string): Promise<Timings> {
   const script = join(__dirname, '..', '..', 'scripts', 'bench_allreduce_mpi.py');
-  const args = ['--allow-run-as-root', '--oversubscribe', '-n', String(world), '--mca', 'pml', 'ob1', '--mca', 'btl', btl,
-    '--mca', 'btl_tcp_if_include', 'lo', PYTHON, script, ...pyArgs(o)];
+  const args = [
+    '--allow-run-as-root',
+    '--oversubscribe',
+    '-n',
+    String(world),
+    '--mca',
+    'pml',
+    'ob1',
+    '--mca',
+    'btl',
+    btl,
+    '--mca',
+    'btl_tcp_if_include',
+    'lo',
+    PYTHON,
+    script,
+    ...pyArgs(o),
+  ];
   return collectJsonLines([spawn('mpirun', args, { env: pyEnv })], `mpirun (btl ${btl})`);
 }
 
@@ -185,10 +216,25 @@ function row(cells: (string | number)[]): string {
 async function main(): Promise<void> {
   const o = new Command()
     .description('ringtune all-reduce vs gloo and Open MPI on this host')
-    .option('--ranks <list>', 'ranks to run, comma-separated', parseList('--ranks', (x) => Number.isInteger(x) && x >= 2, 'integers >= 2'), [2, 4])
-    .option('--sizes <list>', 'buffer sizes in MiB, comma-separated', parseList('--sizes', (x) => x > 0, 'positive sizes in MiB'), [1, 16, 100])
+    .option(
+      '--ranks <list>',
+      'ranks to run, comma-separated',
+      parseList('--ranks', (x) => Number.isInteger(x) && x >= 2, 'integers >= 2'),
+      [2, 4],
+    )
+    .option(
+      '--sizes <list>',
+      'buffer sizes in MiB, comma-separated',
+      parseList('--sizes', (x) => x > 0, 'positive sizes in MiB'),
+      [1, 16, 100],
+    )
     .option('--chunk-bytes <n>', 'ringtune frame size in bytes', (v) => Number(v), MIB)
-    .option('--transport <list>', 'ringtune transports, comma-separated: shm (shared memory), ipc and tcp (ZeroMQ ring); the first is the one ratios refer to', (v) => v.split(','), ['shm', 'ipc'])
+    .option(
+      '--transport <list>',
+      'ringtune transports, comma-separated: shm (shared memory), ipc and tcp (ZeroMQ ring); the first is the one ratios refer to',
+      (v) => v.split(','),
+      ['shm', 'ipc'],
+    )
     .option('--wire <dtype>', `ringtune ring payload encoding: ${WIRE_NAMES.join(', ')} (shm moves fp32 in place)`, 'f32')
     .option('--shm-spins <n>', 'shm: busy-wait iterations before sleeping (default: by cores)', (v) => Number(v))
     .option('--shm-block <floats>', 'shm: floats per pipelined block (default: by cores)', (v) => Number(v))
@@ -209,8 +255,10 @@ async function main(): Promise<void> {
   const gloo = o.peers && available(PYTHON, ['-c', 'import torch.distributed']);
   const mpi = o.peers && available('mpirun', ['--version']) && available(PYTHON, ['-c', 'import mpi4py, numpy']);
   const copy = memcpyGBs();
-  console.log(`ringtune transports ${transports.join(', ')}, wire ${o.wire}, chunk ${o.chunkBytes} B; memcpy (one core) ${copy.toFixed(1)} GB/s; ` +
-    `peers: gloo ${gloo ? 'yes' : 'absent'}, Open MPI ${mpi ? 'yes' : 'absent'}`);
+  console.log(
+    `ringtune transports ${transports.join(', ')}, wire ${o.wire}, chunk ${o.chunkBytes} B; memcpy (one core) ${copy.toFixed(1)} GB/s; ` +
+      `peers: gloo ${gloo ? 'yes' : 'absent'}, Open MPI ${mpi ? 'yes' : 'absent'}`,
+  );
   console.log(row(['ranks', 'size', 'impl', 'time ms', 'algbw GB/s', 'busbw GB/s', 'cpu ms', 'ringtune speedup']));
 
   for (const world of o.ranks) {
@@ -229,8 +277,13 @@ async function main(): Promise<void> {
         const { seconds: s, cpu } = t.get(mib)!;
         const algbw = (mib * MIB) / s / 1e9;
         const busbw = (algbw * 2 * (world - 1)) / world;
-        const ratio = ours instanceof Error || name === results[0][0] ? `(busbw ${(busbw / copy).toFixed(2)} of memcpy)` : `x${(s / ours.get(mib)!.seconds).toFixed(2)}`;
-        console.log(row([world, `${mib} MiB`, name, (s * 1e3).toFixed(2), algbw.toFixed(2), busbw.toFixed(2), (cpu * 1e3).toFixed(1), ratio]));
+        const ratio =
+          ours instanceof Error || name === results[0][0]
+            ? `(busbw ${(busbw / copy).toFixed(2)} of memcpy)`
+            : `x${(s / ours.get(mib)!.seconds).toFixed(2)}`;
+        console.log(
+          row([world, `${mib} MiB`, name, (s * 1e3).toFixed(2), algbw.toFixed(2), busbw.toFixed(2), (cpu * 1e3).toFixed(1), ratio]),
+        );
       }
     }
   }

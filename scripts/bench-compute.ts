@@ -13,7 +13,12 @@ import { Command } from 'commander';
 import { selectBackend } from '../worker/backend';
 import { benchNet, convFlops, trainStepper } from './bench-nets';
 
-interface Result { name: string; imgS: number; cpuImgS: number; stepMs: number[] }
+interface Result {
+  name: string;
+  imgS: number;
+  cpuImgS: number;
+  stepMs: number[];
+}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -76,7 +81,8 @@ async function main(): Promise<void> {
     .option('--cpu-steps <n>', 'timed steps on the cpu backend (0 skips it; ~minutes per step)', '1')
     .option('--leak-steps <n>', 'steps of the tensor-count check', '200')
     .option('--resnet18', 'also resnet18 at 64 px, batch 32 (needs worker/models)')
-    .parse().opts();
+    .parse()
+    .opts();
   const warmup = Number(o.warmup);
   const steps = Number(o.steps);
   const results: Result[] = [];
@@ -115,7 +121,9 @@ async function main(): Promise<void> {
   console.log('| run                           | img/s (wall) | img/s (per CPU s) | median step ms | vs PyTorch 1 thread (CPU s) |');
   console.log('|-------------------------------|-------------:|------------------:|---------------:|----------------------------:|');
   const row = (name: string, wall: number, cpuS: number, ms: string, ratio: string) =>
-    console.log(`| ${name.padEnd(29)} | ${wall.toFixed(1).padStart(12)} | ${cpuS.toFixed(1).padStart(17)} | ${ms.padStart(14)} | ${ratio.padStart(27)} |`);
+    console.log(
+      `| ${name.padEnd(29)} | ${wall.toFixed(1).padStart(12)} | ${cpuS.toFixed(1).padStart(17)} | ${ms.padStart(14)} | ${ratio.padStart(27)} |`,
+    );
   for (const r of results) {
     row(r.name, r.imgS, r.cpuImgS, median(r.stepMs).toFixed(0), peer ? `${((100 * r.cpuImgS) / peer.cpu_img_s).toFixed(1)}%` : 'n/a');
   }
@@ -124,13 +132,21 @@ async function main(): Promise<void> {
   if (resnet) {
     const rp = typeof torch === 'string' ? null : torch['resnet18 64px b32'];
     console.log('\nresnet18 (ringtune: fastai head; PyTorch: torchvision-style avgpool + linear), 64 px, batch 32');
-    row(resnet.name, resnet.imgS, resnet.cpuImgS, median(resnet.stepMs).toFixed(0), rp ? `${((100 * resnet.cpuImgS) / rp.cpu_img_s).toFixed(1)}%` : 'n/a');
+    row(
+      resnet.name,
+      resnet.imgS,
+      resnet.cpuImgS,
+      median(resnet.stepMs).toFixed(0),
+      rp ? `${((100 * resnet.cpuImgS) / rp.cpu_img_s).toFixed(1)}%` : 'n/a',
+    );
     if (rp) row('PyTorch resnet18, 1 thread', rp.img_s, rp.cpu_img_s, (32000 / rp.img_s).toFixed(0), '100%');
   }
   console.log('\nwhere one wasm step of the benchmark net goes (tf.profile; nested kernels are also counted inside their parent):');
   console.log(`| ${'kernel'.padEnd(36)} | ${'n'.padStart(4)} | ${'ms'.padStart(9)} | ${'speed'.padStart(14)} |`);
   for (const line of kernels) console.log(line);
-  console.log(`\ntensor count on wasm (batch 8): ${after2} after step 2, ${afterN} after step ${leakSteps}: ${after2 === afterN ? 'flat' : 'LEAK'}`);
+  console.log(
+    `\ntensor count on wasm (batch 8): ${after2} after step 2, ${afterN} after step ${leakSteps}: ${after2 === afterN ? 'flat' : 'LEAK'}`,
+  );
 }
 
 main().catch((e) => {

@@ -27,7 +27,12 @@ export const VARIANTS: Record<string, VariantSpec> = {
 };
 
 /** Sizes of the two benchmark nets (smaller ones make a quick wiring run). */
-export interface NetSizes { cnnSize: number; cnnBatch: number; mobilenetSize: number; mobilenetBatch: number }
+export interface NetSizes {
+  cnnSize: number;
+  cnnBatch: number;
+  mobilenetSize: number;
+  mobilenetBatch: number;
+}
 
 /** One net's numbers under one variant. */
 export interface NetResult {
@@ -55,7 +60,16 @@ function batchOf(model: tf.LayersModel, batch: number) {
   const labels = tf.tidy(() => tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32', 8) as tf.Tensor1D, 10));
   const vars = model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
   const loss = () => tf.losses.softmaxCrossEntropy(labels, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar;
-  return { x, labels, vars, loss, dispose: () => { tf.dispose([x, labels]); model.dispose(); } };
+  return {
+    x,
+    labels,
+    vars,
+    loss,
+    dispose: () => {
+      tf.dispose([x, labels]);
+      model.dispose();
+    },
+  };
 }
 
 /** Stock tfjs training: tf.train.adam updates every variable on the GPU (per-variable ops); the loss is read back. */
@@ -88,10 +102,14 @@ async function flatStepper(model: tf.LayersModel, batch: number): Promise<Steppe
   for (let i = 0; i < b.vars.length; i++) params.set((await b.vars[i].data()) as Float32Array, segments[i].offset);
   const adam = new FlatAdam(segments);
   let uploaded = false;
-  const upload = () => tf.tidy(() => {
-    const parts = tf.split(tf.tensor1d(params), b.vars.map((v) => v.size));
-    parts.forEach((p, i) => b.vars[i].assign(tf.reshape(p, b.vars[i].shape)));
-  });
+  const upload = () =>
+    tf.tidy(() => {
+      const parts = tf.split(
+        tf.tensor1d(params),
+        b.vars.map((v) => v.size),
+      );
+      parts.forEach((p, i) => b.vars[i].assign(tf.reshape(p, b.vars[i].shape)));
+    });
   return {
     // The previous step's upload opens this one, so every GPU dispatch of a step is in dispatch().
     dispatch() {
@@ -141,11 +159,21 @@ async function whereTimeGoes(step: Stepper, composites: boolean): Promise<NetRes
     a.ms += typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
     agg.set(k.name, a);
   }
-  const top = [...agg].sort((a, b) => b[1].ms - a[1].ms || b[1].n - a[1].n).slice(0, 8).map(([name, a]) => ({ name, ...a }));
+  const top = [...agg]
+    .sort((a, b) => b[1].ms - a[1].ms || b[1].n - a[1].n)
+    .slice(0, 8)
+    .map(([name, a]) => ({ name, ...a }));
   return { wallMs, kernelMs, kernels, top };
 }
 
-async function measure(net: string, model: tf.LayersModel, batch: number, spec: VariantSpec, warmup: number, steps: number): Promise<NetResult> {
+async function measure(
+  net: string,
+  model: tf.LayersModel,
+  batch: number,
+  spec: VariantSpec,
+  warmup: number,
+  steps: number,
+): Promise<NetResult> {
   const step = spec.step === 'flat' ? await flatStepper(model, batch) : tfAdamStepper(model, batch);
   try {
     for (let i = 0; i < warmup; i++) await run(step);
@@ -165,7 +193,13 @@ async function measure(net: string, model: tf.LayersModel, batch: number, spec: 
 }
 
 /** Runs `variant` on the chosen nets; resolves with the adapter's description and one result per net. */
-export async function runVariant(variant: string, nets: string[], sizes: NetSizes, warmup: number, steps: number): Promise<{ variant: string; backend: string; flags: Record<string, unknown>; results: NetResult[] }> {
+export async function runVariant(
+  variant: string,
+  nets: string[],
+  sizes: NetSizes,
+  warmup: number,
+  steps: number,
+): Promise<{ variant: string; backend: string; flags: Record<string, unknown>; results: NetResult[] }> {
   const spec = VARIANTS[variant];
   if (!spec) throw new Error(`--variants: unknown variant '${variant}' (known: ${Object.keys(VARIANTS).join(', ')})`);
   const chosen = await selectBackend('webgpu', { dawnFlags: spec.dawn });
@@ -178,7 +212,16 @@ export async function runVariant(variant: string, nets: string[], sizes: NetSize
         results.push(await measure(`small CNN ${sizes.cnnSize}px`, benchNet(sizes.cnnSize, 3), sizes.cnnBatch, spec, warmup, steps));
       } else if (net === 'mobilenet_v2') {
         const built = await buildNet({ arch: 'mobilenet_v2', nClasses: 10, size: sizes.mobilenetSize, seed: 1 });
-        results.push(await measure(`mobilenet_v2 ${sizes.mobilenetSize}px`, built.model, sizes.mobilenetBatch, spec, Math.min(warmup, 2), Math.max(2, Math.ceil(steps / 2))));
+        results.push(
+          await measure(
+            `mobilenet_v2 ${sizes.mobilenetSize}px`,
+            built.model,
+            sizes.mobilenetBatch,
+            spec,
+            Math.min(warmup, 2),
+            Math.max(2, Math.ceil(steps / 2)),
+          ),
+        );
       } else {
         throw new Error(`--nets: unknown net '${net}' (known: cnn, mobilenet_v2)`);
       }
@@ -191,7 +234,10 @@ export async function runVariant(variant: string, nets: string[], sizes: NetSize
 
 async function gradients(model: tf.LayersModel, x: tf.Tensor, y: tf.Tensor): Promise<Float32Array[]> {
   const vars = model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
-  const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, vars);
+  const { value, grads } = tf.variableGrads(
+    () => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar,
+    vars,
+  );
   const out = await Promise.all(vars.map(async (v) => (await grads[v.name].data()) as Float32Array));
   tf.dispose([value, ...Object.values(grads)]);
   return out;
@@ -205,7 +251,12 @@ async function gradients(model: tf.LayersModel, x: tf.Tensor, y: tf.Tensor): Pro
 export async function checkNumerics(stock: boolean): Promise<{ net: string; worstRelError: number; variable: number }[]> {
   const cases = [
     { net: 'small CNN 16px b4', build: async () => benchNet(16, 3), shape: [4, 16, 16, 3] },
-    { net: 'mobilenet_v2 32px b2', build: async () => (await buildNet({ arch: 'mobilenet_v2', nClasses: 10, size: 32, seed: 1, head: { linFtrs: [16], ps: 0, firstBn: true } })).model, shape: [2, 32, 32, 3] },
+    {
+      net: 'mobilenet_v2 32px b2',
+      build: async () =>
+        (await buildNet({ arch: 'mobilenet_v2', nClasses: 10, size: 32, seed: 1, head: { linFtrs: [16], ps: 0, firstBn: true } })).model,
+      shape: [2, 32, 32, 3],
+    },
   ];
   const out: { net: string; worstRelError: number; variable: number }[] = [];
   await selectBackend('cpu');
@@ -213,7 +264,13 @@ export async function checkNumerics(stock: boolean): Promise<{ net: string; wors
   for (const c of cases) {
     const model = await c.build();
     const x = tf.randomNormal(c.shape, 0, 1, 'float32', 3);
-    const y = tf.oneHot(tf.tensor1d(Array.from({ length: c.shape[0] }, (_, i) => i % 10), 'int32'), 10);
+    const y = tf.oneHot(
+      tf.tensor1d(
+        Array.from({ length: c.shape[0] }, (_, i) => i % 10),
+        'int32',
+      ),
+      10,
+    );
     nets.push({ ...c, model, x, y, want: await gradients(model, x, y) });
   }
   await selectBackend('webgpu');

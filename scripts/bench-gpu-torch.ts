@@ -60,10 +60,19 @@ print(json.dumps(out))
 `;
 
 /** What the peer measured: img/s per net (or why a net is missing), or why there is no peer at all. */
-export type TorchPeer = { torch: string; gpu: string; results: Record<string, { img_s: number; step_ms: number[] } | { error: string }> } | { error: string };
+export type TorchPeer =
+  { torch: string; gpu: string; results: Record<string, { img_s: number; step_ms: number[] } | { error: string }> } | { error: string };
 
 /** Runs the PyTorch peer with `python3` (or $RINGTUNE_PYTHON); never throws. */
-export function torchPeer(args: { nets: string[]; cnnSize: number; cnnBatch: number; mobilenetSize: number; mobilenetBatch: number; warmup: number; steps: number }): TorchPeer {
+export function torchPeer(args: {
+  nets: string[];
+  cnnSize: number;
+  cnnBatch: number;
+  mobilenetSize: number;
+  mobilenetBatch: number;
+  warmup: number;
+  steps: number;
+}): TorchPeer {
   const python = process.env.RINGTUNE_PYTHON ?? 'python3';
   const r = spawnSync(python, ['-c', SOURCE, JSON.stringify(args)], { encoding: 'utf8', timeout: 10 * 60_000 });
   if (r.error) return { error: `${python} did not run: ${r.error.message}` };

@@ -25,7 +25,11 @@ const int = (flag: string) => (t: string) => {
 
 function options() {
   return new Command('bench:gpu')
-    .option('--variants <list>', `comma-separated, of: ${Object.keys(VARIANTS).join(', ')}`, 'ringtune,stock,ringtune-kernels,ringtune+toggles')
+    .option(
+      '--variants <list>',
+      `comma-separated, of: ${Object.keys(VARIANTS).join(', ')}`,
+      'ringtune,stock,ringtune-kernels,ringtune+toggles',
+    )
     .option('--nets <list>', 'cnn, mobilenet_v2', 'cnn,mobilenet_v2')
     .option('--warmup <n>', 'untimed steps first', int('--warmup'), 3)
     .option('--steps <n>', 'timed steps (median reported; mobilenet_v2 runs half as many)', int('--steps'), 10)
@@ -35,12 +39,17 @@ function options() {
     .option('--mobilenet-batch <n>', 'mobilenet_v2 batch', int('--mobilenet-batch'), 32)
     .option('--no-torch', 'skip the PyTorch peer')
     .option('--json <file>', 'also write every number as JSON')
-    .option('--check', 'numerics only: one step\'s gradients on webgpu (ringtune and stock kernels) against the cpu backend')
+    .option('--check', "numerics only: one step's gradients on webgpu (ringtune and stock kernels) against the cpu backend")
     .option('--variant <name>', 'internal: run one variant in this process and print its result');
 }
 
 type Opts = ReturnType<ReturnType<typeof options>['opts']>;
-const sizesOf = (o: Opts) => ({ cnnSize: o.cnnSize, cnnBatch: o.cnnBatch, mobilenetSize: o.mobilenetSize, mobilenetBatch: o.mobilenetBatch });
+const sizesOf = (o: Opts) => ({
+  cnnSize: o.cnnSize,
+  cnnBatch: o.cnnBatch,
+  mobilenetSize: o.mobilenetSize,
+  mobilenetBatch: o.mobilenetBatch,
+});
 
 /** Child mode: one variant (or the numerics check of one kernel set), one JSON line on stdout. */
 async function child(o: Opts): Promise<void> {
@@ -64,7 +73,9 @@ function check(): number {
     for (const n of r) {
       const ok = n.worstRelError <= 1e-4;
       if (!ok && v === 'ringtune') bad++;
-      console.log(`numerics ${v.padEnd(8)} ${n.net.padEnd(22)} worst relative error ${n.worstRelError.toExponential(2)} (variable ${n.variable}) ${ok ? 'ok' : 'OVER 1e-4'}`);
+      console.log(
+        `numerics ${v.padEnd(8)} ${n.net.padEnd(22)} worst relative error ${n.worstRelError.toExponential(2)} (variable ${n.variable}) ${ok ? 'ok' : 'OVER 1e-4'}`,
+      );
     }
   }
   return bad ? 1 : 0;
@@ -72,10 +83,18 @@ function check(): number {
 
 /** Runs one variant in a fresh process; its stderr (Dawn's warnings, errors) passes through. */
 function spawnVariant(variant: string, argv: string[]): VariantOut | { error: string } {
-  const r = spawnSync(process.execPath, [process.argv[1], ...argv, '--variant', variant], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 15 * 60_000 });
+  const r = spawnSync(process.execPath, [process.argv[1], ...argv, '--variant', variant], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 15 * 60_000,
+  });
   const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith(MARK));
   if (line) return JSON.parse(line.slice(MARK.length));
-  const why = (r.stderr ?? '').split('\n').filter((l) => /ringtune|Error|error/.test(l)).pop() ?? `exit ${r.status ?? r.signal}`;
+  const why =
+    (r.stderr ?? '')
+      .split('\n')
+      .filter((l) => /ringtune|Error|error/.test(l))
+      .pop() ?? `exit ${r.status ?? r.signal}`;
   return { error: why.replace(/^.*?ringtune( bench:gpu)?: /, '') };
 }
 
@@ -83,7 +102,9 @@ const fmt = (v: number, d = 1) => v.toFixed(d).padStart(10);
 
 function printTables(nets: string[], runs: VariantOut[], torch: TorchPeer | null): void {
   for (const net of nets) {
-    const rows = runs.map((r) => ({ v: r.variant, res: r.results.find((x) => x.net.startsWith(net === 'cnn' ? 'small CNN' : net)) })).filter((r) => r.res) as { v: string; res: NetResult }[];
+    const rows = runs
+      .map((r) => ({ v: r.variant, res: r.results.find((x) => x.net.startsWith(net === 'cnn' ? 'small CNN' : net)) }))
+      .filter((r) => r.res) as { v: string; res: NetResult }[];
     if (rows.length === 0) continue;
     const stock = rows.find((r) => r.v === 'stock')?.res.imgS;
     const peer = torch && !('error' in torch) ? torch.results[net] : undefined;
@@ -93,17 +114,28 @@ function printTables(nets: string[], runs: VariantOut[], torch: TorchPeer | null
     console.log('|---------------------|-----------:|-----------------:|-----------:|-----------:|:------------:|');
     for (const { v, res } of rows) {
       const ms = (1000 * res.batch) / res.imgS;
-      console.log(`| ${v.padEnd(19)} | ${fmt(res.imgS)} | ${fmt(ms, 1).padStart(16)} | ${stock ? fmt(res.imgS / stock, 2) + 'x' : '       n/a'} | ${peerImgS ? fmt((100 * res.imgS) / peerImgS, 1) + '%' : '       n/a'} | ${res.tensorsFlat ? 'yes' : 'LEAK'} |`);
+      console.log(
+        `| ${v.padEnd(19)} | ${fmt(res.imgS)} | ${fmt(ms, 1).padStart(16)} | ${stock ? fmt(res.imgS / stock, 2) + 'x' : '       n/a'} | ${peerImgS ? fmt((100 * res.imgS) / peerImgS, 1) + '%' : '       n/a'} | ${res.tensorsFlat ? 'yes' : 'LEAK'} |`,
+      );
     }
-    if (peerImgS) console.log(`| PyTorch ${(torch as { torch: string }).torch.padEnd(11)} | ${fmt(peerImgS)} | ${fmt((1000 * rows[0].res.batch) / peerImgS, 1).padStart(16)} |            |       100% |              |`);
-    else console.log(`PyTorch peer: ${torch == null ? 'skipped (--no-torch)' : 'error' in torch ? torch.error : peer && 'error' in peer ? peer.error : 'no result'}`);
+    if (peerImgS)
+      console.log(
+        `| PyTorch ${(torch as { torch: string }).torch.padEnd(11)} | ${fmt(peerImgS)} | ${fmt((1000 * rows[0].res.batch) / peerImgS, 1).padStart(16)} |            |       100% |              |`,
+      );
+    else
+      console.log(
+        `PyTorch peer: ${torch == null ? 'skipped (--no-torch)' : 'error' in torch ? torch.error : peer && 'error' in peer ? peer.error : 'no result'}`,
+      );
   }
-  console.log('\nwhere one step goes (a tf.profile\'d step: its wall time, the GPU time its kernels report, the rest is outside kernels):');
+  console.log("\nwhere one step goes (a tf.profile'd step: its wall time, the GPU time its kernels report, the rest is outside kernels):");
   for (const r of runs) {
     for (const res of r.results) {
       const p = res.profile;
-      const k = p.kernelMs == null ? 'no timestamps' : `${p.kernelMs.toFixed(1)} ms in kernels, ${(p.wallMs - p.kernelMs).toFixed(1)} ms outside`;
-      console.log(`- ${r.variant}, ${res.net}: ${p.wallMs.toFixed(1)} ms wall, ${p.kernels} kernels, ${k}; top: ${p.top.map((t) => `${t.name} ${t.ms.toFixed(1)} ms/${t.n}`).join(', ')}`);
+      const k =
+        p.kernelMs == null ? 'no timestamps' : `${p.kernelMs.toFixed(1)} ms in kernels, ${(p.wallMs - p.kernelMs).toFixed(1)} ms outside`;
+      console.log(
+        `- ${r.variant}, ${res.net}: ${p.wallMs.toFixed(1)} ms wall, ${p.kernels} kernels, ${k}; top: ${p.top.map((t) => `${t.name} ${t.ms.toFixed(1)} ms/${t.n}`).join(', ')}`,
+      );
     }
   }
 }
@@ -116,10 +148,25 @@ async function main(): Promise<void> {
     return;
   }
   const variants = String(o.variants).split(',');
-  for (const v of variants) if (!VARIANTS[v]) throw new Error(`--variants: unknown variant '${v}' (known: ${Object.keys(VARIANTS).join(', ')})`);
+  for (const v of variants)
+    if (!VARIANTS[v]) throw new Error(`--variants: unknown variant '${v}' (known: ${Object.keys(VARIANTS).join(', ')})`);
   const nets = String(o.nets).split(',');
-  const argv = ['--nets', nets.join(','), '--warmup', String(o.warmup), '--steps', String(o.steps), '--cnn-size', String(o.cnnSize), '--cnn-batch', String(o.cnnBatch),
-    '--mobilenet-size', String(o.mobilenetSize), '--mobilenet-batch', String(o.mobilenetBatch)];
+  const argv = [
+    '--nets',
+    nets.join(','),
+    '--warmup',
+    String(o.warmup),
+    '--steps',
+    String(o.steps),
+    '--cnn-size',
+    String(o.cnnSize),
+    '--cnn-batch',
+    String(o.cnnBatch),
+    '--mobilenet-size',
+    String(o.mobilenetSize),
+    '--mobilenet-batch',
+    String(o.mobilenetBatch),
+  ];
   const runs: VariantOut[] = [];
   for (const v of variants) {
     console.error(`bench:gpu: running ${v} ...`);
@@ -134,12 +181,17 @@ async function main(): Promise<void> {
     }
     runs.push(r);
     // A line per net as soon as a variant is done, so a run cut short still tells something.
-    for (const res of r.results) console.log(`${v}: ${res.net} batch ${res.batch}: ${res.imgS.toFixed(1)} img/s (median step ${((1000 * res.batch) / res.imgS).toFixed(1)} ms)`);
+    for (const res of r.results)
+      console.log(
+        `${v}: ${res.net} batch ${res.batch}: ${res.imgS.toFixed(1)} img/s (median step ${((1000 * res.batch) / res.imgS).toFixed(1)} ms)`,
+      );
   }
   const torch = o.torch ? torchPeer({ nets, ...sizesOf(o), warmup: o.warmup, steps: o.steps }) : null;
   if (torch && 'error' in torch) console.log(`PyTorch peer: ${torch.error}`);
   if (runs.length > 0) printTables(nets, runs, torch);
-  else if (torch && !('error' in torch)) for (const [net, r] of Object.entries(torch.results)) console.log(`PyTorch ${torch.torch} on ${torch.gpu}, ${net}: ${'img_s' in r ? r.img_s.toFixed(1) + ' img/s' : r.error}`);
+  else if (torch && !('error' in torch))
+    for (const [net, r] of Object.entries(torch.results))
+      console.log(`PyTorch ${torch.torch} on ${torch.gpu}, ${net}: ${'img_s' in r ? r.img_s.toFixed(1) + ' img/s' : r.error}`);
   if (o.json) writeFileSync(o.json, JSON.stringify({ runs, torch }, null, 1));
 }
 

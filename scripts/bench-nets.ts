@@ -6,14 +6,23 @@ export function benchNet(size: number, channels: number): tf.LayersModel {
   const inp = tf.input({ shape: [size, size, channels] });
   let seed = 1;
   const cbr = (x: tf.SymbolicTensor, filters: number, strides: number): tf.SymbolicTensor => {
-    const conv = tf.layers.conv2d({ filters, kernelSize: 3, strides, padding: 'same', useBias: false, kernelInitializer: tf.initializers.heNormal({ seed: seed++ }) });
+    const conv = tf.layers.conv2d({
+      filters,
+      kernelSize: 3,
+      strides,
+      padding: 'same',
+      useBias: false,
+      kernelInitializer: tf.initializers.heNormal({ seed: seed++ }),
+    });
     const bn = tf.layers.batchNormalization({ momentum: 0.9, epsilon: 1e-5 });
     return tf.layers.reLU().apply(bn.apply(conv.apply(x))) as tf.SymbolicTensor;
   };
   let x = cbr(inp, 32, 1);
   for (const f of [64, 128, 256]) x = cbr(cbr(x, f, 2), f, 1);
   x = tf.layers.globalAveragePooling2d({}).apply(x) as tf.SymbolicTensor;
-  const out = tf.layers.dense({ units: 10, kernelInitializer: tf.initializers.glorotUniform({ seed: seed++ }) }).apply(x) as tf.SymbolicTensor;
+  const out = tf.layers
+    .dense({ units: 10, kernelInitializer: tf.initializers.glorotUniform({ seed: seed++ }) })
+    .apply(x) as tf.SymbolicTensor;
   return tf.model({ inputs: inp, outputs: out });
 }
 
@@ -23,7 +32,7 @@ export function convFlops(model: tf.LayersModel, batch: number): Record<string, 
   for (const layer of model.layers) {
     if (layer.getClassName() !== 'Conv2D') continue;
     const out = layer.outputShape as number[];
-    const [kh, kw, cin, cout] = (layer.getWeights()[0]).shape;
+    const [kh, kw, cin, cout] = layer.getWeights()[0].shape;
     fwd += 2 * batch * out[1] * out[2] * cout * kh * kw * cin;
   }
   // tfjs-layers' convs run as fusedConv2d, whose gradient also computes the unused input gradient of layer 1.
@@ -39,7 +48,11 @@ export function trainStepper(model: tf.LayersModel, batch: number): { run(): Pro
   const vars = model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
   return {
     async run() {
-      const loss = opt.minimize(() => tf.losses.softmaxCrossEntropy(labels, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, true, vars)!;
+      const loss = opt.minimize(
+        () => tf.losses.softmaxCrossEntropy(labels, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar,
+        true,
+        vars,
+      )!;
       const v = (await loss.data())[0];
       loss.dispose();
       return v;

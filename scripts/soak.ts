@@ -20,17 +20,40 @@ async function main(): Promise<void> {
     await makeImageFolders(data, { classes: ['a', 'b'], trainPerClass: 32, validPerClass: 4, size: 8 });
     const epochs = Math.ceil(steps / 8);
     const out = join(dir, 'out');
-    const args = ['--data', data, '--size', '8', '--bs', '4', '--backend', 'wasm', '--no-pretrained', '--lin-ftrs', '16', '--fit-one-cycle', '--epochs', String(epochs), '--out', out];
+    const args = [
+      '--data',
+      data,
+      '--size',
+      '8',
+      '--bs',
+      '4',
+      '--backend',
+      'wasm',
+      '--no-pretrained',
+      '--lin-ftrs',
+      '16',
+      '--fit-one-cycle',
+      '--epochs',
+      String(epochs),
+      '--out',
+      out,
+    ];
     const code = await launch({ cli: join(__dirname, '..', 'cli', 'main.js'), workers: 2, runArgs: args });
     if (code !== 0) throw new Error(`the soak run failed (exit ${code})`);
-    const records = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.kind === 'step');
+    const records = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((r) => r.kind === 'step');
     const warm = records[Math.min(100, records.length - 1)];
     const last = records[records.length - 1];
     const tensorsFlat = records.slice(1).every((r) => r.tensors === records[1].tensors);
     const growth = (last.rss_mb - warm.rss_mb) / warm.rss_mb;
     console.log('| steps | live tensors (step 1 -> last) | RSS MB (step 100 -> last) | RSS growth |');
     console.log('|---|---|---|---|');
-    console.log(`| ${records.length} | ${records[1].tensors} -> ${last.tensors}${tensorsFlat ? ' (flat)' : ' (NOT flat)'} | ${warm.rss_mb} -> ${last.rss_mb} | ${(growth * 100).toFixed(1)}% |`);
+    console.log(
+      `| ${records.length} | ${records[1].tensors} -> ${last.tensors}${tensorsFlat ? ' (flat)' : ' (NOT flat)'} | ${warm.rss_mb} -> ${last.rss_mb} | ${(growth * 100).toFixed(1)}% |`,
+    );
     if (!tensorsFlat || growth >= 0.05) process.exitCode = 1;
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -30,7 +30,22 @@ async function main(): Promise<void> {
   const { limit, dataRoot, forward } = parseArgs(process.argv.slice(2));
   const data = join(dataRoot, limit ? `mnist-${limit}` : 'mnist');
   await prepareData({ dataset: 'mnist', out: data, limit });
-  const args = ['--data', data, '--arch', 'resnet-small', '--size', '28', '--bs', '64', '--epochs', '1', '--no-flip', '--out', join(root, 'runs', 'mnist'), ...forward];
+  const args = [
+    '--data',
+    data,
+    '--arch',
+    'resnet-small',
+    '--size',
+    '28',
+    '--bs',
+    '64',
+    '--epochs',
+    '1',
+    '--no-flip',
+    '--out',
+    join(root, 'runs', 'mnist'),
+    ...forward,
+  ];
   const code = await launch({ cli: join(root, 'dist', 'cli', 'main.js'), workers: 2, runArgs: args });
   process.exit(code);
 }

@@ -20,7 +20,23 @@ async function main(): Promise<void> {
   try {
     for (let i = 0; i < times; i++) {
       const out = join(dir, `out-${i}`);
-      const run = startLaunch(['--workers', '2', '--data', data, '--size', '16', '--bs', '4', '--backend', 'wasm', '--no-pretrained', '--epochs', '2', '--out', out]);
+      const run = startLaunch([
+        '--workers',
+        '2',
+        '--data',
+        data,
+        '--size',
+        '16',
+        '--bs',
+        '4',
+        '--backend',
+        'wasm',
+        '--no-pretrained',
+        '--epochs',
+        '2',
+        '--out',
+        out,
+      ]);
       await waitForSteps(join(out, 'metrics.jsonl'), 1 + Math.floor(Math.random() * 20));
       const workers = childrenOf(run.proc.pid!, 'worker');
       const pids = [run.proc.pid!, ...childrenOf(run.proc.pid!, 'coordinator'), ...workers];
@@ -35,7 +51,9 @@ async function main(): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
   }
   const sorted = [...results].sort((a, b) => a - b);
-  console.log(`\n| runs | median ms | worst ms |\n|---|---|---|\n| ${results.length} | ${sorted[Math.floor(sorted.length / 2)]} | ${sorted[sorted.length - 1]} |`);
+  console.log(
+    `\n| runs | median ms | worst ms |\n|---|---|---|\n| ${results.length} | ${sorted[Math.floor(sorted.length / 2)]} | ${sorted[sorted.length - 1]} |`,
+  );
   if (sorted[sorted.length - 1] >= 10_000) process.exitCode = 1;
 }
 

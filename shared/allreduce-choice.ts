@@ -30,7 +30,8 @@ export function chooseAllReduce(request: AllReduceRequest, workers: AllReduceCan
   };
   if (request === 'ring') return { kind: 'ring', reason: '--allreduce ring' };
   if (world === 1) return { kind: 'ring', reason: 'one worker: a ring of one, nothing to exchange' };
-  if (gradDtype !== 'f32') return refuse(`--grad-dtype ${gradDtype} is a wire format of the ZeroMQ ring (shared memory moves fp32 in place)`);
+  if (gradDtype !== 'f32')
+    return refuse(`--grad-dtype ${gradDtype} is a wire format of the ZeroMQ ring (shared memory moves fp32 in place)`);
   const hosts = [...new Set(workers.map((w) => w.host))];
   if (hosts.length > 1) return refuse(`the ${world} workers are on ${hosts.length} hosts`);
   const lacking = workers.findIndex((w) => w.shmUnavailable !== '');

@@ -47,7 +47,10 @@ export function jobKeysFromEnv(env: NodeJS.ProcessEnv = process.env): JobKeys | 
     return checkKeys(parsed, `key file ${file}`);
   }
   if (env[KEYS_ENV.publicKey] || env[KEYS_ENV.secretKey]) {
-    return checkKeys({ publicKey: env[KEYS_ENV.publicKey], secretKey: env[KEYS_ENV.secretKey] }, `${KEYS_ENV.publicKey}/${KEYS_ENV.secretKey}`);
+    return checkKeys(
+      { publicKey: env[KEYS_ENV.publicKey], secretKey: env[KEYS_ENV.secretKey] },
+      `${KEYS_ENV.publicKey}/${KEYS_ENV.secretKey}`,
+    );
   }
   return null;
 }
@@ -96,12 +99,15 @@ export function startZapHandler(k: JobKeys, log: (line: string) => void = (l) =>
   zap = sock.bind('inproc://zeromq.zap.01').then(() => {
     void (async () => {
       try {
-      for await (const [version, requestId, , address, , mechanism, credential] of sock) {
-        const key = credential && credential.length === 32 ? z85Encode(credential) : '';
-        const ok = mechanism?.toString() === 'CURVE' && key === admitted?.keys.publicKey;
-        if (!ok) admitted?.log(`ringtune: refused a connection from ${address?.toString() || 'an unknown address'}: it does not hold this job's CURVE key`);
-        await sock.send([version, requestId, ok ? '200' : '400', ok ? 'OK' : 'not a member of this job', '', '']);
-      }
+        for await (const [version, requestId, , address, , mechanism, credential] of sock) {
+          const key = credential && credential.length === 32 ? z85Encode(credential) : '';
+          const ok = mechanism?.toString() === 'CURVE' && key === admitted?.keys.publicKey;
+          if (!ok)
+            admitted?.log(
+              `ringtune: refused a connection from ${address?.toString() || 'an unknown address'}: it does not hold this job's CURVE key`,
+            );
+          await sock.send([version, requestId, ok ? '200' : '400', ok ? 'OK' : 'not a member of this job', '', '']);
+        }
       } catch {
         /* closed */
       }

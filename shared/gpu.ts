@@ -25,7 +25,8 @@ export const GPU_ENV = {
 /** Parses `--gpus 0,1,...`: GPU ordinals as nvidia-smi numbers them; repeats allowed (`0,0`: two workers share GPU 0). */
 export function parseGpuList(text: string, flag = '--gpus'): number[] {
   const parts = text.split(',').map((s) => s.trim());
-  if (parts.length === 0 || parts.some((p) => p === '')) throw new Error(`${flag} must be a comma-separated list of GPU numbers like 0,1, got '${text}'`);
+  if (parts.length === 0 || parts.some((p) => p === ''))
+    throw new Error(`${flag} must be a comma-separated list of GPU numbers like 0,1, got '${text}'`);
   return parts.map((p) => {
     if (!/^\d+$/.test(p)) throw new Error(`${flag}: '${p}' is not a GPU number (whole number >= 0) in '${text}'`);
     return Number(p);
@@ -66,7 +67,8 @@ export function dawnFlagsFromEnv(env: NodeJS.ProcessEnv = process.env): string[]
   if (adapter) flags.push(`adapter=${adapter}`);
   for (const f of (env[GPU_ENV.dawnFlags] ?? '').split(/\s+/)) {
     if (f === '') continue;
-    if (!/^[a-z-]+=\S+$/.test(f)) throw new Error(`${GPU_ENV.dawnFlags}: '${f}' is not a Dawn flag of the form name=value (e.g. backend=null)`);
+    if (!/^[a-z-]+=\S+$/.test(f))
+      throw new Error(`${GPU_ENV.dawnFlags}: '${f}' is not a Dawn flag of the form name=value (e.g. backend=null)`);
     flags.push(f);
   }
   return flags;

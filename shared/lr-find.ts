@@ -5,16 +5,30 @@
  */
 
 /** lr_find's settings; fastai defaults 1e-7 .. 10 over 100 iterations, stopping on divergence. */
-export interface LrFindOptions { startLr?: number; endLr?: number; numIt?: number; stopDiv?: boolean }
+export interface LrFindOptions {
+  startLr?: number;
+  endLr?: number;
+  numIt?: number;
+  stopDiv?: boolean;
+}
 /** Resolved settings, with the number of epochs fastai runs to cover numIt batches. */
-export interface LrFindSettings { startLr: number; endLr: number; numIt: number; stopDiv: boolean; epochs: number }
+export interface LrFindSettings {
+  startLr: number;
+  endLr: number;
+  numIt: number;
+  stopDiv: boolean;
+  epochs: number;
+}
 
 /** Resolves defaults (numIt below 6 is raised to 6, as fastai does); epochs = numIt // N + 1. */
 export function lrFindSettings(o: LrFindOptions, batchesPerEpoch: number): LrFindSettings {
-  const startLr = o.startLr ?? 1e-7, endLr = o.endLr ?? 10;
+  const startLr = o.startLr ?? 1e-7,
+    endLr = o.endLr ?? 10;
   if (!(startLr > 0) || !(endLr > startLr)) throw new Error(`lr_find needs 0 < start LR < end LR, got ${startLr} and ${endLr}`);
-  if (o.numIt !== undefined && !(Number.isInteger(o.numIt) && o.numIt >= 1)) throw new Error(`lr_find iterations must be a whole number >= 1, got ${o.numIt}`);
-  if (!(Number.isInteger(batchesPerEpoch) && batchesPerEpoch >= 1)) throw new Error(`batches per epoch must be a whole number >= 1, got ${batchesPerEpoch}`);
+  if (o.numIt !== undefined && !(Number.isInteger(o.numIt) && o.numIt >= 1))
+    throw new Error(`lr_find iterations must be a whole number >= 1, got ${o.numIt}`);
+  if (!(Number.isInteger(batchesPerEpoch) && batchesPerEpoch >= 1))
+    throw new Error(`batches per epoch must be a whole number >= 1, got ${batchesPerEpoch}`);
   const numIt = Math.max(6, o.numIt ?? 100);
   return { startLr, endLr, numIt, stopDiv: o.stopDiv ?? true, epochs: Math.floor(numIt / batchesPerEpoch) + 1 };
 }
@@ -41,15 +55,24 @@ export class LrFindStopper {
 }
 
 /** A suggested LR and the point of the curve to mark for it. */
-export interface Suggestion { lr: number; point: [number, number] }
+export interface Suggestion {
+  lr: number;
+  point: [number, number];
+}
 
 /** The part of the curve suggestions look at: drop the first numIt//10 and last 5 points, cut at the first NaN. */
 export function suggestionWindow(lrs: number[], losses: number[], numIt: number): { lrs: number[]; losses: number[] } {
-  const lo = Math.floor(numIt / 10), hi = Math.max(lo, losses.length - 5);
-  let l = lrs.slice(lo, hi), y = losses.slice(lo, hi);
+  const lo = Math.floor(numIt / 10),
+    hi = Math.max(lo, losses.length - 5);
+  let l = lrs.slice(lo, hi),
+    y = losses.slice(lo, hi);
   const nan = y.findIndex((v) => Number.isNaN(v));
-  if (nan >= 0) { l = l.slice(0, nan); y = y.slice(0, nan); }
-  if (y.length < 2) throw new Error(`lr_find recorded too few usable points (${losses.length} recorded, ${y.length} usable) to suggest a learning rate`);
+  if (nan >= 0) {
+    l = l.slice(0, nan);
+    y = y.slice(0, nan);
+  }
+  if (y.length < 2)
+    throw new Error(`lr_find recorded too few usable points (${losses.length} recorded, ${y.length} usable) to suggest a learning rate`);
   return { lrs: l, losses: y };
 }
 
@@ -76,11 +99,15 @@ export function steep(lrs: number[], losses: number[]): Suggestion {
 export function valley(lrs: number[], losses: number[]): Suggestion {
   const n = losses.length;
   const lds = new Array<number>(n).fill(1);
-  let maxStart = 0, maxEnd = 0;
+  let maxStart = 0,
+    maxEnd = 0;
   for (let i = 1; i < n; i++) {
     for (let j = 0; j < i; j++) {
       if (losses[i] < losses[j] && lds[i] < lds[j] + 1) lds[i] = lds[j] + 1;
-      if (lds[maxEnd] < lds[i]) { maxEnd = i; maxStart = maxEnd - lds[maxEnd]; }
+      if (lds[maxEnd] < lds[i]) {
+        maxEnd = i;
+        maxStart = maxEnd - lds[maxEnd];
+      }
     }
   }
   const sections = (maxEnd - maxStart) / 3;
@@ -101,7 +128,8 @@ export function slide(lrs: number[], losses: number[], lrDiff = 15, thresh = 0.0
   const n = losses.length;
   const g = gradient(losses);
   const at = <T>(xs: T[], k: number) => xs[k < 0 ? n + k : k]; // python negative indexing
-  let r = -1, l = r - lrDiff;
+  let r = -1,
+    l = r - lrDiff;
   let lr = at(lrs, Math.max(l, -n));
   while (l >= -n && Math.abs(at(g, r) - at(g, l)) > thresh) {
     lr = at(lrs, l);
@@ -114,7 +142,16 @@ export function slide(lrs: number[], losses: number[], lrDiff = 15, thresh = 0.0
 }
 
 /** All four suggestions on the recorded curve (window and NaN cut applied). */
-export function suggestLrs(lrs: number[], losses: number[], numIt: number): { valley: Suggestion; steep: Suggestion; minimum: Suggestion; slide: Suggestion } {
+export function suggestLrs(
+  lrs: number[],
+  losses: number[],
+  numIt: number,
+): { valley: Suggestion; steep: Suggestion; minimum: Suggestion; slide: Suggestion } {
   const w = suggestionWindow(lrs, losses, numIt);
-  return { valley: valley(w.lrs, w.losses), steep: steep(w.lrs, w.losses), minimum: minimum(w.lrs, w.losses), slide: slide(w.lrs, w.losses) };
+  return {
+    valley: valley(w.lrs, w.losses),
+    steep: steep(w.lrs, w.losses),
+    minimum: minimum(w.lrs, w.losses),
+    slide: slide(w.lrs, w.losses),
+  };
 }

@@ -49,8 +49,13 @@ export function averageSqrGrad(v: Float32Array, g: Float32Array, off: number, le
 
 /** Adam update: p <- p - lr / (1 - mom^step) * m / (sqrt(v / (1 - sqrMom^step)) + eps). */
 export function adamStep(
-  p: Float32Array, m: Float32Array, v: Float32Array, off: number, len: number,
-  h: { lr: number; mom: number; sqrMom: number; eps: number }, step: number,
+  p: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  off: number,
+  len: number,
+  h: { lr: number; mom: number; sqrMom: number; eps: number },
+  step: number,
 ): void {
   const scale = -h.lr / (1 - Math.pow(h.mom, step));
   const invDebias2 = 1 / (1 - Math.pow(h.sqrMom, step));
@@ -60,11 +65,22 @@ export function adamStep(
 
 /** All four steppers in one pass over a segment; bitwise equal to running them in sequence. */
 export function adamSegment(
-  p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, off: number, len: number,
-  h: { lr: number; mom: number; sqrMom: number; eps: number; wd: number }, decay: boolean, step: number,
+  p: Float32Array,
+  g: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  off: number,
+  len: number,
+  h: { lr: number; mom: number; sqrMom: number; eps: number; wd: number },
+  decay: boolean,
+  step: number,
 ): void {
   const f = decay && h.wd !== 0 ? 1 - h.lr * h.wd : 1;
-  const mom = h.mom, damp = 1 - mom, sqrMom = h.sqrMom, sqrDamp = 1 - sqrMom, eps = h.eps;
+  const mom = h.mom,
+    damp = 1 - mom,
+    sqrMom = h.sqrMom,
+    sqrDamp = 1 - sqrMom,
+    eps = h.eps;
   const scale = -h.lr / (1 - Math.pow(mom, step));
   const invDebias2 = 1 / (1 - Math.pow(sqrMom, step));
   const fr = Math.fround;
@@ -146,7 +162,13 @@ export class FlatAdam {
 }
 
 function resolveHypers(h: GroupHypers, g: number): Required<GroupHypers> {
-  const r = { lr: h.lr, mom: h.mom, sqrMom: h.sqrMom ?? ADAM_DEFAULTS.sqrMom, eps: h.eps ?? ADAM_DEFAULTS.eps, wd: h.wd ?? ADAM_DEFAULTS.wd };
+  const r = {
+    lr: h.lr,
+    mom: h.mom,
+    sqrMom: h.sqrMom ?? ADAM_DEFAULTS.sqrMom,
+    eps: h.eps ?? ADAM_DEFAULTS.eps,
+    wd: h.wd ?? ADAM_DEFAULTS.wd,
+  };
   for (const [k, x] of Object.entries(r)) {
     if (!Number.isFinite(x)) throw new Error(`FlatAdam.step: group ${g} hyper-parameter ${k} is ${x}`);
   }

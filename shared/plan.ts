@@ -107,7 +107,13 @@ export function fineTunePlan(o: FineTuneOptions): Phase[] {
   const shared = { divFinal: o.divFinal, moms: o.moms, groups: o.groups };
   const frozen = fitOneCyclePlan({ ...shared, epochs: d.freezeEpochs, lrMax: { stop: d.baseLr }, pctStart: 0.99, freezeTo: o.groups - 1 });
   const half = d.baseLr / 2;
-  const unfrozen = fitOneCyclePlan({ ...shared, epochs: o.epochs, lrMax: { start: half / d.lrMult, stop: half }, pctStart: d.pctStart, div: d.div });
+  const unfrozen = fitOneCyclePlan({
+    ...shared,
+    epochs: o.epochs,
+    lrMax: { start: half / d.lrMult, stop: half },
+    pctStart: d.pctStart,
+    div: d.div,
+  });
   const phases: Phase[] = [];
   if (d.freezeEpochs > 0) phases.push({ ...frozen[0], name: 'frozen' });
   phases.push({ ...unfrozen[0], name: 'unfrozen' });

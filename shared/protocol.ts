@@ -20,9 +20,30 @@ export const MAX_HEADER_BYTES = 64 * 1024 * 1024;
 /** Worker -> coordinator. */
 export type WorkerMsg =
   | { type: 'hello'; host: string; pid: number }
-  | { type: 'ready'; ringEndpoint: string; weightsHash: string; backend: string; backendReason: string; params: number; groups: number; host: string; shmUnavailable: string }
+  | {
+      type: 'ready';
+      ringEndpoint: string;
+      weightsHash: string;
+      backend: string;
+      backendReason: string;
+      params: number;
+      groups: number;
+      host: string;
+      shmUnavailable: string;
+    }
   | { type: 'ringReady' }
-  | { type: 'stepDone'; step: number; loss: number; n: number; computeMs: number; allreduceMs: number; allreduceWaitMs: number; allreduceBytes: number; tensors: number; rssBytes: number }
+  | {
+      type: 'stepDone';
+      step: number;
+      loss: number;
+      n: number;
+      computeMs: number;
+      allreduceMs: number;
+      allreduceWaitMs: number;
+      allreduceBytes: number;
+      tensors: number;
+      rssBytes: number;
+    }
   | { type: 'validDone'; epoch: number; lossSum: number; correct: number; n: number; weightsHash: string }
   | { type: 'model'; modelJson: string }
   | { type: 'checkpointData'; step: number; adamStep: number; full: boolean }
@@ -65,9 +86,28 @@ export function encode(msg: WorkerMsg | CoordMsg, frames: Uint8Array[] = []): Bu
 
 const WORKER_FIELDS: Record<WorkerMsg['type'], Record<string, string>> = {
   hello: { host: 'string', pid: 'number' },
-  ready: { ringEndpoint: 'string', weightsHash: 'string', backend: 'string', backendReason: 'string', params: 'number', groups: 'number', host: 'string', shmUnavailable: 'string' },
+  ready: {
+    ringEndpoint: 'string',
+    weightsHash: 'string',
+    backend: 'string',
+    backendReason: 'string',
+    params: 'number',
+    groups: 'number',
+    host: 'string',
+    shmUnavailable: 'string',
+  },
   ringReady: {},
-  stepDone: { step: 'number', loss: 'number', n: 'number', computeMs: 'number', allreduceMs: 'number', allreduceWaitMs: 'number', allreduceBytes: 'number', tensors: 'number', rssBytes: 'number' },
+  stepDone: {
+    step: 'number',
+    loss: 'number',
+    n: 'number',
+    computeMs: 'number',
+    allreduceMs: 'number',
+    allreduceWaitMs: 'number',
+    allreduceBytes: 'number',
+    tensors: 'number',
+    rssBytes: 'number',
+  },
   validDone: { epoch: 'number', lossSum: 'number', correct: 'number', n: 'number', weightsHash: 'string' },
   model: { modelJson: 'string' },
   checkpointData: { step: 'number', adamStep: 'number', full: 'boolean' },
@@ -78,7 +118,16 @@ const WORKER_FIELDS: Record<WorkerMsg['type'], Record<string, string>> = {
 const COORD_FIELDS: Record<CoordMsg['type'], Record<string, string>> = {
   welcome: { rank: 'number', world: 'number', config: 'object', items: 'array', validItems: 'array' },
   ring: { endpoints: 'array', allreduce: 'string', shmName: 'string' },
-  step: { step: 'number', phase: 'number', phaseName: 'string', epoch: 'number', freezeTo: 'number', lrs: 'array', mom: 'number', indices: 'array' },
+  step: {
+    step: 'number',
+    phase: 'number',
+    phaseName: 'string',
+    epoch: 'number',
+    freezeTo: 'number',
+    lrs: 'array',
+    mom: 'number',
+    indices: 'array',
+  },
   validate: { epoch: 'number', batches: 'array' },
   save: {},
   checkpoint: { step: 'number' },
@@ -97,7 +146,8 @@ const FRAME_COUNT: Record<string, (h: Record<string, unknown>) => number> = {
 
 function decodeWith<T>(frames: Buffer[], table: Record<string, Record<string, string>>, from: string): { msg: T; frames: Buffer[] } {
   if (frames.length === 0) throw new ProtocolError(`empty message from ${from}`);
-  if (frames[0].length > MAX_HEADER_BYTES) throw new ProtocolError(`header of ${frames[0].length} bytes from ${from} exceeds ${MAX_HEADER_BYTES}`);
+  if (frames[0].length > MAX_HEADER_BYTES)
+    throw new ProtocolError(`header of ${frames[0].length} bytes from ${from} exceeds ${MAX_HEADER_BYTES}`);
   let header: unknown;
   try {
     header = unpack(frames[0]);
@@ -107,17 +157,25 @@ function decodeWith<T>(frames: Buffer[], table: Record<string, Record<string, st
   if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new ProtocolError(`header from ${from} is not a map`);
   const h = header as Record<string, unknown>;
   if (h.v !== PROTOCOL_VERSION) {
-    throw new ProtocolError(`${from} speaks ringtune protocol v${String(h.v)}, this process speaks v${PROTOCOL_VERSION}: run the same ringtune version everywhere`);
+    throw new ProtocolError(
+      `${from} speaks ringtune protocol v${String(h.v)}, this process speaks v${PROTOCOL_VERSION}: run the same ringtune version everywhere`,
+    );
   }
   const fields = typeof h.type === 'string' && Object.prototype.hasOwnProperty.call(table, h.type) ? table[h.type] : undefined;
   if (!fields) throw new ProtocolError(`unknown message type ${JSON.stringify(h.type)} from ${from}`);
   for (const [name, kind] of Object.entries(fields)) {
     const value = h[name];
-    const ok = kind === 'array' ? Array.isArray(value) : kind === 'number' ? typeof value === 'number' && Number.isFinite(value) || (name === 'loss' && typeof value === 'number') : typeof value === kind && value !== null;
+    const ok =
+      kind === 'array'
+        ? Array.isArray(value)
+        : kind === 'number'
+          ? (typeof value === 'number' && Number.isFinite(value)) || (name === 'loss' && typeof value === 'number')
+          : typeof value === kind && value !== null;
     if (!ok) throw new ProtocolError(`message '${h.type}' from ${from}: field '${name}' must be ${kind}`);
   }
   const expected = FRAME_COUNT[h.type as string]?.(h) ?? 0;
-  if (frames.length - 1 !== expected) throw new ProtocolError(`message '${h.type}' from ${from} has ${frames.length - 1} data frames, expected ${expected}`);
+  if (frames.length - 1 !== expected)
+    throw new ProtocolError(`message '${h.type}' from ${from} has ${frames.length - 1} data frames, expected ${expected}`);
   return { msg: h as T, frames: frames.slice(1) };
 }
 

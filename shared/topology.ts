@@ -113,7 +113,9 @@ export function discoverTopology(input: DiscoverInput): Topology {
   const rank = flags.rank ?? found?.rank;
   const world = flags.world ?? found?.world;
   if (rank === undefined) {
-    throw new Error('no rank: pass --rank and --world, or run under torchrun (RANK), Slurm (srun: SLURM_PROCID) or a Kubernetes indexed Job (JOB_COMPLETION_INDEX)');
+    throw new Error(
+      'no rank: pass --rank and --world, or run under torchrun (RANK), Slurm (srun: SLURM_PROCID) or a Kubernetes indexed Job (JOB_COMPLETION_INDEX)',
+    );
   }
   if (world === undefined) {
     const hint = found?.source === 'kubernetes' ? ' (a Kubernetes indexed Job must set WORLD_SIZE to its completions)' : '';
@@ -123,7 +125,8 @@ export function discoverTopology(input: DiscoverInput): Topology {
   const localRank = flags.localRank ?? found?.localRank ?? intVar(env, 'LOCAL_RANK', 0) ?? 0;
   const masterAddr = flags.masterAddr ?? (env.MASTER_ADDR || undefined) ?? found?.masterAddr ?? (world === 1 ? '127.0.0.1' : undefined);
   if (masterAddr === undefined) {
-    const hint = found?.source === 'kubernetes' ? ', or set RINGTUNE_SERVICE to the headless Service (with the pod subdomain set to it)' : '';
+    const hint =
+      found?.source === 'kubernetes' ? ', or set RINGTUNE_SERVICE to the headless Service (with the pod subdomain set to it)' : '';
     throw new Error(`no coordinator address: pass --master-addr or set MASTER_ADDR${hint}`);
   }
   const masterPort = flags.masterPort ?? intVar(env, 'MASTER_PORT', 1) ?? DEFAULT_MASTER_PORT;
@@ -156,7 +159,13 @@ export function gpuIndex(localRank: number, env: Env): number {
 }
 
 /** One line for the log: everything a user needs to see that the engine's variables were read right. */
-export function describeTopology(t: Topology, extra: Record<string, string | number> = {}, role = t.rank === 0 ? 'coordinator + worker' : 'worker'): string {
+export function describeTopology(
+  t: Topology,
+  extra: Record<string, string | number> = {},
+  role = t.rank === 0 ? 'coordinator + worker' : 'worker',
+): string {
   const fields = { rank: t.rank, world: t.world, 'local rank': t.localRank, coordinator: `${t.masterAddr}:${t.masterPort}`, ...extra };
-  return `ringtune: topology from ${t.source}: ${Object.entries(fields).map(([k, v]) => `${k} ${v}`).join(', ')} (${role})`;
+  return `ringtune: topology from ${t.source}: ${Object.entries(fields)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ')} (${role})`;
 }

@@ -27,7 +27,13 @@ describe('selectBackend', () => {
     expect(r).toEqual({ name: 'wasm', reason: expect.stringContaining('ringtune gradient kernels') });
     expect(tf.getBackend()).toBe('wasm');
     for (const k of wasmKernels) expect(tf.getKernel(k.kernelName, 'wasm')).toBe(k);
-    for (const name of ['Conv2DBackpropFilter', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'UnsortedSegmentSum', 'Conv2DBackpropInput']) {
+    for (const name of [
+      'Conv2DBackpropFilter',
+      'DepthwiseConv2dNativeBackpropFilter',
+      'DepthwiseConv2dNativeBackpropInput',
+      'UnsortedSegmentSum',
+      'Conv2DBackpropInput',
+    ]) {
       expect(wasmKernels.map((k) => k.kernelName)).toContain(name);
     }
     await selectBackend('wasm'); // idempotent
@@ -45,12 +51,16 @@ describe('selectBackend', () => {
   });
 
   test('an unknown choice names the flag and the valid values', async () => {
-    await expect(selectBackend('tpu' as BackendChoice)).rejects.toThrow(/--backend: unknown backend 'tpu' \(expected one of auto, wasm, cpu, webgpu, tensorflow\)/);
+    await expect(selectBackend('tpu' as BackendChoice)).rejects.toThrow(
+      /--backend: unknown backend 'tpu' \(expected one of auto, wasm, cpu, webgpu, tensorflow\)/,
+    );
   });
 
   test('webgpu without a usable adapter fails clearly and leaves the current backend', async () => {
     await selectBackend('wasm');
-    await expect(selectBackend('webgpu', { dawnFlags: ['adapter=no-such-gpu-ringtune'] })).rejects.toThrow(/--backend webgpu: Dawn found no GPU adapter/);
+    await expect(selectBackend('webgpu', { dawnFlags: ['adapter=no-such-gpu-ringtune'] })).rejects.toThrow(
+      /--backend webgpu: Dawn found no GPU adapter/,
+    );
     expect(tf.getBackend()).toBe('wasm');
     releaseBackend();
   });

@@ -68,11 +68,33 @@ describe('bad input fails fast with a message naming the culprit', () => {
     await expectFailure(['launch', '--workers', '2', '--data', d, '--out', join(dir, 'o2'), ...tiny], /broken\.png/);
   });
 
-  it('unknown architecture', () => expectFailure(['launch', '--workers', '1', '--data', good, '--arch', 'resnet9000', '--out', join(dir, 'o3'), ...tiny], /resnet9000/));
+  it('unknown architecture', () =>
+    expectFailure(['launch', '--workers', '1', '--data', good, '--arch', 'resnet9000', '--out', join(dir, 'o3'), ...tiny], /resnet9000/));
 
   it('pretrained weights whose shapes do not match', async () => {
     const out = join(dir, 'out-ok');
-    await expectFailure(['launch', '--workers', '1', '--data', good, '--arch', 'resnet18', '--pretrained', join(out, 'model.json'), '--out', join(dir, 'o4'), '--size', '32', '--bs', '4', '--backend', 'wasm'], /model\.json/);
+    await expectFailure(
+      [
+        'launch',
+        '--workers',
+        '1',
+        '--data',
+        good,
+        '--arch',
+        'resnet18',
+        '--pretrained',
+        join(out, 'model.json'),
+        '--out',
+        join(dir, 'o4'),
+        '--size',
+        '32',
+        '--bs',
+        '4',
+        '--backend',
+        'wasm',
+      ],
+      /model\.json/,
+    );
   });
 
   it('bad flag values', () => expectFailure(['launch', '--workers', '1', '--data', good, '--bs', '0'], /--bs/));

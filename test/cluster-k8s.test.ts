@@ -28,7 +28,11 @@ function installTools(): string | null {
   if (existsSync(stamp)) return null;
   mkdirSync(TOOLS, { recursive: true });
   writeFileSync(join(TOOLS, 'package.json'), '{ "name": "ringtune-k8s-schema-tools", "private": true }\n');
-  const r = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', ...PACKAGES], { cwd: TOOLS, encoding: 'utf8', timeout: 300_000 });
+  const r = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', ...PACKAGES], {
+    cwd: TOOLS,
+    encoding: 'utf8',
+    timeout: 300_000,
+  });
   if (r.status !== 0) return `npm install ${PACKAGES.join(' ')} failed: ${r.stderr || r.error?.message}`;
   writeFileSync(stamp, '');
   return null;
@@ -44,11 +48,15 @@ type Doc = { apiVersion: string; kind: string; metadata: { name: string }; [k: s
 /** Every document of every manifest, with the file it came from. */
 function manifests(): { file: string; doc: Doc }[] {
   const { parseAllDocuments } = need('yaml');
-  return readdirSync(K8S).filter((f) => f.endsWith('.yaml')).sort().flatMap((file) =>
-    parseAllDocuments(readFileSync(join(K8S, file), 'utf8')).map((d: any) => {
-      if (d.errors.length) throw new Error(`${file}: ${d.errors[0].message}`);
-      return { file, doc: d.toJS() as Doc };
-    }));
+  return readdirSync(K8S)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort()
+    .flatMap((file) =>
+      parseAllDocuments(readFileSync(join(K8S, file), 'utf8')).map((d: any) => {
+        if (d.errors.length) throw new Error(`${file}: ${d.errors[0].message}`);
+        return { file, doc: d.toJS() as Doc };
+      }),
+    );
 }
 
 /** kubernetes-models' validator for a document; throws naming the file and the failing path. */
@@ -69,7 +77,9 @@ function strictTypeCheck(docs: { file: string; doc: Doc }[]): string {
     const [group, version] = d.apiVersion.includes('/') ? d.apiVersion.split('/') : ['core', d.apiVersion];
     return `import('kubernetes-types/${group}/${version}').${d.kind}`;
   };
-  const src = docs.map(({ file, doc }, i) => `// ${file}\nexport const doc${i}: ${typeOf(doc)} = ${JSON.stringify(doc, null, 2)};\n`).join('\n');
+  const src = docs
+    .map(({ file, doc }, i) => `// ${file}\nexport const doc${i}: ${typeOf(doc)} = ${JSON.stringify(doc, null, 2)};\n`)
+    .join('\n');
   const name = `check-${process.pid}-${Date.now()}`;
   writeFileSync(join(TOOLS, `${name}.ts`), src);
   const compilerOptions = { strict: true, noEmit: true, skipLibCheck: true, moduleResolution: 'node', module: 'commonjs', types: [] };
@@ -101,7 +111,9 @@ maybe('Kubernetes manifests (scripts/k8s)', () => {
     const { containers, ...noContainers } = job.spec.template.spec;
     expect(() => validateModel('bad.yaml', { ...job, spec: { ...job.spec, template: { spec: noContainers } } })).toThrow(/containers/);
     const { completionMode, ...rest } = job.spec;
-    expect(strictTypeCheck([{ file: 'bad.yaml', doc: { ...job, spec: { ...rest, completionMod: completionMode } } }])).toMatch(/completionMod/);
+    expect(strictTypeCheck([{ file: 'bad.yaml', doc: { ...job, spec: { ...rest, completionMod: completionMode } } }])).toMatch(
+      /completionMod/,
+    );
   });
 
   it('agree with each other and with what ringtune run reads', () => {
@@ -122,6 +134,13 @@ maybe('Kubernetes manifests (scripts/k8s)', () => {
     expect(job.spec.backoffLimit).toBe(0);
     // What pod 2 of this Job discovers from the environment Kubernetes gives it.
     const t = discoverTopology({ env: { ...env, JOB_COMPLETION_INDEX: '2', HOSTNAME: `${job.metadata.name}-2` } });
-    expect(t).toEqual({ rank: 2, world: job.spec.completions, localRank: 0, masterAddr: `${job.metadata.name}-0.${svc.metadata.name}`, masterPort: Number(env.MASTER_PORT), source: 'kubernetes' });
+    expect(t).toEqual({
+      rank: 2,
+      world: job.spec.completions,
+      localRank: 0,
+      masterAddr: `${job.metadata.name}-0.${svc.metadata.name}`,
+      masterPort: Number(env.MASTER_PORT),
+      source: 'kubernetes',
+    });
   });
 });

@@ -18,13 +18,29 @@ const maybe = CLUSTER_TESTS ? describe : describe.skip;
 maybe('ringtune run', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ringtune-run-'));
   const data = join(dir, 'data');
-  const tiny = ['--data', data, '--size', '16', '--bs', '8', '--backend', 'wasm', '--no-pretrained', '--epochs', '1', '--freeze-epochs', '0'];
+  const tiny = [
+    '--data',
+    data,
+    '--size',
+    '16',
+    '--bs',
+    '8',
+    '--backend',
+    'wasm',
+    '--no-pretrained',
+    '--epochs',
+    '1',
+    '--freeze-epochs',
+    '0',
+  ];
   beforeAll(() => makeImageFolders(data, { classes: ['a', 'b'], trainPerClass: 16, validPerClass: 4, size: 16 }));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   /** Runs one task with a clean engine environment plus `env`; resolves with its exit code and stderr. */
   function task(env: Record<string, string>, args: string[]): Promise<{ code: number | null; stderr: string }> {
-    const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(RANK|WORLD_SIZE|LOCAL_RANK|MASTER_|SLURM_|JOB_COMPLETION_INDEX)/.test(k)));
+    const clean = Object.fromEntries(
+      Object.entries(process.env).filter(([k]) => !/^(RANK|WORLD_SIZE|LOCAL_RANK|MASTER_|SLURM_|JOB_COMPLETION_INDEX)/.test(k)),
+    );
     return new Promise((resolve) => {
       const p = spawn(process.execPath, [CLI, 'run', ...args], { env: { ...clean, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
       let stderr = '';
@@ -45,8 +61,16 @@ maybe('ringtune run', () => {
     ]);
     expect({ code: r0.code, stderr: r0.stderr }).toMatchObject({ code: 0 });
     expect(r1.code).toBe(0);
-    expect(r0.stderr).toMatch(new RegExp(`topology from torchrun: rank 0, world 2, local rank 0, coordinator 127\\.0\\.0\\.1:${port}, .* \\(coordinator \\+ worker\\)`));
-    expect(r1.stderr).toMatch(new RegExp(`topology from torchrun: rank 1, world 2, local rank 1, coordinator 127\\.0\\.0\\.1:${port}, ring host 127\\.0\\.0\\.1, gpu 1, .* \\(worker\\)`));
+    expect(r0.stderr).toMatch(
+      new RegExp(
+        `topology from torchrun: rank 0, world 2, local rank 0, coordinator 127\\.0\\.0\\.1:${port}, .* \\(coordinator \\+ worker\\)`,
+      ),
+    );
+    expect(r1.stderr).toMatch(
+      new RegExp(
+        `topology from torchrun: rank 1, world 2, local rank 1, coordinator 127\\.0\\.0\\.1:${port}, ring host 127\\.0\\.0\\.1, gpu 1, .* \\(worker\\)`,
+      ),
+    );
     const hashes = [...(/weights after unfrozen epoch 0: (.*)/.exec(r0.stderr)?.[1] ?? '').matchAll(/rank \d+ (\w+)/g)].map((m) => m[1]);
     expect(hashes).toHaveLength(2);
     expect(hashes[0]).toBe(hashes[1]);
@@ -60,7 +84,10 @@ maybe('ringtune run', () => {
     const outside = await task({ SLURM_PROCID: '3', SLURM_NTASKS: '2', SLURM_JOB_NODELIST: 'localhost' }, tiny);
     expect(outside.code).toBe(1);
     expect(outside.stderr).toMatch(/rank 3 is not below the world size 2/);
-    const badData = await runCli(['run', '--rank', '1', '--world', '2', '--master-addr', '127.0.0.1', ...tiny.slice(2), '--data', join(dir, 'missing')], 30_000);
+    const badData = await runCli(
+      ['run', '--rank', '1', '--world', '2', '--master-addr', '127.0.0.1', ...tiny.slice(2), '--data', join(dir, 'missing')],
+      30_000,
+    );
     expect(badData.code).toBe(1);
     expect(badData.stderr).toMatch(/--data: no such folder/);
   }, 60_000);

@@ -33,35 +33,69 @@ maybe('Slurm: scripts/slurm/ringtune.sbatch on a one-node cluster', () => {
     const host = hostname();
     // CPUs and memory must not exceed the machine's, or slurmd registers the node as invalid.
     const memMb = Math.floor((totalmem() / 2 ** 20) * 0.5);
-    writeFileSync(conf, [
-      'ClusterName=ringtune-test', `SlurmctldHost=${host}`, `SlurmctldPort=${ctldPort}`, `SlurmdPort=${slurmdPort}`,
-      'AuthType=auth/munge', 'CredType=cred/munge', `AuthInfo=socket=${join(dir, 'munge', 'socket')}`,
-      'SlurmUser=root', 'SlurmdUser=root',
-      `StateSaveLocation=${join(dir, 'state')}`, `SlurmdSpoolDir=${join(dir, 'spool')}`,
-      `SlurmctldPidFile=${join(dir, 'slurmctld.pid')}`, `SlurmdPidFile=${join(dir, 'slurmd.pid')}`,
-      'ProctrackType=proctrack/linuxproc', 'TaskPlugin=task/none', 'MpiDefault=none', 'ReturnToService=2',
-      'SelectType=select/cons_tres', 'SelectTypeParameters=CR_Core',
-      `NodeName=${host} CPUs=${cpus().length} RealMemory=${memMb} State=UNKNOWN`,
-      `PartitionName=debug Nodes=${host} Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE`,
-    ].join('\n') + '\n');
+    writeFileSync(
+      conf,
+      [
+        'ClusterName=ringtune-test',
+        `SlurmctldHost=${host}`,
+        `SlurmctldPort=${ctldPort}`,
+        `SlurmdPort=${slurmdPort}`,
+        'AuthType=auth/munge',
+        'CredType=cred/munge',
+        `AuthInfo=socket=${join(dir, 'munge', 'socket')}`,
+        'SlurmUser=root',
+        'SlurmdUser=root',
+        `StateSaveLocation=${join(dir, 'state')}`,
+        `SlurmdSpoolDir=${join(dir, 'spool')}`,
+        `SlurmctldPidFile=${join(dir, 'slurmctld.pid')}`,
+        `SlurmdPidFile=${join(dir, 'slurmd.pid')}`,
+        'ProctrackType=proctrack/linuxproc',
+        'TaskPlugin=task/none',
+        'MpiDefault=none',
+        'ReturnToService=2',
+        'SelectType=select/cons_tres',
+        'SelectTypeParameters=CR_Core',
+        `NodeName=${host} CPUs=${cpus().length} RealMemory=${memMb} State=UNKNOWN`,
+        `PartitionName=debug Nodes=${host} Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE`,
+      ].join('\n') + '\n',
+    );
   }
 
   beforeAll(async () => {
     configure(await freePort(), await freePort());
     const log = (n: string) => join(dir, 'log', `${n}.log`);
-    daemons.push(Daemon.start('munged', 'munged', ['-F', '--force', `--key-file=${join(dir, 'munge', 'munge.key')}`, `--socket=${join(dir, 'munge', 'socket')}`,
-      `--pid-file=${join(dir, 'munge', 'munged.pid')}`, `--seed-file=${join(dir, 'munge', 'seed')}`, `--log-file=${log('munged-file')}`], log('munged')));
+    daemons.push(
+      Daemon.start(
+        'munged',
+        'munged',
+        [
+          '-F',
+          '--force',
+          `--key-file=${join(dir, 'munge', 'munge.key')}`,
+          `--socket=${join(dir, 'munge', 'socket')}`,
+          `--pid-file=${join(dir, 'munge', 'munged.pid')}`,
+          `--seed-file=${join(dir, 'munge', 'seed')}`,
+          `--log-file=${log('munged-file')}`,
+        ],
+        log('munged'),
+      ),
+    );
     await waitFor('munged to create its socket', () => existsSync(join(dir, 'munge', 'socket')), 10_000);
     daemons.push(Daemon.start('slurmctld', 'slurmctld', ['-D', '-f', conf], log('slurmctld'), env));
     daemons.push(Daemon.start('slurmd', 'slurmd', ['-D', '-f', conf], log('slurmd'), env));
-    await waitFor('the Slurm node to be idle', () => {
-      for (const d of daemons) if (!d.alive) throw new Error(`${d.name} exited:\n${d.output()}`);
-      try {
-        return run('sinfo', ['-h', '-N', '-o', '%T'], env, 10_000).trim() === 'idle';
-      } catch {
-        return false;
-      }
-    }, 30_000, 300);
+    await waitFor(
+      'the Slurm node to be idle',
+      () => {
+        for (const d of daemons) if (!d.alive) throw new Error(`${d.name} exited:\n${d.output()}`);
+        try {
+          return run('sinfo', ['-h', '-N', '-o', '%T'], env, 10_000).trim() === 'idle';
+        } catch {
+          return false;
+        }
+      },
+      30_000,
+      300,
+    );
     await makeImageFolders(join(dir, 'data'), { classes: ['a', 'b'], trainPerClass: 16, validPerClass: 4, size: 16 });
   }, 600_000);
 
@@ -76,17 +110,28 @@ maybe('Slurm: scripts/slurm/ringtune.sbatch on a one-node cluster', () => {
   });
 
   /** Submits the sbatch file as written (sized by sbatch options) and waits for the job's end state. */
-  async function submit(options: string[], args: string[], extraEnv: NodeJS.ProcessEnv): Promise<{ state: string; exit: string; output: string }> {
+  async function submit(
+    options: string[],
+    args: string[],
+    extraEnv: NodeJS.ProcessEnv,
+  ): Promise<{ state: string; exit: string; output: string }> {
     const output = join(dir, `job-${Date.now()}.out`);
-    const id = run('sbatch', ['--parsable', `--output=${output}`, ...options, SBATCH, ...args], { ...env, ...extraEnv }, 30_000).trim().split(';')[0];
+    const id = run('sbatch', ['--parsable', `--output=${output}`, ...options, SBATCH, ...args], { ...env, ...extraEnv }, 30_000)
+      .trim()
+      .split(';')[0];
     let state = '';
     let exit = '';
-    await waitFor(`Slurm job ${id} to end`, () => {
-      const info = run('scontrol', ['show', 'job', id], env, 10_000);
-      state = /JobState=(\S+)/.exec(info)?.[1] ?? '';
-      exit = /\bExitCode=(\S+)/.exec(info)?.[1] ?? '';
-      return !['PENDING', 'CONFIGURING', 'RUNNING', 'COMPLETING', ''].includes(state);
-    }, 180_000, 500);
+    await waitFor(
+      `Slurm job ${id} to end`,
+      () => {
+        const info = run('scontrol', ['show', 'job', id], env, 10_000);
+        state = /JobState=(\S+)/.exec(info)?.[1] ?? '';
+        exit = /\bExitCode=(\S+)/.exec(info)?.[1] ?? '';
+        return !['PENDING', 'CONFIGURING', 'RUNNING', 'COMPLETING', ''].includes(state);
+      },
+      180_000,
+      500,
+    );
     return { state, exit, output: existsSync(output) ? readFileSync(output, 'utf8') : '' };
   }
 
@@ -96,14 +141,36 @@ maybe('Slurm: scripts/slurm/ringtune.sbatch on a one-node cluster', () => {
     // This node has no GPU and fewer cores than tasks: size the job to it, the script is unchanged.
     const job = await submit(
       ['--nodes=1', '--ntasks=3', '--gpus-per-task=0', '--cpus-per-task=1', '--overcommit'],
-      ['--data', join(dir, 'data'), '--size', '16', '--bs', '8', '--backend', 'wasm', '--no-pretrained', '--epochs', '1', '--freeze-epochs', '0', '--out', out],
+      [
+        '--data',
+        join(dir, 'data'),
+        '--size',
+        '16',
+        '--bs',
+        '8',
+        '--backend',
+        'wasm',
+        '--no-pretrained',
+        '--epochs',
+        '1',
+        '--freeze-epochs',
+        '0',
+        '--out',
+        out,
+      ],
       { RINGTUNE: `${process.execPath} ${CLI}`, MASTER_PORT: String(port) },
     );
-    if (job.state !== 'COMPLETED' || job.exit !== '0:0') throw new Error(`job ended ${job.state} with exit code ${job.exit}; its output:\n${job.output}`);
+    if (job.state !== 'COMPLETED' || job.exit !== '0:0')
+      throw new Error(`job ended ${job.state} with exit code ${job.exit}; its output:\n${job.output}`);
     const host = hostname();
     for (const rank of [0, 1, 2]) {
       const role = rank === 0 ? 'coordinator \\+ worker' : 'worker';
-      expect(job.output).toMatch(new RegExp(`^${rank}: ringtune: topology from slurm: rank ${rank}, world 3, local rank ${rank}, coordinator ${host}:${port}, .*\\(${role}\\)$`, 'm'));
+      expect(job.output).toMatch(
+        new RegExp(
+          `^${rank}: ringtune: topology from slurm: rank ${rank}, world 3, local rank ${rank}, coordinator ${host}:${port}, .*\\(${role}\\)$`,
+          'm',
+        ),
+      );
     }
     const weights = /^0: ringtune run: weights after unfrozen epoch 0: (.*)$/m.exec(job.output);
     expect(weights).not.toBeNull();

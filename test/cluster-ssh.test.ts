@@ -37,23 +37,38 @@ maybe('scripts/launch-cluster.sh over ssh to 127.0.0.1 and 127.0.0.2', () => {
     run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(keys, 'user')]);
     writeFileSync(join(keys, 'authorized_keys'), readFileSync(join(keys, 'user.pub')), { mode: 0o600 });
     const port = await freePort();
-    writeFileSync(join(dir, 'sshd_config'), [
-      `Port ${port}`, 'ListenAddress 127.0.0.1', 'ListenAddress 127.0.0.2',
-      `HostKey ${join(keys, 'host')}`, `AuthorizedKeysFile ${join(keys, 'authorized_keys')}`,
-      'PermitRootLogin prohibit-password', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no',
-      'UsePAM no', 'StrictModes no', `PidFile ${join(dir, 'sshd.pid')}`,
-    ].join('\n') + '\n');
+    writeFileSync(
+      join(dir, 'sshd_config'),
+      [
+        `Port ${port}`,
+        'ListenAddress 127.0.0.1',
+        'ListenAddress 127.0.0.2',
+        `HostKey ${join(keys, 'host')}`,
+        `AuthorizedKeysFile ${join(keys, 'authorized_keys')}`,
+        'PermitRootLogin prohibit-password',
+        'PasswordAuthentication no',
+        'KbdInteractiveAuthentication no',
+        'UsePAM no',
+        'StrictModes no',
+        `PidFile ${join(dir, 'sshd.pid')}`,
+      ].join('\n') + '\n',
+    );
     mkdirSync('/run/sshd', { recursive: true }); // sshd's privilege separation folder
     sshd = Daemon.start('sshd', '/usr/sbin/sshd', ['-D', '-e', '-f', join(dir, 'sshd_config')], join(dir, 'sshd.log'));
     sshCommand = `ssh -i ${join(keys, 'user')} -p ${port} -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR`;
-    await waitFor('sshd to accept a key login on 127.0.0.2', () => {
-      if (!sshd.alive) throw new Error(`sshd exited:\n${sshd.output()}`);
-      try {
-        return run('ssh', [...sshCommand.split(' ').slice(1), '127.0.0.2', 'true'], {}, 10_000) === '';
-      } catch {
-        return false;
-      }
-    }, 20_000, 300);
+    await waitFor(
+      'sshd to accept a key login on 127.0.0.2',
+      () => {
+        if (!sshd.alive) throw new Error(`sshd exited:\n${sshd.output()}`);
+        try {
+          return run('ssh', [...sshCommand.split(' ').slice(1), '127.0.0.2', 'true'], {}, 10_000) === '';
+        } catch {
+          return false;
+        }
+      },
+      20_000,
+      300,
+    );
     writeFileSync(hostfile, '# two "hosts" on loopback\n127.0.0.1 1\n127.0.0.2 2   # two slots\n');
     await makeImageFolders(join(dir, 'data'), { classes: ['a', 'b'], trainPerClass: 16, validPerClass: 4, size: 16 });
   }, 600_000);
@@ -64,12 +79,38 @@ maybe('scripts/launch-cluster.sh over ssh to 127.0.0.1 and 127.0.0.2', () => {
   });
 
   /** Starts the launcher; `during` runs while it does (with the out folder), then waits for its exit. */
-  async function launch(name: string, epochs: number, during?: (out: string) => Promise<void>): Promise<Launch & { out: string; port: number }> {
+  async function launch(
+    name: string,
+    epochs: number,
+    during?: (out: string) => Promise<void>,
+  ): Promise<Launch & { out: string; port: number }> {
     const out = join(dir, name);
     const port = await freePort();
-    const args = [SCRIPT, hostfile, '--data', 'data', '--size', '16', '--bs', '8', '--backend', 'wasm', '--no-pretrained', '--epochs', String(epochs), '--freeze-epochs', '0', '--out', name];
+    const args = [
+      SCRIPT,
+      hostfile,
+      '--data',
+      'data',
+      '--size',
+      '16',
+      '--bs',
+      '8',
+      '--backend',
+      'wasm',
+      '--no-pretrained',
+      '--epochs',
+      String(epochs),
+      '--freeze-epochs',
+      '0',
+      '--out',
+      name,
+    ];
     const t0 = Date.now();
-    const proc = spawn('bash', args, { cwd: dir, env: { ...process.env, RINGTUNE_SSH: sshCommand, MASTER_PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn('bash', args, {
+      cwd: dir,
+      env: { ...process.env, RINGTUNE_SSH: sshCommand, MASTER_PORT: String(port) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     proc.stdout.on('data', () => undefined);
     proc.stderr.on('data', (d) => (stderr += d));
@@ -78,20 +119,33 @@ maybe('scripts/launch-cluster.sh over ssh to 127.0.0.1 and 127.0.0.2', () => {
     try {
       if (during) await during(out);
       const code = await exited;
-      const logs = [0, 1, 2].map((r) => join(out, 'logs', `rank-${r}.log`)).filter(existsSync).map((f) => `== ${f}\n${readFileSync(f, 'utf8')}`).join('\n');
+      const logs = [0, 1, 2]
+        .map((r) => join(out, 'logs', `rank-${r}.log`))
+        .filter(existsSync)
+        .map((f) => `== ${f}\n${readFileSync(f, 'utf8')}`)
+        .join('\n');
       return { code, stderr, logs, ms: Date.now() - t0, out, port };
     } finally {
       clearTimeout(timer);
     }
   }
 
-  const rankLog = (out: string, r: number) => (existsSync(join(out, 'logs', `rank-${r}.log`)) ? readFileSync(join(out, 'logs', `rank-${r}.log`), 'utf8') : '');
+  const rankLog = (out: string, r: number) =>
+    existsSync(join(out, 'logs', `rank-${r}.log`)) ? readFileSync(join(out, 'logs', `rank-${r}.log`), 'utf8') : '';
 
   it('runs the coordinator and 3 ranks on two hosts, with one log per rank, to identical final weights', async () => {
     const r = await launch('ok', 1);
     expect({ code: r.code, stderr: r.stderr, logs: r.logs }).toMatchObject({ code: 0 });
-    for (const [rank, host, local] of [[0, '127.0.0.1', 0], [1, '127.0.0.2', 0], [2, '127.0.0.2', 1]] as const) {
-      expect(rankLog(r.out, rank)).toMatch(new RegExp(`topology from flags: rank ${rank}, world 3, local rank ${local}, coordinator 127\\.0\\.0\\.1:${r.port}, ring host ${host.replace(/\./g, '\\.')}`));
+    for (const [rank, host, local] of [
+      [0, '127.0.0.1', 0],
+      [1, '127.0.0.2', 0],
+      [2, '127.0.0.2', 1],
+    ] as const) {
+      expect(rankLog(r.out, rank)).toMatch(
+        new RegExp(
+          `topology from flags: rank ${rank}, world 3, local rank ${local}, coordinator 127\\.0\\.0\\.1:${r.port}, ring host ${host.replace(/\./g, '\\.')}`,
+        ),
+      );
     }
     const weights = /weights after unfrozen epoch 0: (.*)/.exec(rankLog(r.out, 0));
     expect(weights).not.toBeNull();
@@ -126,7 +180,10 @@ maybe('scripts/launch-cluster.sh over ssh to 127.0.0.1 and 127.0.0.2', () => {
     let launcherPid = 0;
     const r = await launch('interrupted', 50, async (out) => {
       await waitFor('the workers to be training', () => /ready on backend/.test(rankLog(out, 0)), 90_000);
-      launcherPid = processesWith(`${SCRIPT} ${join(dir, 'hosts')}`).map((p) => p.pid).find((pid) => pid > 0) ?? 0;
+      launcherPid =
+        processesWith(`${SCRIPT} ${join(dir, 'hosts')}`)
+          .map((p) => p.pid)
+          .find((pid) => pid > 0) ?? 0;
       expect(launcherPid).toBeGreaterThan(0);
       process.kill(launcherPid, 'SIGTERM');
     });

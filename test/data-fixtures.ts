@@ -29,13 +29,27 @@ export async function writeImage(path: string, kind: FixtureKind, w: number, h: 
   mkdirSync(dirname(path), { recursive: true });
   const raw = () => sharp(pixels, { raw: { width: w, height: h, channels: 3 } });
   switch (kind) {
-    case 'png': await raw().png().toFile(path); break;
-    case 'jpeg': await raw().jpeg({ quality: 95 }).toFile(path); break;
-    case 'grey': await raw().toColourspace('b-w').png().toFile(path); break;
-    case 'rgba': await raw().ensureAlpha(0.5).png().toFile(path); break;
-    case 'png16': await raw().toColourspace('rgb16').png().toFile(path); break;
-    case 'cmyk': await raw().toColourspace('cmyk').jpeg({ quality: 95 }).toFile(path); break;
-    case 'exif6': await raw().jpeg({ quality: 95 }).withMetadata({ orientation: 6 }).toFile(path); break;
+    case 'png':
+      await raw().png().toFile(path);
+      break;
+    case 'jpeg':
+      await raw().jpeg({ quality: 95 }).toFile(path);
+      break;
+    case 'grey':
+      await raw().toColourspace('b-w').png().toFile(path);
+      break;
+    case 'rgba':
+      await raw().ensureAlpha(0.5).png().toFile(path);
+      break;
+    case 'png16':
+      await raw().toColourspace('rgb16').png().toFile(path);
+      break;
+    case 'cmyk':
+      await raw().toColourspace('cmyk').jpeg({ quality: 95 }).toFile(path);
+      break;
+    case 'exif6':
+      await raw().jpeg({ quality: 95 }).withMetadata({ orientation: 6 }).toFile(path);
+      break;
   }
   return path;
 }
@@ -43,7 +57,12 @@ export async function writeImage(path: string, kind: FixtureKind, w: number, h: 
 /** Writes the first half of a real PNG: a header that parses, pixels that do not. */
 export async function writeTruncatedPng(path: string): Promise<string> {
   mkdirSync(dirname(path), { recursive: true });
-  const png = await sharp(rgbPixels(32, 32, (x, y) => [x * 8, y * 8, 99]), { raw: { width: 32, height: 32, channels: 3 } }).png().toBuffer();
+  const png = await sharp(
+    rgbPixels(32, 32, (x, y) => [x * 8, y * 8, 99]),
+    { raw: { width: 32, height: 32, channels: 3 } },
+  )
+    .png()
+    .toBuffer();
   writeFileSync(path, png.subarray(0, Math.floor(png.length / 2)));
   return path;
 }

@@ -8,7 +8,9 @@ import { DATASETS, MARKER, prepareData } from '../scripts/prepare-data';
 import { makeTemp, rmTemp } from './data-fixtures';
 
 let tmp: string;
-beforeEach(() => { tmp = makeTemp('prepare'); });
+beforeEach(() => {
+  tmp = makeTemp('prepare');
+});
 afterEach(() => rmTemp(tmp));
 
 /** The package's grey bytes for image `n` of class `c`, straight from its JSON. */
@@ -25,7 +27,7 @@ async function pngPixels(path: string): Promise<number[]> {
   return Array.from(data);
 }
 
-test('mnist: digit class folders, a stratified seeded split, the package\'s exact pixels', async () => {
+test("mnist: digit class folders, a stratified seeded split, the package's exact pixels", async () => {
   const out = join(tmp, 'mnist');
   const r = await prepareData({ dataset: 'mnist', out, limit: 20, validPct: 0.2, seed: 1 });
   expect(r).toMatchObject({ out, written: true, train: 160, valid: 40, classes: DATASETS.mnist.classes });
@@ -63,7 +65,9 @@ test('a complete folder is left alone; different options on it are refused', asy
   const r = await prepareData({ dataset: 'mnist', out, limit: 5 });
   expect(r.written).toBe(false);
   expect(statSync(join(out, MARKER)).mtimeMs).toBe(marker);
-  await expect(prepareData({ dataset: 'mnist', out, limit: 6 })).rejects.toThrow(`${out} already holds mnist (valid-pct 0.2, seed 42, limit 5), not mnist (valid-pct 0.2, seed 42, limit 6)`);
+  await expect(prepareData({ dataset: 'mnist', out, limit: 6 })).rejects.toThrow(
+    `${out} already holds mnist (valid-pct 0.2, seed 42, limit 5), not mnist (valid-pct 0.2, seed 42, limit 6)`,
+  );
 });
 
 test('an interrupted run is redone; a foreign non-empty folder is refused', async () => {
@@ -81,16 +85,21 @@ test('an interrupted run is redone; a foreign non-empty folder is refused', asyn
 });
 
 test('bad options are refused by name', async () => {
-  await expect(prepareData({ dataset: 'cifar' as never, out: tmp })).rejects.toThrow("unknown --dataset 'cifar': use mnist or fashion-mnist");
+  await expect(prepareData({ dataset: 'cifar' as never, out: tmp })).rejects.toThrow(
+    "unknown --dataset 'cifar': use mnist or fashion-mnist",
+  );
   await expect(prepareData({ dataset: 'mnist', out: tmp, validPct: 1 })).rejects.toThrow('--valid-pct must be in (0, 1), got 1');
   await expect(prepareData({ dataset: 'mnist', out: tmp, limit: 1 })).rejects.toThrow('--limit must be an integer >= 2');
 });
 
 test('the compiled CLI writes the folder and exits non-zero with a message on bad input', async () => {
   const cli = join(__dirname, '..', 'dist', 'scripts', 'prepare-data.js');
-  const run = (args: string[]) => new Promise<{ code: number; out: string }>((done) => {
-    execFile(process.execPath, [cli, ...args], (err, stdout, stderr) => done({ code: err ? (err.code as number) : 0, out: stdout + stderr }));
-  });
+  const run = (args: string[]) =>
+    new Promise<{ code: number; out: string }>((done) => {
+      execFile(process.execPath, [cli, ...args], (err, stdout, stderr) =>
+        done({ code: err ? (err.code as number) : 0, out: stdout + stderr }),
+      );
+    });
   const ok = await run(['--dataset', 'mnist', '--out', join(tmp, 'cli'), '--limit', '3', '--seed', '5']);
   expect(ok.out).toContain('prepared mnist: 20 train + 10 valid images');
   expect(ok.code).toBe(0);

@@ -10,7 +10,9 @@ import { makeTemp, rgbPixels, rmTemp, writeImage, writeText, writeTruncatedPng }
 
 const px = rgbPixels(8, 8, (x, y) => [x * 30, y * 30, 128]);
 let tmp: string;
-beforeEach(() => { tmp = makeTemp('data'); });
+beforeEach(() => {
+  tmp = makeTemp('data');
+});
 afterEach(() => rmTemp(tmp));
 
 async function writeClass(dir: string, names: string[], kind: 'png' | 'jpeg' = 'png') {
@@ -35,7 +37,10 @@ describe('train/valid layout', () => {
       { file: 'train/dog/a.png', label: 2 },
       { file: 'train/dog/b.png', label: 2 },
     ]);
-    expect(ds.valid).toEqual([{ file: 'valid/ant/w.png', label: 1 }, { file: 'valid/dog/v.png', label: 2 }]);
+    expect(ds.valid).toEqual([
+      { file: 'valid/ant/w.png', label: 1 },
+      { file: 'valid/dog/v.png', label: 2 },
+    ]);
     expect(ds.skipped).toEqual([]);
   });
 
@@ -62,8 +67,14 @@ describe('train/valid layout', () => {
 
 describe('single folder split by validPct', () => {
   beforeEach(async () => {
-    await writeClass(join(tmp, 'a'), Array.from({ length: 12 }, (_, i) => `${i}.png`));
-    await writeClass(join(tmp, 'b'), Array.from({ length: 8 }, (_, i) => `${i}.png`));
+    await writeClass(
+      join(tmp, 'a'),
+      Array.from({ length: 12 }, (_, i) => `${i}.png`),
+    );
+    await writeClass(
+      join(tmp, 'b'),
+      Array.from({ length: 8 }, (_, i) => `${i}.png`),
+    );
   });
 
   test('valid gets floor(pct * n) items, the parts are disjoint, cover everything and stay sorted', async () => {
@@ -86,7 +97,7 @@ describe('single folder split by validPct', () => {
     expect(c.valid).not.toEqual(a.valid);
   });
 
-  test('defaults are fastai\'s: 20% with seed 42', async () => {
+  test("defaults are fastai's: 20% with seed 42", async () => {
     const d = await scanImageFolders(tmp, {});
     const e = await scanImageFolders(tmp, { validPct: 0.2, seed: 42 });
     expect(d.valid).toHaveLength(4);
@@ -114,7 +125,15 @@ describe('verify', () => {
     expect(plain.train.map((i) => i.file)).toContain('train/c/fake.jpg');
 
     const ds = await scanImageFolders(tmp, { verify: true });
-    expect(ds.train.map((i) => i.file.split('/')[2])).toEqual(['cmyk.jpg', 'exif6.jpg', 'grey.png', 'jpeg.jpg', 'png.png', 'png16.png', 'rgba.png']);
+    expect(ds.train.map((i) => i.file.split('/')[2])).toEqual([
+      'cmyk.jpg',
+      'exif6.jpg',
+      'grey.png',
+      'jpeg.jpg',
+      'png.png',
+      'png16.png',
+      'rgba.png',
+    ]);
     const reasons = Object.fromEntries(ds.skipped.map((s) => [s.file, s.reason]));
     expect(reasons['train/c/cut.png']).toMatch(/truncated PNG/);
     expect(reasons['train/c/fake.jpg']).toMatch(/not a readable image/);
@@ -125,7 +144,9 @@ describe('verify', () => {
   test('files over 1 MB are checked by header and tail: a cut-off big JPEG is caught', async () => {
     const n = 1200;
     const noise = rgbPixels(n, n, (x, y) => [(x * 7919 + y * 104729) % 251, (x * y) % 253, (x ^ y) & 255]);
-    const big = await sharp(noise, { raw: { width: n, height: n, channels: 3 } }).jpeg({ quality: 100 }).toBuffer();
+    const big = await sharp(noise, { raw: { width: n, height: n, channels: 3 } })
+      .jpeg({ quality: 100 })
+      .toBuffer();
     expect(big.length).toBeGreaterThan(1 << 20);
     mkdirSync(join(tmp, 'train', 'c'), { recursive: true });
     writeFileSync(join(tmp, 'train', 'c', 'whole.jpg'), big);
@@ -141,7 +162,9 @@ describe('verify', () => {
     writeText(join(tmp, 'train', 'bad', 'x.png'));
     writeText(join(tmp, 'train', 'bad', 'y.png'));
     await writeClass(join(tmp, 'valid', 'good'), ['1.png']);
-    await expect(scanImageFolders(tmp, { verify: true })).rejects.toThrow(`class folder ${join(tmp, 'train', 'bad')} has no readable images (2 skipped)`);
+    await expect(scanImageFolders(tmp, { verify: true })).rejects.toThrow(
+      `class folder ${join(tmp, 'train', 'bad')} has no readable images (2 skipped)`,
+    );
   });
 });
 
@@ -184,10 +207,17 @@ describe('pure helpers', () => {
   });
   test('readPixelRows: flat and nested layouts, odd rows dropped, limit, scale, clamping', () => {
     const flat = Buffer.from('{ "data": [0, 0.5, 1, 0.2,\n 1e-1, 1.5, -0.1, 0.996] }');
-    expect(readPixelRows(flat, { nested: false, pixels: 4, scale: 255, limit: null }).map((r) => Array.from(r))).toEqual([[0, 128, 255, 51], [26, 255, 0, 254]]);
+    expect(readPixelRows(flat, { nested: false, pixels: 4, scale: 255, limit: null }).map((r) => Array.from(r))).toEqual([
+      [0, 128, 255, 51],
+      [26, 255, 0, 254],
+    ]);
     expect(readPixelRows(flat, { nested: false, pixels: 4, scale: 255, limit: 1 })).toHaveLength(1);
     const nested = Buffer.from('{"data":[[1,2,3],[],[4,5,6],[7,8],[300,9,10]]}');
-    expect(readPixelRows(nested, { nested: true, pixels: 3, scale: 1, limit: null }).map((r) => Array.from(r))).toEqual([[1, 2, 3], [4, 5, 6], [255, 9, 10]]);
+    expect(readPixelRows(nested, { nested: true, pixels: 3, scale: 1, limit: null }).map((r) => Array.from(r))).toEqual([
+      [1, 2, 3],
+      [4, 5, 6],
+      [255, 9, 10],
+    ]);
     expect(readPixelRows(nested, { nested: true, pixels: 3, scale: 1, limit: 2 })).toHaveLength(2);
   });
 

@@ -19,13 +19,38 @@ const classes = ['a', 'b', 'c'];
 
 beforeAll(async () => {
   await makeImageFolders(data, { classes, trainPerClass: 16, validPerClass: 6, size: 24 });
-  const r = await runCli(['launch', '--workers', '1', '--data', data, '--out', run, '--size', '16', '--bs', '8', '--backend', 'wasm', '--no-pretrained', '--epochs', '1', '--freeze-epochs', '1'], 180_000);
+  const r = await runCli(
+    [
+      'launch',
+      '--workers',
+      '1',
+      '--data',
+      data,
+      '--out',
+      run,
+      '--size',
+      '16',
+      '--bs',
+      '8',
+      '--backend',
+      'wasm',
+      '--no-pretrained',
+      '--epochs',
+      '1',
+      '--freeze-epochs',
+      '1',
+    ],
+    180_000,
+  );
   if (r.code !== 0) throw new Error(`training for the evaluate tests failed:\n${r.stdout}\n${r.stderr}`);
 }, 200_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function lastEpoch(): { valid_loss: number; accuracy: number } {
-  const lines = readFileSync(join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const lines = readFileSync(join(run, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   return lines.filter((l) => l.kind === 'epoch').pop();
 }
 
@@ -39,7 +64,7 @@ describe('training writes its plots', () => {
 });
 
 describe('ringtune evaluate', () => {
-  test('reproduces the run\'s validation loss and accuracy; writes the table, JSON and figures', async () => {
+  test("reproduces the run's validation loss and accuracy; writes the table, JSON and figures", async () => {
     const out = join(dir, 'eval');
     const r = await runCli(['evaluate', '--model', run, '--data', data, '--out', out, '--top-losses', '4', '--backend', 'wasm']);
     expect(r.stderr).toBe('');
@@ -77,16 +102,33 @@ describe('ringtune evaluate', () => {
     expect(existsSync(files[1])).toBe(true);
   });
 
-  test('a single-folder dataset is split with the training run\'s validPct and seed', async () => {
+  test("a single-folder dataset is split with the training run's validPct and seed", async () => {
     const flat = join(dir, 'flat');
     for (const c of classes) {
       mkdirSync(join(flat, c), { recursive: true });
       for (const f of readdirSync(join(data, 'train', c))) copyFileSync(join(data, 'train', c, f), join(flat, c, f));
     }
     const expected = await scanImageFolders(flat, { validPct: 0.2, seed: 42 });
-    const { summary } = await evaluate({ model: run, data: flat, split: 'valid', bs: 8, topLosses: 0, backend: 'wasm', out: join(dir, 'flat-eval') });
+    const { summary } = await evaluate({
+      model: run,
+      data: flat,
+      split: 'valid',
+      bs: 8,
+      topLosses: 0,
+      backend: 'wasm',
+      out: join(dir, 'flat-eval'),
+    });
     expect(summary.images).toBe(expected.valid.length);
-    const other = await evaluate({ model: run, data: flat, split: 'valid', bs: 8, topLosses: 0, backend: 'wasm', out: join(dir, 'flat-eval'), validPct: 0.5 });
+    const other = await evaluate({
+      model: run,
+      data: flat,
+      split: 'valid',
+      bs: 8,
+      topLosses: 0,
+      backend: 'wasm',
+      out: join(dir, 'flat-eval'),
+      validPct: 0.5,
+    });
     expect(other.summary.images).toBe(Math.floor(0.5 * 48));
   });
 });
@@ -119,33 +161,54 @@ describe('bad input: a clear message naming the file, exit 1', () => {
 
   test('labels that do not match the model, a size that does not match its input', async () => {
     const four = modelCopy('four-labels', (d) => writeFileSync(join(d, 'labels.json'), JSON.stringify(['a', 'b', 'c', 'd'])));
-    await expect(evaluate({ ...opts, model: four })).rejects.toThrow(`${join(four, 'labels.json')} lists 4 classes but ${join(four, 'model.json')} outputs 3`);
+    await expect(evaluate({ ...opts, model: four })).rejects.toThrow(
+      `${join(four, 'labels.json')} lists 4 classes but ${join(four, 'model.json')} outputs 3`,
+    );
     const resized = modelCopy('wrong-size', (d) => {
       const c = JSON.parse(readFileSync(join(d, 'config.json'), 'utf8'));
       writeFileSync(join(d, 'config.json'), JSON.stringify({ ...c, size: 32 }));
     });
-    await expect(evaluate({ ...opts, model: resized })).rejects.toThrow(/model\.json takes inputs of shape \[null, 16, 16, 3\] but .*config\.json says size 32/);
+    await expect(evaluate({ ...opts, model: resized })).rejects.toThrow(
+      /model\.json takes inputs of shape \[null, 16, 16, 3\] but .*config\.json says size 32/,
+    );
   });
 
   test('a data class the model does not know, an unreadable image', async () => {
     const extra = join(dir, 'extra');
     await makeImageFolders(extra, { classes: ['a', 'zebra'], trainPerClass: 1, validPerClass: 1, size: 16 });
-    await expect(evaluate({ ...opts, model: run, data: extra })).rejects.toThrow(`class folder(s) zebra in ${extra} are not among the model's classes in ${join(run, 'labels.json')}`);
+    await expect(evaluate({ ...opts, model: run, data: extra })).rejects.toThrow(
+      `class folder(s) zebra in ${extra} are not among the model's classes in ${join(run, 'labels.json')}`,
+    );
     const broken = join(dir, 'broken');
     await makeImageFolders(broken, { classes, trainPerClass: 1, validPerClass: 1, size: 16 });
     writeFileSync(join(broken, 'valid', 'b', '0.png'), 'not an image');
-    await expect(evaluate({ ...opts, model: run, data: broken })).rejects.toThrow(`cannot decode image ${join(broken, 'valid', 'b', '0.png')}`);
+    await expect(evaluate({ ...opts, model: run, data: broken })).rejects.toThrow(
+      `cannot decode image ${join(broken, 'valid', 'b', '0.png')}`,
+    );
   });
 });
 
 describe('pure helpers', () => {
   test('summarize: loss, accuracy, per-class accuracy and confusion from scores', () => {
-    const s = { n: 4, classes: 2, probs: new Float32Array(8), losses: Float32Array.from([0.1, 0.2, 0.3, 1.4]), preds: Int32Array.from([0, 1, 1, 1]), targets: Int32Array.from([0, 0, 1, 1]) };
+    const s = {
+      n: 4,
+      classes: 2,
+      probs: new Float32Array(8),
+      losses: Float32Array.from([0.1, 0.2, 0.3, 1.4]),
+      preds: Int32Array.from([0, 1, 1, 1]),
+      targets: Int32Array.from([0, 0, 1, 1]),
+    };
     const sum = summarize(s, ['x', 'y']);
     expect(sum.loss).toBeCloseTo(0.5, 6);
     expect(sum.accuracy).toBe(0.75);
-    expect(sum.confusion).toEqual([[1, 1], [0, 2]]);
-    expect(sum.perClass).toEqual([{ name: 'x', images: 2, correct: 1, accuracy: 0.5 }, { name: 'y', images: 2, correct: 2, accuracy: 1 }]);
+    expect(sum.confusion).toEqual([
+      [1, 1],
+      [0, 2],
+    ]);
+    expect(sum.perClass).toEqual([
+      { name: 'x', images: 2, correct: 1, accuracy: 0.5 },
+      { name: 'y', images: 2, correct: 2, accuracy: 1 },
+    ]);
     expect(mostConfused(sum.confusion, ['x', 'y'])).toEqual([{ actual: 'x', predicted: 'y', count: 1 }]);
   });
   test('topLossIndices: largest first, stable on ties, k clipped', () => {

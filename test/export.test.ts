@@ -24,7 +24,29 @@ const size = 16;
 
 beforeAll(async () => {
   await makeImageFolders(data, { classes: ['left', 'middle', 'right'], trainPerClass: 16, validPerClass: 5, size: 20 });
-  const r = await runCli(['launch', '--workers', '1', '--data', data, '--out', run, '--size', String(size), '--bs', '8', '--backend', 'wasm', '--no-pretrained', '--epochs', '1', '--freeze-epochs', '0'], 180_000);
+  const r = await runCli(
+    [
+      'launch',
+      '--workers',
+      '1',
+      '--data',
+      data,
+      '--out',
+      run,
+      '--size',
+      String(size),
+      '--bs',
+      '8',
+      '--backend',
+      'wasm',
+      '--no-pretrained',
+      '--epochs',
+      '1',
+      '--freeze-epochs',
+      '0',
+    ],
+    180_000,
+  );
   if (r.code !== 0) throw new Error(`training for the export tests failed:\n${r.stdout}\n${r.stderr}`);
   const e = await runCli(['export', '--model', run, '--out', exported, '--backend', 'wasm']);
   if (e.code !== 0) throw new Error(`export failed:\n${e.stdout}\n${e.stderr}`);
@@ -61,7 +83,15 @@ describe('ringtune export', () => {
     expect(readFileSync(join(exported, 'weights.bin')).equals(readFileSync(join(run, 'weights.bin')))).toBe(true);
     expect(readFileSync(join(exported, 'labels.json'), 'utf8')).toBe(readFileSync(join(run, 'labels.json'), 'utf8'));
     const prep = JSON.parse(readFileSync(join(exported, 'preprocessing.json'), 'utf8'));
-    expect(prep).toMatchObject({ size, mean: TRAINING_STATS.mean, std: TRAINING_STATS.std, layout: 'NHWC', channelOrder: 'RGB', pixelScale: 255, output: 'probabilities' });
+    expect(prep).toMatchObject({
+      size,
+      mean: TRAINING_STATS.mean,
+      std: TRAINING_STATS.std,
+      layout: 'NHWC',
+      channelOrder: 'RGB',
+      pixelScale: 255,
+      output: 'probabilities',
+    });
     expect(prep.resize).toEqual({ fit: 'cover', kernel: 'lanczos3', crop: 'centre' });
   });
 
@@ -72,7 +102,11 @@ describe('ringtune export', () => {
     expect(json.weightsManifest[0].paths).toEqual(['weights.bin']);
     expect(unknownClasses(json.modelTopology)).toEqual([]);
     const layers = json.modelTopology.config.layers;
-    expect(layers[layers.length - 1]).toMatchObject({ class_name: 'Activation', name: EXPORT_SOFTMAX_LAYER, config: { activation: 'softmax' } });
+    expect(layers[layers.length - 1]).toMatchObject({
+      class_name: 'Activation',
+      name: EXPORT_SOFTMAX_LAYER,
+      config: { activation: 'softmax' },
+    });
   });
 
   test('round trip: plain tfjs in a fresh process predicts what the trained model predicts', async () => {
@@ -121,7 +155,10 @@ describe('bad input', () => {
   });
 
   test('unknownClasses finds classes plain tfjs lacks, anywhere in the topology', () => {
-    const topology = { class_name: 'Model', config: { layers: [{ class_name: 'Dense', config: { kernel_initializer: { class_name: 'MyInit' } } }, { class_name: 'MyLayer' }] } };
+    const topology = {
+      class_name: 'Model',
+      config: { layers: [{ class_name: 'Dense', config: { kernel_initializer: { class_name: 'MyInit' } } }, { class_name: 'MyLayer' }] },
+    };
     expect(topologyClassNames(topology)).toEqual(['Dense', 'Model', 'MyInit', 'MyLayer']);
     expect(unknownClasses(topology)).toEqual(['MyInit', 'MyLayer']);
   });

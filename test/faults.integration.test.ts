@@ -21,7 +21,25 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 /** A run long enough to interrupt: ~50 steps per epoch, 3 epochs. */
 async function startRun(allreduce = 'auto') {
   const out = join(dir, `out-${n++}`);
-  const run = startLaunch(['--workers', '2', '--data', data, '--size', '16', '--bs', '4', '--backend', 'wasm', '--no-pretrained', '--epochs', '2', '--out', out, '--allreduce', allreduce]);
+  const run = startLaunch([
+    '--workers',
+    '2',
+    '--data',
+    data,
+    '--size',
+    '16',
+    '--bs',
+    '4',
+    '--backend',
+    'wasm',
+    '--no-pretrained',
+    '--epochs',
+    '2',
+    '--out',
+    out,
+    '--allreduce',
+    allreduce,
+  ]);
   await waitForSteps(join(out, 'metrics.jsonl'), 3 + Math.floor(Math.random() * 5));
   const coordinator = childrenOf(run.proc.pid!, 'coordinator');
   const workers = childrenOf(run.proc.pid!, 'worker');
@@ -31,7 +49,10 @@ async function startRun(allreduce = 'auto') {
 }
 
 // auto is shared memory here when the addon is built (its peers wait on futexes, not sockets); ring is the ZeroMQ ring.
-for (const [allreduce, used] of [['auto', shmNative().native ? /through shared memory/ : /over the ZeroMQ ring/], ['ring', /over the ZeroMQ ring/]] as const) {
+for (const [allreduce, used] of [
+  ['auto', shmNative().native ? /through shared memory/ : /over the ZeroMQ ring/],
+  ['ring', /over the ZeroMQ ring/],
+] as const) {
   it(`SIGKILL of a worker mid-epoch (--allreduce ${allreduce}): everything stops within 10 s, naming the rank`, async () => {
     const r = await startRun(allreduce);
     process.kill(r.workers[1], 'SIGKILL');

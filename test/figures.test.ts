@@ -26,7 +26,11 @@ const near = (a: number[], b: number[], tol = 6) => a.every((v, i) => Math.abs(v
 
 describe('confusion matrix', () => {
   const classes = ['cat', 'dog', 'horse'];
-  const matrix = [[5, 1, 0], [0, 4, 2], [3, 0, 9]];
+  const matrix = [
+    [5, 1, 0],
+    [0, 4, 2],
+    [3, 0, 9],
+  ];
 
   test('PNG has the laid-out size; cells are shaded by count (0 white, max darkest)', async () => {
     const file = join(dir, 'confusion.png');
@@ -43,7 +47,13 @@ describe('confusion matrix', () => {
   });
 
   test('SVG shows counts and escaped class names; bad shapes are refused', () => {
-    const { svg } = confusionSvg([[1, 2], [3, 4]], ['a<b', 'c']);
+    const { svg } = confusionSvg(
+      [
+        [1, 2],
+        [3, 4],
+      ],
+      ['a<b', 'c'],
+    );
     expect(svg).toContain('a&lt;b');
     expect(svg).toContain('>Predicted</text>');
     expect(svg).toMatch(/>4<\/text>/);
@@ -56,7 +66,10 @@ describe('confusion matrix', () => {
     const L = confusionLayout(many);
     expect(L.cell).toBeLessThan(22);
     expect(L.rotate).toBe(true);
-    const { svg } = confusionSvg(many.map((_, a) => many.map((_, p) => (a === p ? 7 : 0))), many);
+    const { svg } = confusionSvg(
+      many.map((_, a) => many.map((_, p) => (a === p ? 7 : 0))),
+      many,
+    );
     expect(svg).toContain('rotate(-45');
     expect(svg).not.toMatch(/>7<\/text>/);
   });
@@ -64,9 +77,14 @@ describe('confusion matrix', () => {
 
 describe('image grid', () => {
   test('thumbnails land in their tiles with captions; the PNG has the laid-out size', async () => {
-    const red = join(dir, 'red.png'), blue = join(dir, 'blue.jpg');
-    await sharp({ create: { width: 20, height: 12, channels: 3, background: '#ff0000' } }).png().toFile(red);
-    await sharp({ create: { width: 300, height: 200, channels: 3, background: '#0000ff' } }).jpeg().toFile(blue);
+    const red = join(dir, 'red.png'),
+      blue = join(dir, 'blue.jpg');
+    await sharp({ create: { width: 20, height: 12, channels: 3, background: '#ff0000' } })
+      .png()
+      .toFile(red);
+    await sharp({ create: { width: 300, height: 200, channels: 3, background: '#0000ff' } })
+      .jpeg()
+      .toFile(blue);
     const file = join(dir, 'grid.png');
     const tiles = [red, blue, red].map((f, i) => ({ file: f, lines: [{ text: `pred ${i}`, color: '#d62728' }, { text: 'actual x' }] }));
     const size = await writeImageGrid(file, tiles, { title: 'Top losses', thumb: 64 });
@@ -107,13 +125,38 @@ describe('training plots callback', () => {
           const { lr, mom } = hypersAt(phase, iter, batches);
           const loss = 2 / (1 + step * 0.3);
           await fire(cbs, 'afterStep', {
-            phase, phaseIndex: pi, epoch, iter, batchesPerEpoch: batches, step, loss, smoothLoss: loss * 1.1, lrs: lr, mom,
-            samples: 8, samplesPerSec: 100, computeMs: 10, allreduceMs: 1, allreduceWaitMs: 0, allreduceBytes: 4, tensors: 100, rssBytes: 1e8,
+            phase,
+            phaseIndex: pi,
+            epoch,
+            iter,
+            batchesPerEpoch: batches,
+            step,
+            loss,
+            smoothLoss: loss * 1.1,
+            lrs: lr,
+            mom,
+            samples: 8,
+            samplesPerSec: 100,
+            computeMs: 10,
+            allreduceMs: 1,
+            allreduceWaitMs: 0,
+            allreduceBytes: 4,
+            tensors: 100,
+            rssBytes: 1e8,
           });
           afterEachStep?.(step);
         }
         await fire(cbs, 'afterEpoch', {
-          phase, phaseIndex: pi, epoch, trainLoss: 1, validLoss: 1 / (1 + step), accuracy: step / 20, errorRate: 1 - step / 20, seconds: 1, validSamples: 10, rankHashes: ['x'],
+          phase,
+          phaseIndex: pi,
+          epoch,
+          trainLoss: 1,
+          validLoss: 1 / (1 + step),
+          accuracy: step / 20,
+          errorRate: 1 - step / 20,
+          seconds: 1,
+          validSamples: 10,
+          rankHashes: ['x'],
         });
       }
       await fire(cbs, 'afterPhase', phase, pi);

@@ -26,8 +26,26 @@ test('no adapter: says "no GPU adapter" and exits 0', () => {
 
 test('null device: stock and ringtune variants run through in their own processes, tensor count flat', () => {
   const json = join(dir, 'out.json');
-  const r = runBench(['--no-torch', '--variants', 'stock,ringtune', '--nets', 'cnn', '--cnn-size', '16', '--cnn-batch', '2', '--warmup', '1', '--steps', '2', '--json', json],
-    { RINGTUNE_DAWN_FLAGS: 'backend=null' });
+  const r = runBench(
+    [
+      '--no-torch',
+      '--variants',
+      'stock,ringtune',
+      '--nets',
+      'cnn',
+      '--cnn-size',
+      '16',
+      '--cnn-batch',
+      '2',
+      '--warmup',
+      '1',
+      '--steps',
+      '2',
+      '--json',
+      json,
+    ],
+    { RINGTUNE_DAWN_FLAGS: 'backend=null' },
+  );
   expect(r.status).toBe(0);
   expect(r.stdout).toMatch(/small CNN 16px, batch 2: training img\/s on Dawn adapter 'null-backend'/);
   expect(r.stdout).toMatch(/\| stock +\| +[\d.]+ \|.*\| +1\.00x \|/);

@@ -12,7 +12,6 @@ import { webgpuKernels } from '../worker/kernels/webgpu';
 import { ConvAttrs } from '../worker/kernels/geometry';
 import { Rng } from '../shared/rng';
 
-
 function attrsOf(c: Case, filterShape: number[]): ConvAttrs & { filterShape: number[] } {
   return { strides: c.s, pad: c.pad as ConvAttrs['pad'], dilations: c.d, dataFormat: 'NHWC', filterShape };
 }
@@ -23,7 +22,15 @@ function attrsOf(c: Case, filterShape: number[]): ConvAttrs & { filterShape: num
  */
 function cpuFilterGrad(kernel: string, x: tf.Tensor4D, dy: tf.Tensor4D, c: Case, last: number): tf.Tensor {
   const keff = (c.k - 1) * c.d + 1;
-  const full = tf.engine().runKernel(kernel, { x, dy }, { strides: c.s, pad: c.pad, dilations: 1, dataFormat: 'NHWC', filterShape: [keff, keff, c.cin, last] } as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+  const full = tf
+    .engine()
+    .runKernel(kernel, { x, dy }, {
+      strides: c.s,
+      pad: c.pad,
+      dilations: 1,
+      dataFormat: 'NHWC',
+      filterShape: [keff, keff, c.cin, last],
+    } as unknown as tf.NamedAttrMap) as tf.Tensor4D;
   return c.d === 1 ? full : tf.stridedSlice(full, [0, 0, 0, 0], [keff, keff, c.cin, last], [c.d, c.d, 1, 1]);
 }
 
@@ -99,22 +106,39 @@ function smallNet(): tf.LayersModel {
   let seed = 11;
   const init = () => tf.initializers.glorotNormal({ seed: seed++ });
   const conv = (x: tf.SymbolicTensor, f: number, s: number, pad: 'same' | 'valid' = 'same') =>
-    tf.layers.conv2d({ filters: f, kernelSize: 3, strides: s, padding: pad, useBias: false, kernelInitializer: init() }).apply(x) as tf.SymbolicTensor;
-  const bnRelu = (x: tf.SymbolicTensor) => tf.layers.reLU({ maxValue: 6 }).apply(tf.layers.batchNormalization({ momentum: 0.9 }).apply(x)) as tf.SymbolicTensor;
+    tf.layers
+      .conv2d({ filters: f, kernelSize: 3, strides: s, padding: pad, useBias: false, kernelInitializer: init() })
+      .apply(x) as tf.SymbolicTensor;
+  const bnRelu = (x: tf.SymbolicTensor) =>
+    tf.layers.reLU({ maxValue: 6 }).apply(tf.layers.batchNormalization({ momentum: 0.9 }).apply(x)) as tf.SymbolicTensor;
   let x = bnRelu(conv(inp, 8, 1));
   x = bnRelu(conv(x, 16, 2));
-  const dw = tf.layers.depthwiseConv2d({ kernelSize: 3, depthMultiplier: 2, padding: 'same', useBias: false, depthwiseInitializer: init() }).apply(x) as tf.SymbolicTensor;
-  const pw = tf.layers.conv2d({ filters: 16, kernelSize: 1, useBias: false, kernelInitializer: init() }).apply(bnRelu(dw)) as tf.SymbolicTensor;
+  const dw = tf.layers
+    .depthwiseConv2d({ kernelSize: 3, depthMultiplier: 2, padding: 'same', useBias: false, depthwiseInitializer: init() })
+    .apply(x) as tf.SymbolicTensor;
+  const pw = tf.layers
+    .conv2d({ filters: 16, kernelSize: 1, useBias: false, kernelInitializer: init() })
+    .apply(bnRelu(dw)) as tf.SymbolicTensor;
   x = tf.layers.add().apply([x, bnRelu(pw)]) as tf.SymbolicTensor;
-  const dws = tf.layers.depthwiseConv2d({ kernelSize: 3, strides: 2, padding: 'valid', useBias: false, depthwiseInitializer: init() }).apply(x) as tf.SymbolicTensor;
-  const pooled = tf.layers.concatenate().apply([tf.layers.globalAveragePooling2d({}).apply(dws), tf.layers.globalMaxPooling2d({}).apply(dws)] as tf.SymbolicTensor[]) as tf.SymbolicTensor;
+  const dws = tf.layers
+    .depthwiseConv2d({ kernelSize: 3, strides: 2, padding: 'valid', useBias: false, depthwiseInitializer: init() })
+    .apply(x) as tf.SymbolicTensor;
+  const pooled = tf.layers
+    .concatenate()
+    .apply([
+      tf.layers.globalAveragePooling2d({}).apply(dws),
+      tf.layers.globalMaxPooling2d({}).apply(dws),
+    ] as tf.SymbolicTensor[]) as tf.SymbolicTensor;
   const out = tf.layers.dense({ units: 5, kernelInitializer: init() }).apply(pooled) as tf.SymbolicTensor;
   return tf.model({ inputs: inp, outputs: out });
 }
 
 async function stepGrads(model: tf.LayersModel, x: tf.Tensor, y: tf.Tensor): Promise<Float32Array[]> {
   const vars = model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
-  const { grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, vars);
+  const { grads } = tf.variableGrads(
+    () => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar,
+    vars,
+  );
   const out = await Promise.all(vars.map(async (v) => (await grads[v.name].data()) as Float32Array));
   tf.dispose(Object.values(grads));
   return out;

@@ -53,9 +53,16 @@ describe('worker environment', () => {
 
   test('Dawn flags come from RINGTUNE_WEBGPU_ADAPTER and RINGTUNE_DAWN_FLAGS; flags in code win', () => {
     expect(dawnFlagsFromEnv({})).toEqual([]);
-    const fromEnv = dawnFlagsFromEnv({ RINGTUNE_WEBGPU_ADAPTER: 'NVIDIA H100 80GB HBM3', RINGTUNE_DAWN_FLAGS: ' backend=vulkan  enable-dawn-features=skip_validation,disable_robustness ' });
+    const fromEnv = dawnFlagsFromEnv({
+      RINGTUNE_WEBGPU_ADAPTER: 'NVIDIA H100 80GB HBM3',
+      RINGTUNE_DAWN_FLAGS: ' backend=vulkan  enable-dawn-features=skip_validation,disable_robustness ',
+    });
     expect(fromEnv).toEqual(['adapter=NVIDIA H100 80GB HBM3', 'backend=vulkan', 'enable-dawn-features=skip_validation,disable_robustness']);
-    expect(mergeDawnFlags(['backend=null'], fromEnv)).toEqual(['backend=null', 'adapter=NVIDIA H100 80GB HBM3', 'enable-dawn-features=skip_validation,disable_robustness']);
+    expect(mergeDawnFlags(['backend=null'], fromEnv)).toEqual([
+      'backend=null',
+      'adapter=NVIDIA H100 80GB HBM3',
+      'enable-dawn-features=skip_validation,disable_robustness',
+    ]);
     expect(() => dawnFlagsFromEnv({ RINGTUNE_DAWN_FLAGS: 'backend' })).toThrow(/RINGTUNE_DAWN_FLAGS: 'backend' is not a Dawn flag/);
   });
 
@@ -63,13 +70,23 @@ describe('worker environment', () => {
     const probeDir = join(dir, 'probe');
     const probe = join(dir, 'probe.js');
     // Stands in for the CLI: each child writes down its role and the GPU variables it was started with.
-    writeFileSync(probe, `
+    writeFileSync(
+      probe,
+      `
       const fs = require('fs');
       const keys = ['CUDA_VISIBLE_DEVICES', 'TF_FORCE_GPU_ALLOW_GROWTH', 'CUDA_CACHE_PATH', 'RINGTUNE_GPU', 'GLIBC_TUNABLES'];
       fs.mkdirSync(process.env.PROBE_DIR, { recursive: true });
       const env = Object.fromEntries(keys.map((k) => [k, process.env[k] ?? null]));
-      fs.writeFileSync(process.env.PROBE_DIR + '/' + process.pid + '.json', JSON.stringify({ role: process.argv[2], env }));`);
-    const code = await launch({ cli: probe, workers: 3, gpus: [2, 5], runArgs: [], env: { PROBE_DIR: probeDir, CUDA_VISIBLE_DEVICES: 'as-launched', CUDA_CACHE_PATH: '/tmp/jit' }, log: () => undefined });
+      fs.writeFileSync(process.env.PROBE_DIR + '/' + process.pid + '.json', JSON.stringify({ role: process.argv[2], env }));`,
+    );
+    const code = await launch({
+      cli: probe,
+      workers: 3,
+      gpus: [2, 5],
+      runArgs: [],
+      env: { PROBE_DIR: probeDir, CUDA_VISIBLE_DEVICES: 'as-launched', CUDA_CACHE_PATH: '/tmp/jit' },
+      log: () => undefined,
+    });
     expect(code).toBe(0);
     const seen = readdirSync(probeDir).map((f) => JSON.parse(readFileSync(join(probeDir, f), 'utf8')));
     const coordinator = seen.filter((s) => s.role === 'coordinator');
@@ -97,8 +114,30 @@ describe('ringtune launch --gpus', () => {
   test('--gpus 0,0 --backend webgpu starts one worker per entry on the Dawn adapter with ringtune kernels (null device)', async () => {
     const data = join(dir, 'data');
     await makeImageFolders(data, { classes: ['a', 'b'], trainPerClass: 16, validPerClass: 4, size: 16 });
-    const r = await runCli(['launch', '--gpus', '0,0', '--backend', 'webgpu', '--data', data, '--size', '16', '--bs', '8', '--epochs', '0', '--freeze-epochs', '1',
-      '--no-pretrained', '--out', join(dir, 'out')], 120_000, { RINGTUNE_DAWN_FLAGS: 'backend=null' });
+    const r = await runCli(
+      [
+        'launch',
+        '--gpus',
+        '0,0',
+        '--backend',
+        'webgpu',
+        '--data',
+        data,
+        '--size',
+        '16',
+        '--bs',
+        '8',
+        '--epochs',
+        '0',
+        '--freeze-epochs',
+        '1',
+        '--no-pretrained',
+        '--out',
+        join(dir, 'out'),
+      ],
+      120_000,
+      { RINGTUNE_DAWN_FLAGS: 'backend=null' },
+    );
     const text = r.stdout + r.stderr;
     expect(text).toMatch(/backend webgpu \(Dawn adapter 'null-backend' \(flags: backend=null\), ringtune webgpu kernels registered\)/);
     expect(text).toMatch(/2 worker\(s\) ready on backend webgpu/);

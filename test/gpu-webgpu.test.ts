@@ -65,9 +65,19 @@ test('selecting webgpu registers ringtune kernels and flags; a training step run
   const r = runNode(script, { RINGTUNE_DAWN_FLAGS: 'backend=null' });
   expect(r.signal).toBeNull(); // not killed by the timeout: it exited on its own
   expect(r.status).toBe(0);
-  const got = Object.fromEntries(r.stdout.trim().split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), JSON.parse(l.slice(l.indexOf('=') + 1))]));
+  const got = Object.fromEntries(
+    r.stdout
+      .trim()
+      .split('\n')
+      .filter((l) => l.includes('='))
+      .map((l) => [l.slice(0, l.indexOf('=')), JSON.parse(l.slice(l.indexOf('=') + 1))]),
+  );
   expect(got.error).toBeUndefined();
-  expect(got.backend).toEqual(['webgpu', 'webgpu', expect.stringMatching(/^Dawn adapter 'null-backend' \(flags: backend=null\), ringtune webgpu kernels registered$/)]);
+  expect(got.backend).toEqual([
+    'webgpu',
+    'webgpu',
+    expect.stringMatching(/^Dawn adapter 'null-backend' \(flags: backend=null\), ringtune webgpu kernels registered$/),
+  ]);
   expect(got).toMatchObject({ registered: true, flags: true, bnGrad: true, tensorsFlat: true, stockBack: true, again: true });
   expect(got.gradShapes).toEqual(['3x3x3x8', '8', '8', '3x3x8x1', '1x1x8x16', '16x4', '4']);
 });

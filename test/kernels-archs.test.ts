@@ -28,7 +28,8 @@ describe('built-in architectures train on wasm', () => {
     expect(architectures().length).toBeGreaterThan(0);
   });
 
-  const archs = process.env.RINGTUNE_ALL_ARCHS === '1' ? architectures() : architectures().filter((a) => ['resnet-small', 'mobilenet_v2'].includes(a));
+  const archs =
+    process.env.RINGTUNE_ALL_ARCHS === '1' ? architectures() : architectures().filter((a) => ['resnet-small', 'mobilenet_v2'].includes(a));
 
   test.each(archs.map((a) => [a]))('%s: loss and gradients of one step match cpu', async (arch) => {
     await tf.setBackend('cpu');
@@ -49,7 +50,9 @@ describe('built-in architectures train on wasm', () => {
       await tf.setBackend(backend);
       net.model.setWeights(initial);
       const { value, grads } = tf.variableGrads(
-        () => tf.losses.softmaxCrossEntropy(labels, net.model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, vars);
+        () => tf.losses.softmaxCrossEntropy(labels, net.model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar,
+        vars,
+      );
       out[backend] = { loss: (await value.data())[0], grads: await Promise.all(vars.map((v) => grads[v.name].data())) };
       tf.dispose([value, ...Object.values(grads)]);
     }
@@ -59,8 +62,11 @@ describe('built-in architectures train on wasm', () => {
     const scale = Math.max(...out.cpu.grads.map((g) => Array.from(g, Math.abs).reduce((m, v) => Math.max(m, v), 0)));
     const errors = out.wasm.grads.map((g, i) => relError(g, out.cpu.grads[i], 1e-3 * scale));
     const worst = errors.indexOf(Math.max(...errors));
-    expect({ worst: vars[worst].name, shape: vars[worst].shape, error: errors[worst] < 1e-3 ? 'ok' : errors[worst] })
-      .toEqual({ worst: vars[worst].name, shape: vars[worst].shape, error: 'ok' });
+    expect({ worst: vars[worst].name, shape: vars[worst].shape, error: errors[worst] < 1e-3 ? 'ok' : errors[worst] }).toEqual({
+      worst: vars[worst].name,
+      shape: vars[worst].shape,
+      error: 'ok',
+    });
     tf.dispose([x, labels, ...initial]);
     net.model.dispose();
   });

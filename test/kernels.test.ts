@@ -9,7 +9,6 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../worker/backend';
 import { Rng } from '../shared/rng';
 
-
 const TOL = 1e-5;
 
 function run(kernel: string, inputs: tf.NamedTensorMap, attrs: object): tf.Tensor {
@@ -20,7 +19,14 @@ function run(kernel: string, inputs: tf.NamedTensorMap, attrs: object): tf.Tenso
 function dilateFilter(f: tf.Tensor4D, d: number): tf.Tensor4D {
   if (d === 1) return f;
   const [k, , a, b] = f.shape;
-  const spread = tf.pad(tf.reshape(f, [k, 1, k, 1, a, b]), [[0, 0], [0, d - 1], [0, 0], [0, d - 1], [0, 0], [0, 0]]);
+  const spread = tf.pad(tf.reshape(f, [k, 1, k, 1, a, b]), [
+    [0, 0],
+    [0, d - 1],
+    [0, 0],
+    [0, d - 1],
+    [0, 0],
+    [0, 0],
+  ]);
   return tf.slice(tf.reshape(spread, [k * d, k * d, a, b]), [0, 0, 0, 0], [(k - 1) * d + 1, (k - 1) * d + 1, -1, -1]) as tf.Tensor4D;
 }
 
@@ -45,7 +51,7 @@ describe('wasm gradient kernels match the cpu backend', () => {
 
   const rng = new Rng(20240531);
   const convCases = Array.from({ length: 28 }, () => sampleCase(rng, false));
-  test.each(convCases.map(c => [JSON.stringify(c), c]))('conv2d %s', async (_name, c) => {
+  test.each(convCases.map((c) => [JSON.stringify(c), c]))('conv2d %s', async (_name, c) => {
     const { b, h, w, cin, cout, k, s, d, pad } = c as Case;
     const x = tf.randomNormal([b, h, w, cin], 0, 1, 'float32', 1) as tf.Tensor4D;
     const f = tf.randomNormal([k, k, cin, cout], 0, 1, 'float32', 2) as tf.Tensor4D;
@@ -54,23 +60,27 @@ describe('wasm gradient kernels match the cpu backend', () => {
     const dy = tf.randomNormal(y.shape, 0, 1, 'float32', 3) as tf.Tensor4D;
     const attrs = { strides: s, pad, dataFormat: 'NHWC', dilations: d };
 
-    const dw = await onBoth(() => tf.getBackend() === 'wasm'
-      ? run('Conv2DBackpropFilter', { x, dy }, { ...attrs, filterShape: f.shape })
-      : tf.tidy(() => {
-        const full = run('Conv2DBackpropFilter', { x, dy }, { ...attrs, dilations: 1, filterShape: fd.shape });
-        return tf.stridedSlice(full, [0, 0, 0, 0], full.shape, [d, d, 1, 1]);
-      }));
+    const dw = await onBoth(() =>
+      tf.getBackend() === 'wasm'
+        ? run('Conv2DBackpropFilter', { x, dy }, { ...attrs, filterShape: f.shape })
+        : tf.tidy(() => {
+            const full = run('Conv2DBackpropFilter', { x, dy }, { ...attrs, dilations: 1, filterShape: fd.shape });
+            return tf.stridedSlice(full, [0, 0, 0, 0], full.shape, [d, d, 1, 1]);
+          }),
+    );
     expect(relError(dw.wasm, dw.cpu)).toBeLessThanOrEqual(TOL);
 
-    const dx = await onBoth(() => tf.getBackend() === 'wasm'
-      ? run('Conv2DBackpropInput', { dy, filter: f }, { ...attrs, inputShape: x.shape })
-      : run('Conv2DBackpropInput', { dy, filter: fd }, { ...attrs, dilations: 1, inputShape: x.shape }));
+    const dx = await onBoth(() =>
+      tf.getBackend() === 'wasm'
+        ? run('Conv2DBackpropInput', { dy, filter: f }, { ...attrs, inputShape: x.shape })
+        : run('Conv2DBackpropInput', { dy, filter: fd }, { ...attrs, dilations: 1, inputShape: x.shape }),
+    );
     expect(relError(dx.wasm, dx.cpu)).toBeLessThanOrEqual(TOL);
     tf.dispose([x, f, fd, y, dy]);
   });
 
   const dwCases = Array.from({ length: 20 }, () => sampleCase(rng, true));
-  test.each(dwCases.map(c => [JSON.stringify(c), c]))('depthwise %s', async (_name, c) => {
+  test.each(dwCases.map((c) => [JSON.stringify(c), c]))('depthwise %s', async (_name, c) => {
     const { b, h, w, cin, k, s, d, pad, m } = c as Case;
     const x = tf.randomNormal([b, h, w, cin], 0, 1, 'float32', 4) as tf.Tensor4D;
     const f = tf.randomNormal([k, k, cin, m], 0, 1, 'float32', 5) as tf.Tensor4D;
@@ -79,17 +89,21 @@ describe('wasm gradient kernels match the cpu backend', () => {
     const dy = tf.randomNormal(y.shape, 0, 1, 'float32', 6) as tf.Tensor4D;
     const attrs = { strides: s, pad, dilations: d };
 
-    const dw = await onBoth(() => tf.getBackend() === 'wasm'
-      ? run('DepthwiseConv2dNativeBackpropFilter', { x, dy }, { ...attrs, filterShape: f.shape })
-      : tf.tidy(() => {
-        const full = run('DepthwiseConv2dNativeBackpropFilter', { x, dy }, { ...attrs, dilations: 1, filterShape: fd.shape });
-        return tf.stridedSlice(full, [0, 0, 0, 0], full.shape, [d, d, 1, 1]);
-      }));
+    const dw = await onBoth(() =>
+      tf.getBackend() === 'wasm'
+        ? run('DepthwiseConv2dNativeBackpropFilter', { x, dy }, { ...attrs, filterShape: f.shape })
+        : tf.tidy(() => {
+            const full = run('DepthwiseConv2dNativeBackpropFilter', { x, dy }, { ...attrs, dilations: 1, filterShape: fd.shape });
+            return tf.stridedSlice(full, [0, 0, 0, 0], full.shape, [d, d, 1, 1]);
+          }),
+    );
     expect(relError(dw.wasm, dw.cpu)).toBeLessThanOrEqual(TOL);
 
-    const dx = await onBoth(() => tf.getBackend() === 'wasm'
-      ? run('DepthwiseConv2dNativeBackpropInput', { dy, filter: f }, { ...attrs, inputShape: x.shape })
-      : run('DepthwiseConv2dNativeBackpropInput', { dy, filter: fd }, { ...attrs, dilations: 1, inputShape: x.shape }));
+    const dx = await onBoth(() =>
+      tf.getBackend() === 'wasm'
+        ? run('DepthwiseConv2dNativeBackpropInput', { dy, filter: f }, { ...attrs, inputShape: x.shape })
+        : run('DepthwiseConv2dNativeBackpropInput', { dy, filter: fd }, { ...attrs, dilations: 1, inputShape: x.shape }),
+    );
     expect(relError(dx.wasm, dx.cpu)).toBeLessThanOrEqual(TOL);
     tf.dispose([x, f, fd, y, dy]);
   });
@@ -111,7 +125,15 @@ describe('wasm gradient kernels match the cpu backend', () => {
     const ids = tf.tensor1d([0, 4, 2, 4, -1, 1, 0], 'int32');
     const out = await onBoth(() => tf.unsortedSegmentSum(x, ids, 5));
     expect(relError(out.wasm, out.cpu)).toBeLessThanOrEqual(TOL);
-    const xi = tf.tensor2d([[1, 2], [3, 4], [5, 6]], [3, 2], 'int32');
+    const xi = tf.tensor2d(
+      [
+        [1, 2],
+        [3, 4],
+        [5, 6],
+      ],
+      [3, 2],
+      'int32',
+    );
     await tf.setBackend('wasm');
     expect(Array.from(await tf.unsortedSegmentSum(xi, tf.tensor1d([1, 1, 0], 'int32'), 2).data())).toEqual([5, 6, 4, 6]);
     tf.dispose([x, ids, xi]);

@@ -30,7 +30,8 @@ describe('randomResizedCrop', () => {
   });
 
   test('minScale 1 on a square image always keeps the whole image', () => {
-    for (let s = 0; s < 50; s++) expect(randomResizedCrop(new Rng(s), 28, 28, { minScale: 1 })).toEqual({ left: 0, top: 0, width: 28, height: 28 });
+    for (let s = 0; s < 50; s++)
+      expect(randomResizedCrop(new Rng(s), 28, 28, { minScale: 1 })).toEqual({ left: 0, top: 0, width: 28, height: 28 });
   });
 
   test('the area fraction spreads over [minScale, 1]', () => {
@@ -48,7 +49,11 @@ describe('augmentationFor', () => {
   const opts = { minScale: 0.35, flip: true };
   test('a pure function of (seed, epoch, index)', () => {
     expect(augmentationFor(1, 2, 3, 50, 40, opts)).toEqual(augmentationFor(1, 2, 3, 50, 40, opts));
-    const variants = [augmentationFor(2, 2, 3, 50, 40, opts), augmentationFor(1, 3, 3, 50, 40, opts), augmentationFor(1, 2, 4, 50, 40, opts)];
+    const variants = [
+      augmentationFor(2, 2, 3, 50, 40, opts),
+      augmentationFor(1, 3, 3, 50, 40, opts),
+      augmentationFor(1, 2, 4, 50, 40, opts),
+    ];
     for (const v of variants) expect(v).not.toEqual(augmentationFor(1, 2, 3, 50, 40, opts));
   });
 
@@ -77,7 +82,8 @@ describe('resampleInto', () => {
     resampleInto(src, 4, { left: 0, top: 0, width: 4, height: 4 }, 4, false, identity, out, 0);
     expect(Array.from(out)).toEqual(Array.from(src));
     resampleInto(src, 4, { left: 0, top: 0, width: 4, height: 4 }, 4, true, identity, out, 0);
-    for (let y = 0; y < 4; y++) for (let x = 0; x < 4; x++) for (let c = 0; c < 3; c++) expect(out[(y * 4 + x) * 3 + c]).toBe(src[(y * 4 + 3 - x) * 3 + c]);
+    for (let y = 0; y < 4; y++)
+      for (let x = 0; x < 4; x++) for (let c = 0; c < 3; c++) expect(out[(y * 4 + x) * 3 + c]).toBe(src[(y * 4 + 3 - x) * 3 + c]);
   });
 
   test('upscaling 2 -> 4 is half-pixel bilinear with clamped edges: 0, 63.75, 191.25, 255', () => {

@@ -20,7 +20,13 @@ beforeAll(async () => {
   items = [];
   for (let i = 0; i < 8; i++) {
     const f = `train/c${i % 2}/${i}.png`;
-    await writeImage(join(tmp, f), 'png', 24, 20, rgbPixels(24, 20, (x, y) => [(x * 10 + i * 7) % 256, (y * 12) % 256, (x * y + i) % 256]));
+    await writeImage(
+      join(tmp, f),
+      'png',
+      24,
+      20,
+      rgbPixels(24, 20, (x, y) => [(x * 10 + i * 7) % 256, (y * 12) % 256, (x * y + i) % 256]),
+    );
     items.push({ file: f, label: i % 2 });
   }
 });
@@ -43,7 +49,8 @@ function sameBits(a: Float32Array, b: Float32Array): boolean {
 
 function mirror(s: Float32Array, size: number): Float32Array {
   const out = new Float32Array(s.length);
-  for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) for (let c = 0; c < 3; c++) out[(y * size + x) * 3 + c] = s[(y * size + size - 1 - x) * 3 + c];
+  for (let y = 0; y < size; y++)
+    for (let x = 0; x < size; x++) for (let c = 0; c < 3; c++) out[(y * size + x) * 3 + c] = s[(y * size + size - 1 - x) * 3 + c];
   return out;
 }
 
@@ -58,7 +65,13 @@ describe('shapes and normalization', () => {
 
   test('a flat colour comes out as (v/255 - mean) / std in train and valid', async () => {
     const f = 'flat/a.png';
-    await writeImage(join(tmp, f), 'png', 30, 22, rgbPixels(30, 22, () => [10, 128, 250]));
+    await writeImage(
+      join(tmp, f),
+      'png',
+      30,
+      22,
+      rgbPixels(30, 22, () => [10, 128, 250]),
+    );
     for (const train of [true, false]) {
       for (const size of [16, 80]) {
         const b = await new BatchLoader(tmp, [{ file: f, label: 0 }], { ...base, train, size }).load([0], 3);
@@ -79,17 +92,35 @@ describe('shapes and normalization', () => {
 
 describe('conversion to 8-bit sRGB', () => {
   const colour: [number, number, number] = [200, 60, 30];
-  const cases: [FixtureKind, string, number][] = [['png', 'png', 0], ['jpeg', 'jpg', 4], ['rgba', 'png', 0], ['png16', 'png', 0], ['cmyk', 'jpg', 40]];
+  const cases: [FixtureKind, string, number][] = [
+    ['png', 'png', 0],
+    ['jpeg', 'jpg', 4],
+    ['rgba', 'png', 0],
+    ['png16', 'png', 0],
+    ['cmyk', 'jpg', 40],
+  ];
   // CMYK goes through colour profiles both ways, so only its rough colour survives.
   test.each(cases)('%s keeps its colour', async (kind, ext, tol) => {
-    const path = await writeImage(join(tmp, `conv/${kind}.${ext}`), kind, 12, 10, rgbPixels(12, 10, () => colour));
+    const path = await writeImage(
+      join(tmp, `conv/${kind}.${ext}`),
+      kind,
+      12,
+      10,
+      rgbPixels(12, 10, () => colour),
+    );
     const px = await decodeRgb(path, { kind: 'shorterAtMost', side: 100 });
     expect([px.width, px.height, px.data.length]).toEqual([12, 10, 360]);
     for (let c = 0; c < 3; c++) expect(Math.abs(px.data[5 * 36 + 6 * 3 + c] - colour[c])).toBeLessThanOrEqual(tol);
   });
 
   test('grey becomes three equal channels', async () => {
-    const path = await writeImage(join(tmp, 'conv/grey.png'), 'grey', 6, 6, rgbPixels(6, 6, (x) => [x * 40, x * 40, x * 40]));
+    const path = await writeImage(
+      join(tmp, 'conv/grey.png'),
+      'grey',
+      6,
+      6,
+      rgbPixels(6, 6, (x) => [x * 40, x * 40, x * 40]),
+    );
     const px = await decodeRgb(path, { kind: 'shorterAtMost', side: 100 });
     expect(px.data.length).toBe(6 * 6 * 3);
     expect(Array.from(px.data.subarray(9, 12))).toEqual([120, 120, 120]);
@@ -117,7 +148,13 @@ describe('conversion to 8-bit sRGB', () => {
   });
 
   test('training decode shrinks big images only to what the smallest crop needs', async () => {
-    const path = await writeImage(join(tmp, 'big/a.jpg'), 'jpeg', 400, 300, rgbPixels(400, 300, (x, y) => [x % 256, y % 256, 0]));
+    const path = await writeImage(
+      join(tmp, 'big/a.jpg'),
+      'jpeg',
+      400,
+      300,
+      rgbPixels(400, 300, (x, y) => [x % 256, y % 256, 0]),
+    );
     const px = await decodeRgb(path, { kind: 'shorterAtMost', side: Math.ceil(64 / Math.sqrt(0.25)) });
     expect([px.width, px.height]).toEqual([171, 128]);
   });
@@ -126,14 +163,27 @@ describe('conversion to 8-bit sRGB', () => {
 describe('validation: resize the shorter side, then centre crop', () => {
   test('a 40x20 red|green|blue image gives the green middle at size 20', async () => {
     const f = 'valid/stripes.png';
-    await writeImage(join(tmp, f), 'png', 40, 20, rgbPixels(40, 20, (x) => (x < 10 ? [255, 0, 0] : x < 30 ? [0, 255, 0] : [0, 0, 255])));
+    await writeImage(
+      join(tmp, f),
+      'png',
+      40,
+      20,
+      rgbPixels(40, 20, (x) => (x < 10 ? [255, 0, 0] : x < 30 ? [0, 255, 0] : [0, 0, 255])),
+    );
     const b = await new BatchLoader(tmp, [{ file: f, label: 0 }], { ...base, train: false, size: 20 }).load([0], 0);
-    for (let y = 0; y < 20; y++) for (let x = 0; x < 20; x++) pixelAt(b.x, 20, 0, x, y).forEach((v, c) => expect(v).toBeCloseTo(c === 1 ? 255 : 0, 3));
+    for (let y = 0; y < 20; y++)
+      for (let x = 0; x < 20; x++) pixelAt(b.x, 20, 0, x, y).forEach((v, c) => expect(v).toBeCloseTo(c === 1 ? 255 : 0, 3));
   });
 
   test('downscaled 80x40 -> 10: the centre is green, and validation ignores epoch and flip', async () => {
     const f = 'valid/stripes80.png';
-    await writeImage(join(tmp, f), 'png', 80, 40, rgbPixels(80, 40, (x) => (x < 20 ? [255, 0, 0] : x < 60 ? [0, 255, 0] : [0, 0, 255])));
+    await writeImage(
+      join(tmp, f),
+      'png',
+      80,
+      40,
+      rgbPixels(80, 40, (x) => (x < 20 ? [255, 0, 0] : x < 60 ? [0, 255, 0] : [0, 0, 255])),
+    );
     const loader = new BatchLoader(tmp, [{ file: f, label: 0 }], { ...base, train: false, size: 10 });
     const b = await loader.load([0], 0);
     for (let y = 0; y < 10; y++) for (let x = 2; x < 8; x++) expect(pixelAt(b.x, 10, 0, x, y)[1]).toBeGreaterThan(250);
@@ -213,9 +263,15 @@ describe('errors name the file', () => {
     bad = [items[0], { file: 'bad/cut.png', label: 0 }, { file: 'bad/text.jpg', label: 1 }, { file: 'bad/missing.png', label: 1 }];
   });
 
-  test.each([[1, 'bad/cut.png'], [2, 'bad/text.jpg'], [3, 'bad/missing.png']])('sample %i: %s', async (i, file) => {
+  test.each([
+    [1, 'bad/cut.png'],
+    [2, 'bad/text.jpg'],
+    [3, 'bad/missing.png'],
+  ])('sample %i: %s', async (i, file) => {
     for (const train of [true, false]) {
-      await expect(new BatchLoader(tmp, bad, { ...base, train }).load([0, i as number], 0)).rejects.toThrow(`cannot decode image ${join(tmp, file as string)}`);
+      await expect(new BatchLoader(tmp, bad, { ...base, train }).load([0, i as number], 0)).rejects.toThrow(
+        `cannot decode image ${join(tmp, file as string)}`,
+      );
     }
   });
 

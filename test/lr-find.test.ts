@@ -1,5 +1,16 @@
 /** lr_find's sweep, stop rule and suggestions against the reference and hand-computed curves. */
-import { gradient, LrFindStopper, lrFindLr, lrFindSettings, minimum, slide, steep, suggestionWindow, suggestLrs, valley } from '../shared/lr-find';
+import {
+  gradient,
+  LrFindStopper,
+  lrFindLr,
+  lrFindSettings,
+  minimum,
+  slide,
+  steep,
+  suggestionWindow,
+  suggestLrs,
+  valley,
+} from '../shared/lr-find';
 
 describe('sweep', () => {
   test('defaults 1e-7 .. 10 over 100 iterations; epochs = numIt // N + 1; numIt < 6 raised to 6', () => {
@@ -53,7 +64,13 @@ describe('suggestions', () => {
     const lrs = Array.from({ length: 30 }, (_, i) => i);
     const losses = lrs.map((i) => (i === 20 ? NaN : 30 - i));
     expect(suggestionWindow(lrs, losses, 30)).toEqual({ lrs: lrs.slice(3, 20), losses: losses.slice(3, 20) });
-    expect(suggestionWindow(lrs, lrs.map((i) => 30 - i), 30).lrs).toEqual(lrs.slice(3, 25));
+    expect(
+      suggestionWindow(
+        lrs,
+        lrs.map((i) => 30 - i),
+        30,
+      ).lrs,
+    ).toEqual(lrs.slice(3, 25));
     expect(() => suggestionWindow([1, 2, 3], [1, 2, 3], 100)).toThrow(/too few usable points/);
   });
   test('suggestLrs on a synthetic lr_find curve lands inside the swept range, valley before the blow-up', () => {

@@ -17,7 +17,10 @@ beforeAll(async () => {
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 /** sha1 of a weight's bytes: exact comparison without jest diffing 100k-element arrays. */
-const values = (w: tf.LayerVariable) => createHash('sha1').update(w.read().dataSync() as Float32Array).digest('hex');
+const values = (w: tf.LayerVariable) =>
+  createHash('sha1')
+    .update(w.read().dataSync() as Float32Array)
+    .digest('hex');
 const byName = (model: tf.LayersModel) => new Map(model.weights.map((w) => [w.originalName, w]));
 
 /** Gives BN statistics non-default values so a round trip that dropped them would show. */
@@ -87,9 +90,13 @@ describe('model files', () => {
     await expect(loadModelDir(path.join(bad, 'graph.json'))).rejects.toThrow(/graph\.json has format 'graph-model'/);
     const modelJson = fs.readFileSync(path.join(dir, 'model.json'), 'utf8');
     fs.writeFileSync(path.join(bad, 'model.json'), modelJson);
-    await expect(loadModelDir(path.join(bad, 'model.json'))).rejects.toThrow(/cannot read weight file .*bad\/weights\.bin listed in .*bad\/model\.json/);
+    await expect(loadModelDir(path.join(bad, 'model.json'))).rejects.toThrow(
+      /cannot read weight file .*bad\/weights\.bin listed in .*bad\/model\.json/,
+    );
     fs.writeFileSync(path.join(bad, 'weights.bin'), fs.readFileSync(path.join(dir, 'weights.bin')).subarray(0, 1000));
-    await expect(loadModelDir(path.join(bad, 'model.json'))).rejects.toThrow(/weight files of .*bad\/model\.json hold 1000 bytes, its weightsManifest describes \d+/);
+    await expect(loadModelDir(path.join(bad, 'model.json'))).rejects.toThrow(
+      /weight files of .*bad\/model\.json hold 1000 bytes, its weightsManifest describes \d+/,
+    );
   });
 });
 
@@ -122,11 +129,15 @@ describe('pretrained', () => {
 
   test('a shape mismatch names the file, both layers and both shapes', async () => {
     const file = path.join(tmp, 'mismatch');
-    const m = tf.sequential({ layers: [tf.layers.conv2d({ name: 'conv_a', inputShape: [8, 8, 3], filters: 8, kernelSize: 3, useBias: false })] });
+    const m = tf.sequential({
+      layers: [tf.layers.conv2d({ name: 'conv_a', inputShape: [8, 8, 3], filters: 8, kernelSize: 3, useBias: false })],
+    });
     await saveModelDir(m, file);
     m.dispose();
     const spec = { arch: 'resnet-small', nClasses: 3, size: 28, seed: 0, pretrained: path.join(file, 'model.json') };
-    await expect(buildNet(spec)).rejects.toThrow(/pretrained .*mismatch\/model\.json: layer 0 'conv_a' has weight shapes \[3,3,3,8\], body layer 'stem_conv' expects \[3,3,3,16\]/);
+    await expect(buildNet(spec)).rejects.toThrow(
+      /pretrained .*mismatch\/model\.json: layer 0 'conv_a' has weight shapes \[3,3,3,8\], body layer 'stem_conv' expects \[3,3,3,16\]/,
+    );
     const before = tf.memory().numTensors;
     await expect(buildNet(spec)).rejects.toThrow(/conv_a/);
     expect(tf.memory().numTensors).toBe(before); // a failed build frees what it made
@@ -134,15 +145,17 @@ describe('pretrained', () => {
 
   test('too few layers and a missing file are clear errors', async () => {
     const file = path.join(tmp, 'short');
-    const m = tf.sequential({ layers: [tf.layers.conv2d({ name: 'conv_b', inputShape: [8, 8, 3], filters: 16, kernelSize: 3, useBias: false })] });
+    const m = tf.sequential({
+      layers: [tf.layers.conv2d({ name: 'conv_b', inputShape: [8, 8, 3], filters: 16, kernelSize: 3, useBias: false })],
+    });
     await saveModelDir(m, file);
     m.dispose();
-    await expect(buildNet({ arch: 'resnet-small', nClasses: 3, size: 28, seed: 0, pretrained: path.join(file, 'model.json') })).rejects.toThrow(
-      /pretrained .*short\/model\.json has 1 layers with weights; the body needs \d+/,
-    );
-    await expect(buildNet({ arch: 'resnet-small', nClasses: 3, size: 28, seed: 0, pretrained: path.join(tmp, 'none', 'model.json') })).rejects.toThrow(
-      /cannot read model file .*none\/model\.json/,
-    );
+    await expect(
+      buildNet({ arch: 'resnet-small', nClasses: 3, size: 28, seed: 0, pretrained: path.join(file, 'model.json') }),
+    ).rejects.toThrow(/pretrained .*short\/model\.json has 1 layers with weights; the body needs \d+/);
+    await expect(
+      buildNet({ arch: 'resnet-small', nClasses: 3, size: 28, seed: 0, pretrained: path.join(tmp, 'none', 'model.json') }),
+    ).rejects.toThrow(/cannot read model file .*none\/model\.json/);
   });
 });
 
@@ -152,20 +165,36 @@ describe('arch from a Keras-style model.json', () => {
     // keras.applications shape in miniature: an early max pool, the last pool before the classifier.
     const init = (seed: number) => tf.initializers.glorotNormal({ seed });
     const input = tf.input({ shape: [16, 16, 3], name: 'input_1' });
-    let x = tf.layers.conv2d({ name: 'conv1', filters: 8, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: init(1), biasInitializer: 'ones' }).apply(input) as tf.SymbolicTensor;
+    let x = tf.layers
+      .conv2d({
+        name: 'conv1',
+        filters: 8,
+        kernelSize: 3,
+        padding: 'same',
+        activation: 'relu',
+        kernelInitializer: init(1),
+        biasInitializer: 'ones',
+      })
+      .apply(input) as tf.SymbolicTensor;
     x = tf.layers.batchNormalization({ name: 'bn1' }).apply(x) as tf.SymbolicTensor;
     x = tf.layers.maxPooling2d({ name: 'pool1', poolSize: 2 }).apply(x) as tf.SymbolicTensor;
-    x = tf.layers.conv2d({ name: 'conv2', filters: 16, kernelSize: 3, padding: 'same', kernelInitializer: init(2) }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers
+      .conv2d({ name: 'conv2', filters: 16, kernelSize: 3, padding: 'same', kernelInitializer: init(2) })
+      .apply(x) as tf.SymbolicTensor;
     x = tf.layers.batchNormalization({ name: 'bn2', trainable: false }).apply(x) as tf.SymbolicTensor;
     x = tf.layers.activation({ name: 'relu2', activation: 'relu' }).apply(x) as tf.SymbolicTensor;
     x = tf.layers.globalAveragePooling2d({ name: 'avg_pool' }).apply(x) as tf.SymbolicTensor;
-    const out = tf.layers.dense({ name: 'predictions', units: 10, activation: 'softmax', kernelInitializer: init(3) }).apply(x) as tf.SymbolicTensor;
+    const out = tf.layers
+      .dense({ name: 'predictions', units: 10, activation: 'softmax', kernelInitializer: init(3) })
+      .apply(x) as tf.SymbolicTensor;
     const model = tf.model({ inputs: input, outputs: out });
-    model.layers.filter((l) => l.getClassName() === 'BatchNormalization').forEach((l, i) => {
-      const ws = l.weights.map((w, k) => tf.randomUniform(w.shape as number[], 0.5, 1.5, 'float32', 10 * i + k));
-      l.setWeights(ws);
-      tf.dispose(ws);
-    });
+    model.layers
+      .filter((l) => l.getClassName() === 'BatchNormalization')
+      .forEach((l, i) => {
+        const ws = l.weights.map((w, k) => tf.randomUniform(w.shape as number[], 0.5, 1.5, 'float32', 10 * i + k));
+        l.setWeights(ws);
+        tf.dispose(ws);
+      });
     file = path.join(tmp, 'keras', 'model.json');
     await saveModelDir(model, path.dirname(file));
     model.dispose();
@@ -183,17 +212,27 @@ describe('arch from a Keras-style model.json', () => {
       expect(net.nGroups).toBe(3);
       const info = net.params.map((p) => [p.variable.originalName, p.group, p.norm, p.bias]);
       expect(info.slice(0, 8)).toEqual([
-        ['conv1/kernel', 0, false, false], ['conv1/bias', 0, false, true],
-        ['bn1/gamma', 0, true, false], ['bn1/beta', 0, true, false],
-        ['conv2/kernel', 1, false, false], ['conv2/bias', 1, false, true],
-        ['bn2/gamma', 1, true, false], ['bn2/beta', 1, true, false], // trainable again: freezing is by groups
+        ['conv1/kernel', 0, false, false],
+        ['conv1/bias', 0, false, true],
+        ['bn1/gamma', 0, true, false],
+        ['bn1/beta', 0, true, false],
+        ['conv2/kernel', 1, false, false],
+        ['conv2/bias', 1, false, true],
+        ['bn2/gamma', 1, true, false],
+        ['bn2/beta', 1, true, false], // trainable again: freezing is by groups
       ]);
       expect(info.slice(8).every(([name, group]) => String(name).startsWith('head_') && group === 2)).toBe(true);
       expect(net.model.getLayer('head_fc1').weights[0].shape).toEqual([32, 512]);
-      expect(net.bnStats.map((v) => v.originalName).slice(0, 4)).toEqual(['bn1/moving_mean', 'bn1/moving_variance', 'bn2/moving_mean', 'bn2/moving_variance']);
+      expect(net.bnStats.map((v) => v.originalName).slice(0, 4)).toEqual([
+        'bn1/moving_mean',
+        'bn1/moving_variance',
+        'bn2/moving_mean',
+        'bn2/moving_variance',
+      ]);
       const s = byName(src);
       for (const w of net.model.weights) {
-        if (!w.originalName.startsWith('head_')) expect([w.originalName, values(w)]).toEqual([w.originalName, values(s.get(w.originalName)!)]);
+        if (!w.originalName.startsWith('head_'))
+          expect([w.originalName, values(w)]).toEqual([w.originalName, values(s.get(w.originalName)!)]);
       }
     } finally {
       net.model.dispose();
@@ -274,7 +313,9 @@ describe('arch from a Keras-style model.json', () => {
     await expect(buildNet({ arch: path.join(tmp, 'flat', 'model.json'), nClasses: 2, size: 16, seed: 0 })).rejects.toThrow(
       /flat\/model\.json: no pooling layer to cut the body at/,
     );
-    const grey = tf.sequential({ layers: [tf.layers.conv2d({ inputShape: [8, 8, 1], filters: 2, kernelSize: 3 }), tf.layers.globalAveragePooling2d({})] });
+    const grey = tf.sequential({
+      layers: [tf.layers.conv2d({ inputShape: [8, 8, 1], filters: 2, kernelSize: 3 }), tf.layers.globalAveragePooling2d({})],
+    });
     await saveModelDir(grey, path.join(tmp, 'grey'));
     grey.dispose();
     await expect(buildNet({ arch: path.join(tmp, 'grey', 'model.json'), nClasses: 2, size: 16, seed: 0 })).rejects.toThrow(

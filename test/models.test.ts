@@ -67,7 +67,14 @@ function runInNode(body: string): unknown {
          process.stdout.write('\\nRESULT ' + JSON.stringify(result) + '\\n');
        })().catch((e) => { console.error(e); process.exit(1); });`,
     );
-    buildSync({ entryPoints: [src], bundle: true, platform: 'node', outfile: path.join(dir, 'child.js'), external: ['@tensorflow/*'], logLevel: 'error' });
+    buildSync({
+      entryPoints: [src],
+      bundle: true,
+      platform: 'node',
+      outfile: path.join(dir, 'child.js'),
+      external: ['@tensorflow/*'],
+      logLevel: 'error',
+    });
     const r = spawnSync(process.execPath, [path.join(dir, 'child.js')], {
       env: { ...process.env, NODE_PATH: path.resolve(__dirname, '../node_modules') },
       encoding: 'utf8',
@@ -120,7 +127,13 @@ describe('architectures', () => {
       expect(r.features[3]).toBe(nf);
     });
     // Spatial sizes follow PyTorch's padding arithmetic: 28 -> 28,14,7,4; 32 -> /32 = 1; 48 -> /32 = 2.
-    expect(results.map((r) => r.features.slice(1, 3))).toEqual([[4, 4], [1, 1], [1, 1], [1, 1], [2, 2]]);
+    expect(results.map((r) => r.features.slice(1, 3))).toEqual([
+      [4, 4],
+      [1, 1],
+      [1, 1],
+      [1, 1],
+      [2, 2],
+    ]);
   });
 
   test('resnet-small in process: shapes and imagenet stats', async () => {
@@ -139,7 +152,9 @@ describe('architectures', () => {
     await expect(buildNet({ arch: 'resnet-small', nClasses: 0, size: 28, seed: 0 })).rejects.toThrow(/nClasses/);
     await expect(buildNet({ arch: 'resnet-small', nClasses: 2, size: 0, seed: 0 })).rejects.toThrow(/size/);
     await expect(buildNet({ arch: 'resnet-small', nClasses: 2, size: 28, seed: 0.5 })).rejects.toThrow(/seed/);
-    await expect(buildNet({ arch: 'resnet-small', nClasses: 2, size: 28, seed: 0, groups: 1 })).rejects.toThrow(/groups must be an integer >= 2/);
+    await expect(buildNet({ arch: 'resnet-small', nClasses: 2, size: 28, seed: 0, groups: 1 })).rejects.toThrow(
+      /groups must be an integer >= 2/,
+    );
     await expect(buildNet({ arch: 'resnet-small', nClasses: 2, size: 28, seed: 0, groups: 7 })).rejects.toThrow(/only 5 units/);
   });
 });
@@ -192,7 +207,13 @@ describe('parameter groups', () => {
       expect(net.nGroups).toBe(3);
       const groupOf = (layer: string) => net.params.find((p) => layerOf(p.variable) === layer)!.group;
       // 19 units (stem, 17 inverted residuals, last conv): units 0-8 | 9-18.
-      expect([groupOf('stem_conv'), groupOf('block7_project_conv'), groupOf('block8_expand_conv'), groupOf('last_conv'), groupOf('head_fc2')]).toEqual([0, 0, 1, 1, 2]);
+      expect([
+        groupOf('stem_conv'),
+        groupOf('block7_project_conv'),
+        groupOf('block8_expand_conv'),
+        groupOf('last_conv'),
+        groupOf('head_fc2'),
+      ]).toEqual([0, 0, 1, 1, 2]);
     });
   });
 
@@ -227,7 +248,11 @@ describe('deterministic init', () => {
 
   test('values follow torchvision (body) and fastai (head) init', async () => {
     await withNet({ arch: 'resnet-small', nClasses: 5, size: 28, seed: 3 }, (net) => {
-      const values = (name: string) => net.model.weights.find((w) => w.originalName === name)!.read().dataSync() as Float32Array;
+      const values = (name: string) =>
+        net.model.weights
+          .find((w) => w.originalName === name)!
+          .read()
+          .dataSync() as Float32Array;
       const std = (v: Float32Array) => {
         const m = v.reduce((a, b) => a + b, 0) / v.length;
         return Math.sqrt(v.reduce((a, b) => a + (b - m) ** 2, 0) / v.length);
@@ -255,16 +280,31 @@ describe('training mode', () => {
       const stemOut = tf.model({ inputs: net.model.inputs, outputs: net.model.getLayer('stem_conv').output as tf.SymbolicTensor });
       const { mean, variance } = tf.tidy(() => tf.moments(stemOut.predict(x) as tf.Tensor, [0, 1, 2]));
       const vars = net.params.map((p) => p.variable.read() as tf.Variable);
-      const { value, grads } = tf.variableGrads(() => tf.tidy(() => tf.mean(tf.square(net.model.apply(x, { training: true }) as tf.Tensor))) as tf.Scalar, vars);
+      const { value, grads } = tf.variableGrads(
+        () => tf.tidy(() => tf.mean(tf.square(net.model.apply(x, { training: true }) as tf.Tensor))) as tf.Scalar,
+        vars,
+      );
       for (const v of vars) {
         const g = grads[v.name];
         expect([v.name, g.shape]).toEqual([v.name, v.shape]);
         expect([v.name, Array.from(g.dataSync()).every(Number.isFinite)]).toEqual([v.name, true]);
       }
-      const stat = (name: string) => Array.from(net.bnStats.find((v) => v.originalName === `stem_bn/${name}`)!.read().dataSync());
+      const stat = (name: string) =>
+        Array.from(
+          net.bnStats
+            .find((v) => v.originalName === `stem_bn/${name}`)!
+            .read()
+            .dataSync(),
+        );
       const close = (a: number[], b: number[]) => a.forEach((v, i) => expect(v).toBeCloseTo(b[i], 5));
-      close(stat('moving_mean'), Array.from(mean.dataSync()).map((m) => 0.1 * m));
-      close(stat('moving_variance'), Array.from(variance.dataSync()).map((v) => 0.9 + 0.1 * v));
+      close(
+        stat('moving_mean'),
+        Array.from(mean.dataSync()).map((m) => 0.1 * m),
+      );
+      close(
+        stat('moving_variance'),
+        Array.from(variance.dataSync()).map((v) => 0.9 + 0.1 * v),
+      );
       tf.dispose([x, mean, variance, value, ...Object.values(grads)]);
     });
   });

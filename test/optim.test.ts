@@ -7,7 +7,8 @@ const f32 = (xs: number[]) => Float32Array.from(xs);
 function expectArrayClose(actual: Float32Array, expected: number[], atol = 1e-7): void {
   expect(actual).toHaveLength(expected.length);
   actual.forEach((a, i) => {
-    if (!(Math.abs(a - expected[i]) <= atol + 1e-6 * Math.abs(expected[i]))) throw new Error(`index ${i}: got ${a}, expected ${expected[i]}`);
+    if (!(Math.abs(a - expected[i]) <= atol + 1e-6 * Math.abs(expected[i])))
+      throw new Error(`index ${i}: got ${a}, expected ${expected[i]}`);
   });
 }
 
@@ -59,8 +60,11 @@ describe('FlatAdam', () => {
       { offset: 2, length: 2, group: 1, decay: true },
     ]);
     const p = f32([1, 2, -1, 0.5]);
-    opt.step(p, f32([0.1, -0.2, 0.3, 0]), [{ lr: 0.1, mom: 0.9 }, { lr: 0.2, mom: 0.9, wd: 0.1, eps: 1e-3 }]);
-    expectArrayClose(p, [1 - 0.1 * 0.1 / 0.10001, 2 + 0.1 * 0.2 / 0.20001, -0.98 - 0.2 * 0.3 / 0.301, 0.49]);
+    opt.step(p, f32([0.1, -0.2, 0.3, 0]), [
+      { lr: 0.1, mom: 0.9 },
+      { lr: 0.2, mom: 0.9, wd: 0.1, eps: 1e-3 },
+    ]);
+    expectArrayClose(p, [1 - (0.1 * 0.1) / 0.10001, 2 + (0.1 * 0.2) / 0.20001, -0.98 - (0.2 * 0.3) / 0.301, 0.49]);
   });
 
   test('wd 0 disables decay; sqrMom and eps are per group', () => {
@@ -108,12 +112,20 @@ describe('FlatAdam', () => {
   });
 
   test('bad layouts and hypers are refused with the culprit named', () => {
-    expect(() => new FlatAdam([{ offset: 0, length: 4, group: 0, decay: true }, { offset: 2, length: 4, group: 0, decay: true }])).toThrow(/overlaps/);
+    expect(
+      () =>
+        new FlatAdam([
+          { offset: 0, length: 4, group: 0, decay: true },
+          { offset: 2, length: 4, group: 0, decay: true },
+        ]),
+    ).toThrow(/overlaps/);
     expect(() => new FlatAdam([{ offset: -1, length: 4, group: 0, decay: true }])).toThrow(/bad segment/);
     const opt = new FlatAdam([{ offset: 0, length: 4, group: 1, decay: true }]);
     expect(() => opt.step(f32([1, 1, 1, 1]), f32([1, 1, 1, 1]), [{ lr: 0.1, mom: 0.9 }])).toThrow(/no hyper-parameters for group 1/);
     expect(() => opt.step(f32([1, 1]), f32([1, 1]), [{ lr: 0.1, mom: 0.9 }])).toThrow(/cover 4 values/);
-    expect(() => new FlatAdam(seg).step(f32([1, 1, 1, 1]), f32([1, 1, 1, 1]), [{ lr: NaN, mom: 0.9 }])).toThrow(/group 0 hyper-parameter lr is NaN/);
+    expect(() => new FlatAdam(seg).step(f32([1, 1, 1, 1]), f32([1, 1, 1, 1]), [{ lr: NaN, mom: 0.9 }])).toThrow(
+      /group 0 hyper-parameter lr is NaN/,
+    );
     expect(() => new FlatAdam(seg).step(f32([1, 1, 1, 1]), f32([1, 1, 1, 1]), [{ lr: 1, mom: 1 }])).toThrow(/mom and sqrMom in \[0, 1\)/);
   });
 
@@ -132,7 +144,10 @@ describe('FlatAdam', () => {
     const opt = new FlatAdam(segs);
     for (let t = 1; t <= 5; t++) {
       const g = Float32Array.from({ length: n }, () => rng.normal() * 0.1);
-      const hypers = [{ lr: 1e-3 * t, mom: 0.95 - 0.02 * t }, { lr: 1e-2 / t, mom: 0.9, wd: 0.1 }];
+      const hypers = [
+        { lr: 1e-3 * t, mom: 0.95 - 0.02 * t },
+        { lr: 1e-2 / t, mom: 0.9, wd: 0.1 },
+      ];
       opt.step(p, g, hypers);
       for (const s of segs) {
         const h = { sqrMom: 0.99, eps: 1e-5, wd: 0.01, ...hypers[s.group] };

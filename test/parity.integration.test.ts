@@ -33,10 +33,15 @@ async function train(world: number, overrides: Partial<RunConfig>): Promise<stri
   let procs: ChildProcess[] = [];
   try {
     await runCoordinator({
-      bind: 'tcp://127.0.0.1:*', world, log: () => undefined, timeoutMs: 60_000,
+      bind: 'tcp://127.0.0.1:*',
+      world,
+      log: () => undefined,
+      timeoutMs: 60_000,
       config: { ...DEFAULTS, data, size: 16, backend: 'wasm', pretrained: null, out, ...overrides },
       onListening: (endpoint) => {
-        procs = Array.from({ length: world }, () => spawn(process.execPath, [CLI, 'worker', '--connect', endpoint], { stdio: ['ignore', 'ignore', 'inherit'] }));
+        procs = Array.from({ length: world }, () =>
+          spawn(process.execPath, [CLI, 'worker', '--connect', endpoint], { stdio: ['ignore', 'ignore', 'inherit'] }),
+        );
       },
     });
     await Promise.all(procs.map((p) => new Promise((r) => (p.exitCode !== null ? r(null) : p.on('exit', r)))));
@@ -54,20 +59,52 @@ function weights(out: string): Float32Array {
 it('(b) 2 workers x batch 8 equal 1 worker x batch 16 for a BatchNorm-free model', async () => {
   const bodyDir = join(dir, 'plain-cnn');
   const input = tf.input({ shape: [16, 16, 3] });
-  let x = tf.layers.conv2d({ filters: 8, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }).apply(input) as tf.SymbolicTensor;
-  x = tf.layers.conv2d({ filters: 8, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) }).apply(x) as tf.SymbolicTensor;
+  let x = tf.layers
+    .conv2d({
+      filters: 8,
+      kernelSize: 3,
+      padding: 'same',
+      activation: 'relu',
+      kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }),
+    })
+    .apply(input) as tf.SymbolicTensor;
+  x = tf.layers
+    .conv2d({
+      filters: 8,
+      kernelSize: 3,
+      strides: 2,
+      padding: 'same',
+      activation: 'relu',
+      kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }),
+    })
+    .apply(x) as tf.SymbolicTensor;
   x = tf.layers.globalAveragePooling2d({}).apply(x) as tf.SymbolicTensor;
   const out = tf.layers.dense({ units: 4 }).apply(x) as tf.SymbolicTensor;
   await saveModelDir(tf.model({ inputs: input, outputs: out }), bodyDir);
 
-  const plan: Partial<RunConfig> = { arch: join(bodyDir, 'model.json'), linFtrs: [], ps: 0, firstBn: false, plan: 'fit_one_cycle', epochs: 3, lrMax: 1e-2, flip: false };
+  const plan: Partial<RunConfig> = {
+    arch: join(bodyDir, 'model.json'),
+    linFtrs: [],
+    ps: 0,
+    firstBn: false,
+    plan: 'fit_one_cycle',
+    epochs: 3,
+    lrMax: 1e-2,
+    flip: false,
+  };
   const one = weights(await train(1, { ...plan, bs: 16 }));
   let maxAbs = 0;
   for (let i = 0; i < one.length; i++) maxAbs = Math.max(maxAbs, Math.abs(one[i]));
   // Both all-reduces: the ZeroMQ ring, and shared memory where its addon is built ('shm' refuses to fall back);
   // one bucket, and buckets of 300 floats (every layer's gradients all-reduced separately, in order).
   const kinds: RunConfig['allreduce'][] = shmNative().native ? ['ring', 'shm'] : ['ring'];
-  for (const [allreduce, bucketMb] of kinds.flatMap((k) => [[k, 25], [k, 1200 / 2 ** 20]] as const)) {
+  for (const [allreduce, bucketMb] of kinds.flatMap(
+    (k) =>
+      [
+        [k, 25],
+        [k, 1200 / 2 ** 20],
+      ] as const,
+  )) {
     const two = weights(await train(2, { ...plan, bs: 8, allreduce, bucketMb }));
     expect(two.length).toBe(one.length);
     let maxDiff = 0;
@@ -96,7 +133,10 @@ it('(c) frozen phase: body frozen bitwise, body BatchNorm trains, only trainable
   for (const layer of before.layers) {
     if (layer.name.startsWith('head_') || layer.weights.length === 0) continue;
     const a = layer.getWeights().map((w) => w.dataSync());
-    const b = after.getLayer(layer.name).getWeights().map((w) => w.dataSync());
+    const b = after
+      .getLayer(layer.name)
+      .getWeights()
+      .map((w) => w.dataSync());
     if (layer.getClassName() === 'BatchNormalization') {
       // gamma, beta trained (train_bn); their values must move
       if (a[0].some((v, i) => v !== b[0][i]) || a[1].some((v, i) => v !== b[1][i])) bnChanged++;
@@ -108,7 +148,11 @@ it('(c) frozen phase: body frozen bitwise, body BatchNorm trains, only trainable
   expect(frozenChecked).toBeGreaterThan(5);
   expect(bnChanged).toBeGreaterThan(5);
 
-  const steps = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.kind === 'step');
+  const steps = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+    .filter((r) => r.kind === 'step');
   expect(steps.length).toBeGreaterThan(0);
   for (const s of steps) expect(s.allreduce_bytes).toBe(expectedFloats * 4);
   start.model.dispose();

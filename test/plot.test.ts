@@ -32,11 +32,19 @@ describe('ticks', () => {
 
 describe('figureSvg', () => {
   test('draws axes, labels, legend and breaks lines at points a log axis cannot show', () => {
-    const { svg, width, height } = figureSvg([{
-      title: 'loss <&>', xLabel: 'learning rate', yLabel: 'loss', logX: true,
-      series: [{ name: 'smoothed loss', x: [1e-5, 1e-4, -1, 1e-2, 1e-1], y: [2, 1.5, 1, NaN, 3] }],
-      markers: [{ x: 1e-4, y: 1.5, label: 'valley 1.0e-4' }],
-    }], { title: 'lr_find', panelWidth: 500, panelHeight: 300 });
+    const { svg, width, height } = figureSvg(
+      [
+        {
+          title: 'loss <&>',
+          xLabel: 'learning rate',
+          yLabel: 'loss',
+          logX: true,
+          series: [{ name: 'smoothed loss', x: [1e-5, 1e-4, -1, 1e-2, 1e-1], y: [2, 1.5, 1, NaN, 3] }],
+          markers: [{ x: 1e-4, y: 1.5, label: 'valley 1.0e-4' }],
+        },
+      ],
+      { title: 'lr_find', panelWidth: 500, panelHeight: 300 },
+    );
     expect([width, height]).toEqual([500, 334]);
     expect(svg).toContain('loss &lt;&amp;&gt;');
     expect(svg).toContain('>smoothed loss</text>');
@@ -55,18 +63,24 @@ describe('figureSvg', () => {
 
 describe('PNG output', () => {
   let dir: string;
-  beforeAll(() => { dir = mkdtempSync(join(tmpdir(), 'ringtune-plot-')); });
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'ringtune-plot-'));
+  });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   test('the PNG decodes with sharp, has the figure size, and shows the curve in its colour', async () => {
     const file = join(dir, 'curve.png');
     const x = Array.from({ length: 50 }, (_, i) => i);
-    const size = await writeFigure(file, [{ series: [{ name: 'y', x, y: x.map((v) => Math.sin(v / 8)), color: '#ff0000' }] }], { panelWidth: 400, panelHeight: 300 });
+    const size = await writeFigure(file, [{ series: [{ name: 'y', x, y: x.map((v) => Math.sin(v / 8)), color: '#ff0000' }] }], {
+      panelWidth: 400,
+      panelHeight: 300,
+    });
     const { data, info } = await sharp(file).raw().toBuffer({ resolveWithObject: true });
     expect(info.format).toBe('raw');
     expect([info.width, info.height]).toEqual([400, 300]);
     expect(size).toEqual({ width: 400, height: 300 });
-    let red = 0, white = 0;
+    let red = 0,
+      white = 0;
     for (let i = 0; i < data.length; i += info.channels) {
       if (data[i] > 200 && data[i + 1] < 60 && data[i + 2] < 60) red++;
       if (data[i] === 255 && data[i + 1] === 255 && data[i + 2] === 255) white++;

@@ -30,15 +30,27 @@ beforeAll(async () => {
   const gradient = Buffer.alloc(40 * 30 * 3);
   for (let i = 0; i < gradient.length; i++) gradient[i] = (i * 7) % 256;
   images = [join(dir, 'folders', 'train', 'p', '0.png'), join(dir, 'wide.jpg'), join(dir, 'rgba.png'), join(dir, 'grey.png')];
-  await sharp(gradient, { raw: { width: 40, height: 30, channels: 3 } }).jpeg({ quality: 95 }).toFile(images[1]);
-  await sharp({ create: { width: 20, height: 20, channels: 4, background: { r: 10, g: 200, b: 90, alpha: 0.5 } } }).png().toFile(images[2]);
-  await sharp(Buffer.alloc(18 * 18, 77), { raw: { width: 18, height: 18, channels: 1 } }).png().toFile(images[3]);
+  await sharp(gradient, { raw: { width: 40, height: 30, channels: 3 } })
+    .jpeg({ quality: 95 })
+    .toFile(images[1]);
+  await sharp({ create: { width: 20, height: 20, channels: 4, background: { r: 10, g: 200, b: 90, alpha: 0.5 } } })
+    .png()
+    .toFile(images[2]);
+  await sharp(Buffer.alloc(18 * 18, 77), { raw: { width: 18, height: 18, channels: 1 } })
+    .png()
+    .toFile(images[3]);
 }, 60_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Class probabilities of one image, computed from the preprocessing definition. */
 async function reference(file: string): Promise<number[]> {
-  const { data } = await sharp(file).rotate().resize(size, size, { fit: 'cover', position: 'centre' }).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+  const { data } = await sharp(file)
+    .rotate()
+    .resize(size, size, { fit: 'cover', position: 'centre' })
+    .removeAlpha()
+    .toColourspace('srgb')
+    .raw()
+    .toBuffer({ resolveWithObject: true });
   const x = Float32Array.from(data, (v, i) => (v / 255 - TRAINING_STATS.mean[i % 3]) / TRAINING_STATS.std[i % 3]);
   const m = await loadModelDir(join(model, 'model.json'));
   const p = tf.tidy(() => tf.softmax(m.predict(tf.tensor4d(x, [1, size, size, 3])) as tf.Tensor2D).dataSync());
@@ -70,7 +82,8 @@ describe('ringtune predict', () => {
     const rows = r.stdout.trim().split('\n');
     expect(rows[0]).toMatch(/^image\s+class\s+probability$/);
     expect(rows).toHaveLength(3);
-    for (let i = 0; i < 2; i++) expect(rows[i + 1]).toMatch(new RegExp(`^${images[i].replace(/[.]/g, '\\.')}\\s+(${labels.join('|')})\\s+0\\.\\d{4}$`));
+    for (let i = 0; i < 2; i++)
+      expect(rows[i + 1]).toMatch(new RegExp(`^${images[i].replace(/[.]/g, '\\.')}\\s+(${labels.join('|')})\\s+0\\.\\d{4}$`));
   });
 
   test('bad input: missing or unreadable image, missing model, bad --top; exit 1 naming the culprit', async () => {
@@ -107,7 +120,14 @@ describe('in process', () => {
   });
 
   test('topK: ordered, clipped to the class count; formatPredictions lists the runners-up', () => {
-    const s = { n: 1, classes: 3, probs: Float32Array.from([0.2, 0.5, 0.3]), losses: new Float32Array(1), preds: new Int32Array(1), targets: new Int32Array(1) };
+    const s = {
+      n: 1,
+      classes: 3,
+      probs: Float32Array.from([0.2, 0.5, 0.3]),
+      losses: new Float32Array(1),
+      preds: new Int32Array(1),
+      targets: new Int32Array(1),
+    };
     const [p] = topK(s, ['x', 'y', 'z'], ['img.png'], 5);
     expect(p.top.map((t) => t.class)).toEqual(['y', 'z', 'x']);
     expect(p).toMatchObject({ image: 'img.png', class: 'y' });

@@ -94,7 +94,9 @@ describe('dst += src kernels', () => {
 describe('ring.buffer(): wasm memory summed in place', () => {
   test('bucket views of ring buffers give the same bits as plain arrays, and stay reusable right after return', async () => {
     const world = 3;
-    const rings = await Promise.all(Array.from({ length: world }, (_, rank) => Ring.bind({ rank, world, chunkBytes: 4 * 1021, timeoutMs: 10000 })));
+    const rings = await Promise.all(
+      Array.from({ length: world }, (_, rank) => Ring.bind({ rank, world, chunkBytes: 4 * 1021, timeoutMs: 10000 })),
+    );
     try {
       const endpoints = rings.map((r) => r.endpoint);
       await Promise.all(rings.map((r) => r.connect(endpoints)));

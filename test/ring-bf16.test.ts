@@ -43,7 +43,9 @@ describe('bf16 encoding', () => {
 describe('ring with bf16 on the wire', () => {
   for (const world of [2, 3, 5]) {
     test(`world ${world}: identical bits on every rank, within bf16 rounding of the float64 sum, half the bytes`, async () => {
-      const rings = await Promise.all(Array.from({ length: world }, (_, rank) => Ring.bind({ rank, world, wire: 'bf16', chunkBytes: 4000 })));
+      const rings = await Promise.all(
+        Array.from({ length: world }, (_, rank) => Ring.bind({ rank, world, wire: 'bf16', chunkBytes: 4000 })),
+      );
       try {
         await Promise.all(rings.map((r) => r.connect(rings.map((x) => x.endpoint))));
         for (const n of [1, 4, 7, 30011]) {
@@ -55,7 +57,7 @@ describe('ring with bf16 on the wire', () => {
           for (let i = 0; i < n; i++) {
             let ref = 0;
             let mag = 0;
-            for (const x of ins) (ref += x[i]), (mag += Math.abs(x[i]));
+            for (const x of ins) ((ref += x[i]), (mag += Math.abs(x[i])));
             if (!(Math.abs(outs[0][i] - ref) <= world * 2 ** -8 * mag)) throw new Error(`element ${i}: ${outs[0][i]} vs ${ref}`);
           }
           rings.forEach((ring, r) => expect(ring.bytesSent - before[r]).toBe(payloadBytesSent(n, world, r, 1000, 2)));

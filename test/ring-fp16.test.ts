@@ -1,6 +1,15 @@
 /** fp16 wire format: the encoding, the per-frame scale, and rings that send fp16 over real ZeroMQ sockets. */
 import {
-  addFp16Into, copyFp16Into, decodeFp16Js, encodeFp16, encodeFp16Js, fp16Bits, fp16BitsScaled, fp16Value, roundToFp16Frame, scaleExponent,
+  addFp16Into,
+  copyFp16Into,
+  decodeFp16Js,
+  encodeFp16,
+  encodeFp16Js,
+  fp16Bits,
+  fp16BitsScaled,
+  fp16Value,
+  roundToFp16Frame,
+  scaleExponent,
 } from '../worker/reduce/fp16';
 import { decodeSimd, encodeSimd, hasFp16Simd, stageEncode } from '../worker/reduce/fp16-simd';
 import { Ring } from '../worker/ring/ring';
@@ -40,7 +49,8 @@ function expectFp16OfScaled(x: Float32Array): number {
     const want = Math.fround(refFp16(x[i] * 2 ** e) / 2 ** e);
     if (!Object.is(back[i], want)) throw new Error(`element ${i} (${x[i]}, e ${e}): decoded ${back[i]}, oracle ${want}`);
     const bound = Math.max(Math.abs(x[i]) * 2 ** -11, 2 ** -25 / 2 ** e);
-    if (Number.isFinite(x[i]) && !(Math.abs(back[i] - x[i]) <= bound)) throw new Error(`element ${i} (${x[i]}, e ${e}): error ${Math.abs(back[i] - x[i])} > ${bound}`);
+    if (Number.isFinite(x[i]) && !(Math.abs(back[i] - x[i]) <= bound))
+      throw new Error(`element ${i} (${x[i]}, e ${e}): error ${Math.abs(back[i] - x[i])} > ${bound}`);
   }
   return e;
 }
@@ -90,7 +100,8 @@ describe('fp16 encoding', () => {
     const [xs, wants]: number[][] = [[], []];
     const expectBits = (x: number, want: number): void => {
       const [frame, scalar] = [fp16Bits(x), fp16BitsScaled(bits(x), 0)];
-      if (frame !== want || scalar !== want) throw new Error(`${x}: frame path 0x${frame.toString(16)}, scalar path 0x${scalar.toString(16)}, want 0x${want.toString(16)}`);
+      if (frame !== want || scalar !== want)
+        throw new Error(`${x}: frame path 0x${frame.toString(16)}, scalar path 0x${scalar.toString(16)}, want 0x${want.toString(16)}`);
       xs.push(x);
       wants.push(want);
     };
@@ -114,7 +125,8 @@ describe('fp16 encoding', () => {
 });
 
 describe('fp16 SIMD kernels', () => {
-  const sameFloats = (a: Float32Array, b: Float32Array): boolean => a.every((v, i) => Object.is(v, b[i]) || (Number.isNaN(v) && Number.isNaN(b[i])));
+  const sameFloats = (a: Float32Array, b: Float32Array): boolean =>
+    a.every((v, i) => Object.is(v, b[i]) || (Number.isNaN(v) && Number.isNaN(b[i])));
 
   test('encode matches the JS encoder bit for bit on every kind of float32, at every scale they take', () => {
     expect(hasFp16Simd()).toBe(true);
@@ -131,7 +143,10 @@ describe('fp16 SIMD kernels', () => {
       expect(encodeSimd(simd, bits, e)).toBe(n - 3);
       encodeFp16Js(js, bits, e);
       const firstBad = simd.subarray(0, n - 3).findIndex((h, i) => h !== js[i]);
-      if (firstBad >= 0) throw new Error(`e ${e}: bits 0x${(bits[firstBad] >>> 0).toString(16)} -> simd 0x${simd[firstBad].toString(16)}, js 0x${js[firstBad].toString(16)}`);
+      if (firstBad >= 0)
+        throw new Error(
+          `e ${e}: bits 0x${(bits[firstBad] >>> 0).toString(16)} -> simd 0x${simd[firstBad].toString(16)}, js 0x${js[firstBad].toString(16)}`,
+        );
     }
     expect(encodeSimd(new Uint16Array(8), new Int32Array(8), 113)).toBe(0); // 2^e not a float32 normal: JS path
   });
@@ -140,7 +155,10 @@ describe('fp16 SIMD kernels', () => {
     const rng = new Rng(mixSeed(16, 4));
     const jsMax = (bits: Int32Array): number => bits.reduce((m, b) => ((b & 0x7fffffff) < 0x7f800000 ? Math.max(m, b & 0x7fffffff) : m), 0);
     const cases: [string, Float32Array][] = [
-      ['wide magnitudes, 150003 floats (more than the wasm memory starts with)', Float32Array.from({ length: 150003 }, () => rng.normal() * 2 ** rng.uniform(-140, 120))],
+      [
+        'wide magnitudes, 150003 floats (more than the wasm memory starts with)',
+        Float32Array.from({ length: 150003 }, () => rng.normal() * 2 ** rng.uniform(-140, 120)),
+      ],
       ['largest in the tail', Float32Array.of(1, 2, 3, 4, 5, 6, 7, 8, -1e6)],
       ['only inf and NaN in the staged part', Float32Array.of(Infinity, NaN, -Infinity, NaN, Infinity, Infinity, NaN, -NaN, 3e-30)],
       ['float32 subnormals only', Float32Array.from({ length: 77 }, () => rng.normal() * 1e-42)],
@@ -188,7 +206,7 @@ describe('fp16 frame scale', () => {
     expect(scaledMax).toBeLessThan(2 ** 15);
   });
 
-  test('mixed 1e4 and 1e-4: the small values keep fp16 precision at the large ones\' scale', () => {
+  test("mixed 1e4 and 1e-4: the small values keep fp16 precision at the large ones' scale", () => {
     const x = chunk(1000, () => (rng.uniform(0, 1) < 0.5 ? 1e4 : 1e-4) * (1 + rng.uniform(0, 1)) * (rng.uniform(0, 1) < 0.5 ? -1 : 1));
     expect(expectFp16OfScaled(x)).toBe(0); // max < 2^15 already
     const y = chunk(1000, () => (rng.uniform(0, 1) < 0.5 ? 1e4 : 1e-4) * rng.uniform(0.5, 1));
@@ -243,7 +261,9 @@ describe('ring with fp16 on the wire', () => {
   const magnitudes = [1e-9, 1, 1e9]; // outside fp16's range on both sides: only the scale makes these work
   for (const world of [1, 2, 3, 5]) {
     test(`world ${world}: identical bits on every rank and every run, within fp16 rounding of the float64 sum`, async () => {
-      const rings = await Promise.all(Array.from({ length: world }, (_, rank) => Ring.bind({ rank, world, wire: 'fp16', chunkBytes: 4000 })));
+      const rings = await Promise.all(
+        Array.from({ length: world }, (_, rank) => Ring.bind({ rank, world, wire: 'fp16', chunkBytes: 4000 })),
+      );
       try {
         await Promise.all(rings.map((r) => r.connect(rings.map((x) => x.endpoint))));
         for (const [k, n] of [1, 2, 4, 7, 1001, 30011].entries()) {
@@ -298,14 +318,21 @@ describe('ring with fp16 on the wire', () => {
     }
   });
 
-  test.each([['f32', 0], ['bf16', 1]] as const)('an fp16 rank and an %s rank are refused at connect, naming the peer', async (other, code) => {
+  test.each([
+    ['f32', 0],
+    ['bf16', 1],
+  ] as const)('an fp16 rank and an %s rank are refused at connect, naming the peer', async (other, code) => {
     const a = await Ring.bind({ rank: 0, world: 2, wire: 'fp16', timeoutMs: 2000 });
     const b = await Ring.bind({ rank: 1, world: 2, wire: other, timeoutMs: 2000 });
     try {
       const eps = [a.endpoint, b.endpoint];
       const [ra, rb] = await Promise.allSettled([a.connect(eps), b.connect(eps)]);
-      expect(String((ra as PromiseRejectedResult).reason)).toMatch(new RegExp(`rank 1 .* sent wire dtype \\(0 f32, 1 bf16, 2 fp16\\) ${code}, expected 2`));
-      expect(String((rb as PromiseRejectedResult).reason)).toMatch(new RegExp(`rank 0 .* sent wire dtype \\(0 f32, 1 bf16, 2 fp16\\) 2, expected ${code}`));
+      expect(String((ra as PromiseRejectedResult).reason)).toMatch(
+        new RegExp(`rank 1 .* sent wire dtype \\(0 f32, 1 bf16, 2 fp16\\) ${code}, expected 2`),
+      );
+      expect(String((rb as PromiseRejectedResult).reason)).toMatch(
+        new RegExp(`rank 0 .* sent wire dtype \\(0 f32, 1 bf16, 2 fp16\\) 2, expected ${code}`),
+      );
     } finally {
       await a.close();
       await b.close();

@@ -9,7 +9,9 @@ describe('withRingMalloc', () => {
 
   test('appends to tunables already set, and an explicit setting of the same key wins', () => {
     const env = withRingMalloc({ GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=1:glibc.cpu.x86_rep_movsb_threshold=4096' });
-    expect(env.GLIBC_TUNABLES).toBe('glibc.malloc.trim_threshold=1:glibc.cpu.x86_rep_movsb_threshold=4096:glibc.malloc.mmap_threshold=8388608');
+    expect(env.GLIBC_TUNABLES).toBe(
+      'glibc.malloc.trim_threshold=1:glibc.cpu.x86_rep_movsb_threshold=4096:glibc.malloc.mmap_threshold=8388608',
+    );
   });
 
   test('does not modify the environment it is given', () => {

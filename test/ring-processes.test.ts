@@ -17,7 +17,10 @@ function reference(floats: number, world: number, seed: number): { sum: Float64A
 }
 
 describe('ring across processes', () => {
-  for (const [world, transport] of [[2, 'tcp'], [3, 'auto']] as const) {
+  for (const [world, transport] of [
+    [2, 'tcp'],
+    [3, 'auto'],
+  ] as const) {
     test(`${world} processes over ${transport}: reference sum, identical bits on every rank`, async () => {
       const floats = 70001;
       const group = await RingPeerGroup.start(world, { transport, chunkBytes: 32 * 1024, timeoutMs: 10000 });

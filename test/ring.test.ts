@@ -43,7 +43,9 @@ function expectNearReference(out: Float32Array, ins: Float32Array[]): void {
 function expectBitwiseEqual(outs: Float32Array[]): void {
   const bits0 = new Uint32Array(outs[0].buffer, outs[0].byteOffset, outs[0].length);
   for (let r = 1; r < outs.length; r++) {
-    expect(Buffer.compare(Buffer.from(new Uint32Array(outs[r].buffer, outs[r].byteOffset, outs[r].length).buffer), Buffer.from(bits0.buffer))).toBe(0);
+    expect(
+      Buffer.compare(Buffer.from(new Uint32Array(outs[r].buffer, outs[r].byteOffset, outs[r].length).buffer), Buffer.from(bits0.buffer)),
+    ).toBe(0);
   }
 }
 
@@ -162,9 +164,11 @@ describe('back-to-back calls', () => {
       const sizes = [50001, 50001, 7, 120000, 3, 50001, 80000, 80000];
       const ins = sizes.map((n, k) => rings.map((_, r) => input(n, r, 1000 + k)));
       const outs = ins.map((perRank) => perRank.map((x) => x.slice()));
-      await Promise.all(rings.map(async (ring, r) => {
-        for (let k = 0; k < sizes.length; k++) await ring.allReduceSum(outs[k][r], k);
-      }));
+      await Promise.all(
+        rings.map(async (ring, r) => {
+          for (let k = 0; k < sizes.length; k++) await ring.allReduceSum(outs[k][r], k);
+        }),
+      );
       sizes.forEach((_, k) => {
         expectNearReference(outs[k][0], ins[k]);
         expectBitwiseEqual(outs[k]);
@@ -214,7 +218,10 @@ describe('ring failures name the peer and do not hang', () => {
   test('tag mismatch throws naming the peer', async () => {
     const rings = await makeRing(2, { timeoutMs: 2000 });
     try {
-      const results = await Promise.allSettled([rings[0].allReduceSum(new Float32Array(100), 5), rings[1].allReduceSum(new Float32Array(100), 6)]);
+      const results = await Promise.allSettled([
+        rings[0].allReduceSum(new Float32Array(100), 5),
+        rings[1].allReduceSum(new Float32Array(100), 6),
+      ]);
       expect(results[0].status).toBe('rejected');
       expect(String((results[0] as PromiseRejectedResult).reason)).toMatch(/rank 1 .* sent tag \(step number\) 6, expected 5/);
       expect(String((results[1] as PromiseRejectedResult).reason)).toMatch(/rank 0 .* sent tag \(step number\) 5, expected 6/);

@@ -76,7 +76,12 @@ describe('batches', () => {
     expect(batches(sh, 12, true).map((b) => b.real)).toEqual([11]);
   });
   test('batchesPerEpoch agrees with the batches every rank gets', () => {
-    for (const [n, bs, world] of [[50, 12, 4], [5912, 64, 2], [100, 10, 3], [7, 4, 8]]) {
+    for (const [n, bs, world] of [
+      [50, 12, 4],
+      [5912, 64, 2],
+      [100, 10, 3],
+      [7, 4, 8],
+    ]) {
       for (const dropLast of [true, false]) {
         const counts = range(0, world).map((r) => batches(shard(range(0, n), r, world), bs, dropLast).length);
         expect(new Set(counts).size).toBe(1);

@@ -10,7 +10,16 @@ import type { ScheduleRecord } from '../coordinator/schedule-figure';
 /** Runs the command in-process; resolves to its stdout, rejects with commander's or the action's error. */
 async function run(args: string[]): Promise<string> {
   let out = '';
-  const cmd = scheduleCommand((t) => { out += t; }).exitOverride().configureOutput({ writeOut: (t) => { out += t; }, writeErr: () => undefined });
+  const cmd = scheduleCommand((t) => {
+    out += t;
+  })
+    .exitOverride()
+    .configureOutput({
+      writeOut: (t) => {
+        out += t;
+      },
+      writeErr: () => undefined,
+    });
   await cmd.parseAsync(args, { from: 'user' });
   return out;
 }
@@ -31,16 +40,28 @@ describe('schedule --json', () => {
   test('fit_one_cycle(2), 10 batches, lr_max 1e-3: the reference LR list', async () => {
     const recs = await json(['--fit-one-cycle', '2', '--batches', '10', '--groups', '1', '--lr-max', '1e-3']);
     expect(recs.map((r) => [r.phase, r.iter])).toEqual(Array.from({ length: 20 }, (_, i) => ['train', i]));
-    const expected = [4e-5, 1.3167e-4, 3.7167e-4, 6.6833e-4, 9.0833e-4, 1e-3, 9.8907e-4, 9.5677e-4, 9.0451e-4, 8.3457e-4,
-      7.5e-4, 6.5451e-4, 5.5227e-4, 4.4774e-4, 3.455e-4, 2.5001e-4, 1.6544e-4, 9.55e-5, 4.324e-5, 1.094e-5];
+    const expected = [
+      4e-5, 1.3167e-4, 3.7167e-4, 6.6833e-4, 9.0833e-4, 1e-3, 9.8907e-4, 9.5677e-4, 9.0451e-4, 8.3457e-4, 7.5e-4, 6.5451e-4, 5.5227e-4,
+      4.4774e-4, 3.455e-4, 2.5001e-4, 1.6544e-4, 9.55e-5, 4.324e-5, 1.094e-5,
+    ];
     recs.forEach((r, i) => expectRel(r.lr[0], expected[i], 5e-4));
     expect(Object.keys(recs[0])).toEqual(['phase', 'iter', 'lr', 'mom']);
   });
 
   test.each([
     { n: 7, g: 3, extra: [] as string[], base: 2e-3, mult: 100, fe: 1, pct: 0.3, div: 5, divFinal: 1e5, e: 2 },
-    { n: 30, g: 2, extra: ['--base-lr', '1e-2', '--lr-mult', '10', '--freeze-epochs', '2', '--pct-start', '0.5', '--div', '8', '--div-final', '1e3'],
-      base: 1e-2, mult: 10, fe: 2, pct: 0.5, div: 8, divFinal: 1e3, e: 1 },
+    {
+      n: 30,
+      g: 2,
+      extra: ['--base-lr', '1e-2', '--lr-mult', '10', '--freeze-epochs', '2', '--pct-start', '0.5', '--div', '8', '--div-final', '1e3'],
+      base: 1e-2,
+      mult: 10,
+      fe: 2,
+      pct: 0.5,
+      div: 8,
+      divFinal: 1e3,
+      e: 1,
+    },
     { n: 150, g: 4, extra: [], base: 2e-3, mult: 100, fe: 1, pct: 0.3, div: 5, divFinal: 1e5, e: 1 },
   ])('fine_tune($e), N=$n, G=$g, options $extra', async (c) => {
     const recs = await json(['--fine-tune', String(c.e), '--batches', String(c.n), '--groups', String(c.g), ...c.extra]);
@@ -71,15 +92,21 @@ describe('schedule --json', () => {
     for (const r of recs) {
       const pos = r.iter / 15;
       [1e-6, 1e-5, 1e-4].forEach((peak, k) => expectRel(r.lr[k], oneCycle(peak, 25, 1e5, 0.25, pos)));
-      expectRel(r.mom, pos < 0.25 ? 0.9 + (0.8 - 0.9) * (1 + Math.cos(Math.PI * (1 - pos / 0.25))) / 2
-        : 0.8 + (0.7 - 0.8) * (1 + Math.cos(Math.PI * (1 - (pos - 0.25) / 0.75))) / 2);
+      expectRel(
+        r.mom,
+        pos < 0.25
+          ? 0.9 + ((0.8 - 0.9) * (1 + Math.cos(Math.PI * (1 - pos / 0.25)))) / 2
+          : 0.8 + ((0.7 - 0.8) * (1 + Math.cos(Math.PI * (1 - (pos - 0.25) / 0.75)))) / 2,
+      );
     }
   });
 });
 
 describe('schedule output', () => {
   let dir: string;
-  beforeAll(() => { dir = mkdtempSync(join(tmpdir(), 'ringtune-sched-')); });
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'ringtune-sched-'));
+  });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   test('the summary names both phases; --plot writes a PNG of the right size', async () => {
@@ -97,12 +124,20 @@ describe('schedule output', () => {
     await expect(run(['--fine-tune', '1', '--fit-one-cycle', '1', '--batches', '10'])).rejects.toThrow(/exactly one/);
     await expect(run(['--fine-tune', '1'])).rejects.toThrow(/--batches/);
     await expect(run(['--fine-tune', '1', '--batches', 'ten'])).rejects.toThrow(/--batches must be a whole number >= 1, got 'ten'/);
-    await expect(run(['--fine-tune', '1', '--batches', '5', '--lr-max', '1e-3'])).rejects.toThrow(/--lr-max only applies to --fit-one-cycle/);
-    await expect(run(['--fit-one-cycle', '1', '--batches', '5', '--base-lr', '1e-3'])).rejects.toThrow(/--base-lr only apply to --fine-tune/);
-    await expect(run(['--fit-one-cycle', '1', '--batches', '5', '--lr-max', '1e-3,x'])).rejects.toThrow(/--lr-max: expected a number or START,STOP/);
+    await expect(run(['--fine-tune', '1', '--batches', '5', '--lr-max', '1e-3'])).rejects.toThrow(
+      /--lr-max only applies to --fit-one-cycle/,
+    );
+    await expect(run(['--fit-one-cycle', '1', '--batches', '5', '--base-lr', '1e-3'])).rejects.toThrow(
+      /--base-lr only apply to --fine-tune/,
+    );
+    await expect(run(['--fit-one-cycle', '1', '--batches', '5', '--lr-max', '1e-3,x'])).rejects.toThrow(
+      /--lr-max: expected a number or START,STOP/,
+    );
     await expect(run(['--fit-one-cycle', '1', '--batches', '5', '--moms', '0.9,0.8'])).rejects.toThrow(/--moms must be three numbers/);
     await expect(run(['--fine-tune', '1', '--batches', '5', '--groups', '1'])).rejects.toThrow(/needs >= 2 groups/);
-    await expect(run(['--fine-tune', '1', '--batches', '5', '--plot', join(dir, 'a.svg')])).rejects.toThrow(/--plot must name a \.png file/);
+    await expect(run(['--fine-tune', '1', '--batches', '5', '--plot', join(dir, 'a.svg')])).rejects.toThrow(
+      /--plot must name a \.png file/,
+    );
   });
 });
 
@@ -110,7 +145,10 @@ describe('the installed CLI', () => {
   const cli = join(__dirname, '..', 'dist', 'cli', 'main.js');
   test('`ringtune schedule --json` prints the records; a bad flag exits non-zero naming it', () => {
     expect(existsSync(cli)).toBe(true); // built by `npm test` (npm run build) before jest
-    const ok = spawnSync(process.execPath, [cli, 'schedule', '--fit-one-cycle', '1', '--batches', '4', '--groups', '2', '--json'], { encoding: 'utf8', timeout: 60_000 });
+    const ok = spawnSync(process.execPath, [cli, 'schedule', '--fit-one-cycle', '1', '--batches', '4', '--groups', '2', '--json'], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     expect(ok.status).toBe(0);
     const recs = JSON.parse(ok.stdout) as ScheduleRecord[];
     expect(recs.map((r) => r.iter)).toEqual([0, 1, 2, 3]);

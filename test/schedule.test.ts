@@ -1,6 +1,15 @@
 /** Schedules and discriminative LRs against the reference's fastai test vectors. */
 import {
-  combinedCos, combineScheds, evenMults, parseLrSpec, resolveLrs, schedCos, schedExp, schedLin, schedNo, schedPoly,
+  combinedCos,
+  combineScheds,
+  evenMults,
+  parseLrSpec,
+  resolveLrs,
+  schedCos,
+  schedExp,
+  schedLin,
+  schedNo,
+  schedPoly,
 } from '../shared/schedule';
 
 /** Relative closeness, as fastai's test_close on values printed to ~5 significant digits. */

@@ -31,18 +31,27 @@ afterAll(() => {
 });
 
 /** One tiny run: coordinator here, 2 real workers; `attack` runs against the coordinator's address while it trains. */
-async function run(name: string, attack?: (endpoint: string) => Promise<void>, attackRing?: (endpoints: string[]) => Promise<void>): Promise<{ weights: Buffer; lines: string[] }> {
+async function run(
+  name: string,
+  attack?: (endpoint: string) => Promise<void>,
+  attackRing?: (endpoints: string[]) => Promise<void>,
+): Promise<{ weights: Buffer; lines: string[] }> {
   const out = join(dir, name);
   const lines: string[] = [];
   let procs: ChildProcess[] = [];
   let attacking: Promise<void> = Promise.resolve();
   try {
     await runCoordinator({
-      bind: 'tcp://127.0.0.1:*', world: 2, timeoutMs: 60_000, log: (l) => lines.push(l),
+      bind: 'tcp://127.0.0.1:*',
+      world: 2,
+      timeoutMs: 60_000,
+      log: (l) => lines.push(l),
       // The ring, not shared memory: its sockets are what the ring attacks target.
       config: { ...DEFAULTS, data, size: 16, bs: 4, backend: 'wasm', pretrained: null, epochs: 1, freezeEpochs: 0, out, allreduce: 'ring' },
       onListening: (endpoint) => {
-        procs = [0, 1].map(() => spawn(process.execPath, [CLI, 'worker', '--connect', endpoint], { stdio: ['ignore', 'ignore', 'pipe'], env: process.env }));
+        procs = [0, 1].map(() =>
+          spawn(process.execPath, [CLI, 'worker', '--connect', endpoint], { stdio: ['ignore', 'ignore', 'pipe'], env: process.env }),
+        );
         for (const p of procs) p.stderr!.on('data', (d) => lines.push(String(d)));
         if (attack) attacking = new Promise((r) => setTimeout(r, 1500)).then(() => attack(endpoint));
       },
@@ -85,7 +94,21 @@ async function pushIntoRing(endpoints: string[], optionSets: Record<string, unkn
 
 const forged = (): Buffer[][] => [
   [pack({ v: PROTOCOL_VERSION, type: 'hello', host: 'intruder', pid: 1 })],
-  [pack({ v: PROTOCOL_VERSION, type: 'stepDone', step: 0, loss: 0, n: 1, computeMs: 0, allreduceMs: 0, allreduceWaitMs: 0, allreduceBytes: 0, tensors: 0, rssBytes: 0 })],
+  [
+    pack({
+      v: PROTOCOL_VERSION,
+      type: 'stepDone',
+      step: 0,
+      loss: 0,
+      n: 1,
+      computeMs: 0,
+      allreduceMs: 0,
+      allreduceWaitMs: 0,
+      allreduceBytes: 0,
+      tensors: 0,
+      rssBytes: 0,
+    }),
+  ],
   [pack({ v: PROTOCOL_VERSION, type: 'model', modelJson: '{}' }), Buffer.alloc(1024, 7)],
 ];
 
@@ -103,7 +126,11 @@ describe('with CURVE keys', () => {
     const attacked = await run('curve-attacked', async (endpoint) => {
       await throwAt(endpoint, forged()); // no CURVE at all: the handshake never completes
       await throwAt(endpoint, forged(), clientOptions({ ...stranger })); // a CURVE client with another key pair
-      await throwAt(endpoint, forged(), { curveServerKey: keys.publicKey, curvePublicKey: stranger.publicKey, curveSecretKey: stranger.secretKey }); // knows the server key only
+      await throwAt(endpoint, forged(), {
+        curveServerKey: keys.publicKey,
+        curvePublicKey: stranger.publicKey,
+        curveSecretKey: stranger.secretKey,
+      }); // knows the server key only
     });
     expect(attacked.lines.join('\n')).toMatch(/refused a connection from 127\.0\.0\.1: it does not hold this job's CURVE key/);
     expect(attacked.weights.equals(reference)).toBe(true);
@@ -112,7 +139,11 @@ describe('with CURVE keys', () => {
   it("nobody without the keys can push a gradient frame into a worker's ring socket", async () => {
     const stranger = generateJobKeys();
     const attacked = await run('curve-ring-attacked', undefined, (endpoints) =>
-      pushIntoRing(endpoints, [{}, clientOptions(stranger), { curveServerKey: keys.publicKey, curvePublicKey: stranger.publicKey, curveSecretKey: stranger.secretKey }]),
+      pushIntoRing(endpoints, [
+        {},
+        clientOptions(stranger),
+        { curveServerKey: keys.publicKey, curvePublicKey: stranger.publicKey, curveSecretKey: stranger.secretKey },
+      ]),
     );
     expect(attacked.weights.equals(reference)).toBe(true);
   });
@@ -128,13 +159,29 @@ describe('fuzzing the coordinator (no CURVE)', () => {
     const reference = (await run('fuzz-reference')).weights;
     const rng = new Rng(99);
     const junk: Buffer[][] = [];
-    const valid = pack({ v: PROTOCOL_VERSION, type: 'stepDone', step: 0, loss: 0, n: 1, computeMs: 0, allreduceMs: 0, allreduceWaitMs: 0, allreduceBytes: 0, tensors: 0, rssBytes: 0 });
+    const valid = pack({
+      v: PROTOCOL_VERSION,
+      type: 'stepDone',
+      step: 0,
+      loss: 0,
+      n: 1,
+      computeMs: 0,
+      allreduceMs: 0,
+      allreduceWaitMs: 0,
+      allreduceBytes: 0,
+      tensors: 0,
+      rssBytes: 0,
+    });
     for (let i = 0; i < 200; i++) {
       const kind = i % 5;
       const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => rng.int(256)));
       if (kind === 0) junk.push([bytes(1 + rng.int(64))]);
       else if (kind === 1) junk.push([valid.subarray(0, rng.int(valid.length))]);
-      else if (kind === 2) junk.push([pack({ v: PROTOCOL_VERSION, type: 'model', modelJson: '{}' }), ...Array.from({ length: rng.int(4) }, () => bytes(rng.int(32)))]);
+      else if (kind === 2)
+        junk.push([
+          pack({ v: PROTOCOL_VERSION, type: 'model', modelJson: '{}' }),
+          ...Array.from({ length: rng.int(4) }, () => bytes(rng.int(32))),
+        ]);
       else if (kind === 3) junk.push([pack({ v: rng.int(5), type: ['hello', 'ready', 'stepDone', 'x'][rng.int(4)], step: 'nope' })]);
       else junk.push([pack({ v: PROTOCOL_VERSION, type: 'ready', ringEndpoint: 5, weightsHash: null })]);
     }

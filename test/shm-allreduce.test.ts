@@ -69,13 +69,26 @@ const segmentName = () => `/ringtune-test-${process.pid}-${names++}`;
 
 describeShm('shm all-reduce across processes', () => {
   // Small blocks so that even small buffers run the pipelined path across several blocks.
-  for (const [world, spins, blockFloats] of [[1, 0, 1000], [2, 50000, 1000], [3, 0, 7], [4, 0, 4096], [5, 100, 1000]] as const) {
+  for (const [world, spins, blockFloats] of [
+    [1, 0, 1000],
+    [2, 50000, 1000],
+    [3, 0, 7],
+    [4, 0, 4096],
+    [5, 100, 1000],
+  ] as const) {
     test(`${world} processes (spins ${spins}, blocks of ${blockFloats}): odd sizes, reference sum, identical bits on every rank`, async () => {
       const name = segmentName();
       const group = await RingPeerGroup.start(world, { timeoutMs: 10000 }, 60000, { name, capacity: 70001, spins, blockFloats });
       try {
         expect(existsSync(`/dev/shm${name}`)).toBe(false); // unlinked once every rank mapped it
-        for (const [floats, scale, buckets] of [[70001, 1, 1], [3, 0.5, 1], [1, 1, 1], [0, 1, 1], [4099, 1 / world, 1], [70001, 1, 3]] as const) {
+        for (const [floats, scale, buckets] of [
+          [70001, 1, 1],
+          [3, 0.5, 1],
+          [1, 1, 1],
+          [0, 1, 1],
+          [4099, 1 / world, 1],
+          [70001, 1, 3],
+        ] as const) {
           const replies = await group.request(() => ({ type: 'check', floats, seed: floats, tag: floats, scale, buckets }));
           const bits = replies.map((r) => (r as { bits: string }).bits);
           expect(new Set(bits).size).toBe(1);
@@ -107,15 +120,22 @@ describeShm('shm all-reduce across processes', () => {
   test('ranks that disagree on the buffer length fail naming the other rank, nothing hangs', async () => {
     const group = await RingPeerGroup.start(2, { timeoutMs: 3000 }, 60000, { name: segmentName(), capacity: 100 });
     const replies = await group.requestSettled((rank) => ({ type: 'check', floats: 50 + rank, seed: 1, tag: 7 }));
-    expect(replies[0]).toMatchObject({ type: 'error', message: expect.stringMatching(/rank 1 all-reduces 51 floats at offset 0, tag 7; rank 0 50 floats/) });
-    expect(replies[1]).toMatchObject({ type: 'error', message: expect.stringMatching(/rank 0 all-reduces 50 floats at offset 0, tag 7; rank 1 51 floats/) });
+    expect(replies[0]).toMatchObject({
+      type: 'error',
+      message: expect.stringMatching(/rank 1 all-reduces 51 floats at offset 0, tag 7; rank 0 50 floats/),
+    });
+    expect(replies[1]).toMatchObject({
+      type: 'error',
+      message: expect.stringMatching(/rank 0 all-reduces 50 floats at offset 0, tag 7; rank 1 51 floats/),
+    });
     await group.close().catch(() => undefined);
   });
 
   test('a buffer larger than the segment is refused with both sizes', async () => {
     const group = await RingPeerGroup.start(2, { timeoutMs: 3000 }, 60000, { name: segmentName(), capacity: 100 });
     const replies = await group.requestSettled(() => ({ type: 'check', floats: 101, seed: 1, tag: 1 }));
-    for (const r of replies) expect(r).toMatchObject({ type: 'error', message: expect.stringMatching(/101 floats does not fit .*capacity 100/) });
+    for (const r of replies)
+      expect(r).toMatchObject({ type: 'error', message: expect.stringMatching(/101 floats does not fit .*capacity 100/) });
     await group.close().catch(() => undefined);
   });
 
@@ -127,7 +147,10 @@ describeShm('shm all-reduce across processes', () => {
     expect(Date.now() - t0).toBeLessThan(5000);
     expect(replies[1]).toMatchObject({ type: 'error', message: expect.stringMatching(/rank 1 exited|rank 1 is not running/) });
     for (const r of [replies[0], replies[2]]) {
-      expect(r).toMatchObject({ type: 'error', message: expect.stringMatching(/rank 1 did not reach the all-reduce \(tag 5\) within 800 ms/) });
+      expect(r).toMatchObject({
+        type: 'error',
+        message: expect.stringMatching(/rank 1 did not reach the all-reduce \(tag 5\) within 800 ms/),
+      });
     }
     await group.close().catch(() => undefined);
   });

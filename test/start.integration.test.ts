@@ -10,7 +10,10 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 it('prepares MNIST, fine-tunes the embedded backbone with 2 workers, prints both tables and saves the model', () => {
   const start = join(__dirname, '..', 'dist', 'scripts', 'start.js');
   const out = join(dir, 'out');
-  const r = spawnSync(process.execPath, [start, '--images-per-class', '20', '--data-root', join(dir, 'data'), '--bs', '16', '--out', out], { encoding: 'utf8', timeout: 240_000 });
+  const r = spawnSync(process.execPath, [start, '--images-per-class', '20', '--data-root', join(dir, 'data'), '--bs', '16', '--out', out], {
+    encoding: 'utf8',
+    timeout: 240_000,
+  });
   expect(r.stderr).not.toMatch(/Error|failed/);
   expect(r.status).toBe(0);
   expect(r.stdout).toMatch(/fine_tune: frozen phase\nepoch\s+train_loss\s+valid_loss\s+accuracy\s+error_rate\s+time/);

@@ -12,7 +12,13 @@ describe('discoverTopology', () => {
   it('reads Slurm variables and takes the first host of the step node list as the coordinator', () => {
     const seen: string[] = [];
     const t = discoverTopology({
-      env: { SLURM_PROCID: '2', SLURM_NTASKS: '6', SLURM_LOCALID: '0', SLURM_JOB_NODELIST: 'gpu[01-09]', SLURM_STEP_NODELIST: 'gpu[07-09]' },
+      env: {
+        SLURM_PROCID: '2',
+        SLURM_NTASKS: '6',
+        SLURM_LOCALID: '0',
+        SLURM_JOB_NODELIST: 'gpu[01-09]',
+        SLURM_STEP_NODELIST: 'gpu[07-09]',
+      },
       slurmHosts: (l) => (seen.push(l), hosts(l)),
     });
     expect(t).toEqual({ rank: 2, world: 6, localRank: 0, masterAddr: 'gpu07', masterPort: DEFAULT_MASTER_PORT, source: 'slurm' });
@@ -20,51 +26,97 @@ describe('discoverTopology', () => {
   });
 
   it('falls back to the job node list, and to MASTER_ADDR/MASTER_PORT set in the batch script', () => {
-    expect(discoverTopology({ env: { SLURM_PROCID: '0', SLURM_NTASKS: '2', SLURM_JOB_NODELIST: 'a,b' }, slurmHosts: hosts }).masterAddr).toBe('a');
-    const t = discoverTopology({ env: { SLURM_PROCID: '1', SLURM_NTASKS: '2', SLURM_JOB_NODELIST: 'a,b', MASTER_ADDR: '10.0.0.5', MASTER_PORT: '40000' }, slurmHosts: hosts });
+    expect(
+      discoverTopology({ env: { SLURM_PROCID: '0', SLURM_NTASKS: '2', SLURM_JOB_NODELIST: 'a,b' }, slurmHosts: hosts }).masterAddr,
+    ).toBe('a');
+    const t = discoverTopology({
+      env: { SLURM_PROCID: '1', SLURM_NTASKS: '2', SLURM_JOB_NODELIST: 'a,b', MASTER_ADDR: '10.0.0.5', MASTER_PORT: '40000' },
+      slurmHosts: hosts,
+    });
     expect([t.masterAddr, t.masterPort, t.source]).toEqual(['10.0.0.5', 40000, 'slurm']);
   });
 
   it('reads a Kubernetes indexed Job: index, WORLD_SIZE, and pod 0 of the headless Service', () => {
-    const t = discoverTopology({ env: { JOB_COMPLETION_INDEX: '2', WORLD_SIZE: '4', HOSTNAME: 'ringtune-train-2', RINGTUNE_SERVICE: 'ringtune' } });
-    expect(t).toEqual({ rank: 2, world: 4, localRank: 0, masterAddr: 'ringtune-train-0.ringtune', masterPort: DEFAULT_MASTER_PORT, source: 'kubernetes' });
+    const t = discoverTopology({
+      env: { JOB_COMPLETION_INDEX: '2', WORLD_SIZE: '4', HOSTNAME: 'ringtune-train-2', RINGTUNE_SERVICE: 'ringtune' },
+    });
+    expect(t).toEqual({
+      rank: 2,
+      world: 4,
+      localRank: 0,
+      masterAddr: 'ringtune-train-0.ringtune',
+      masterPort: DEFAULT_MASTER_PORT,
+      source: 'kubernetes',
+    });
   });
 
   it('prefers flags over torchrun over Slurm over Kubernetes', () => {
     const all = {
-      RANK: '1', WORLD_SIZE: '4', LOCAL_RANK: '1', MASTER_ADDR: 'm',
-      SLURM_PROCID: '3', SLURM_NTASKS: '5', SLURM_LOCALID: '2', SLURM_JOB_NODELIST: 's1',
-      JOB_COMPLETION_INDEX: '0', HOSTNAME: 'job-0', RINGTUNE_SERVICE: 'svc',
+      RANK: '1',
+      WORLD_SIZE: '4',
+      LOCAL_RANK: '1',
+      MASTER_ADDR: 'm',
+      SLURM_PROCID: '3',
+      SLURM_NTASKS: '5',
+      SLURM_LOCALID: '2',
+      SLURM_JOB_NODELIST: 's1',
+      JOB_COMPLETION_INDEX: '0',
+      HOSTNAME: 'job-0',
+      RINGTUNE_SERVICE: 'svc',
     };
     expect(discoverTopology({ env: all, slurmHosts: hosts })).toMatchObject({ rank: 1, world: 4, localRank: 1, source: 'torchrun' });
     const { RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, ...noTorch } = all;
-    expect(discoverTopology({ env: noTorch, slurmHosts: hosts })).toMatchObject({ rank: 3, world: 5, localRank: 2, masterAddr: 's1', source: 'slurm' });
+    expect(discoverTopology({ env: noTorch, slurmHosts: hosts })).toMatchObject({
+      rank: 3,
+      world: 5,
+      localRank: 2,
+      masterAddr: 's1',
+      source: 'slurm',
+    });
     const { SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID, SLURM_JOB_NODELIST, ...k8s } = noTorch;
     expect(() => discoverTopology({ env: k8s })).toThrow(/WORLD_SIZE to its completions/);
-    expect(discoverTopology({ env: { ...k8s, WORLD_SIZE: '2' } })).toMatchObject({ rank: 0, world: 2, masterAddr: 'job-0.svc', source: 'kubernetes' });
+    expect(discoverTopology({ env: { ...k8s, WORLD_SIZE: '2' } })).toMatchObject({
+      rank: 0,
+      world: 2,
+      masterAddr: 'job-0.svc',
+      source: 'kubernetes',
+    });
     const flags = { rank: 0, world: 2, localRank: 0, masterAddr: 'here', masterPort: 5555 };
     expect(discoverTopology({ flags, env: all, slurmHosts: hosts })).toEqual({ ...flags, source: 'flags' });
   });
 
   it('lets single flags override what the engine says', () => {
-    const t = discoverTopology({ flags: { masterPort: 31000, localRank: 0 }, env: { SLURM_PROCID: '1', SLURM_NTASKS: '2', SLURM_LOCALID: '1', SLURM_JOB_NODELIST: 'n1' }, slurmHosts: hosts });
+    const t = discoverTopology({
+      flags: { masterPort: 31000, localRank: 0 },
+      env: { SLURM_PROCID: '1', SLURM_NTASKS: '2', SLURM_LOCALID: '1', SLURM_JOB_NODELIST: 'n1' },
+      slurmHosts: hosts,
+    });
     expect(t).toMatchObject({ rank: 1, localRank: 0, masterPort: 31000, source: 'slurm' });
   });
 
   it('names what is missing or wrong', () => {
     expect(() => discoverTopology({ env: {} })).toThrow(/no rank: pass --rank/);
     expect(() => discoverTopology({ env: { RANK: '0' } })).toThrow(/no world size: pass --world or set WORLD_SIZE/);
-    expect(() => discoverTopology({ env: { RANK: '1', WORLD_SIZE: '2' } })).toThrow(/no coordinator address: pass --master-addr or set MASTER_ADDR/);
+    expect(() => discoverTopology({ env: { RANK: '1', WORLD_SIZE: '2' } })).toThrow(
+      /no coordinator address: pass --master-addr or set MASTER_ADDR/,
+    );
     expect(() => discoverTopology({ env: { JOB_COMPLETION_INDEX: '1', WORLD_SIZE: '2', HOSTNAME: 'x-1' } })).toThrow(/RINGTUNE_SERVICE/);
     expect(() => discoverTopology({ env: { RANK: 'one', WORLD_SIZE: '2' } })).toThrow(/RANK='one' is not a whole number/);
     expect(() => discoverTopology({ env: { SLURM_PROCID: '0', SLURM_NTASKS: '0' } })).toThrow(/SLURM_NTASKS='0'/);
-    expect(() => discoverTopology({ env: { RANK: '2', WORLD_SIZE: '2', MASTER_ADDR: 'm' } })).toThrow(/rank 2 is not below the world size 2/);
+    expect(() => discoverTopology({ env: { RANK: '2', WORLD_SIZE: '2', MASTER_ADDR: 'm' } })).toThrow(
+      /rank 2 is not below the world size 2/,
+    );
     expect(() => discoverTopology({ env: { RANK: '0', WORLD_SIZE: '2', MASTER_ADDR: 'm', MASTER_PORT: '70000' } })).toThrow(/port 70000/);
-    expect(() => discoverTopology({ env: { SLURM_PROCID: '0', SLURM_NTASKS: '2', SLURM_JOB_NODELIST: 'x' }, slurmHosts: () => [] })).toThrow(/node list 'x' expands to no host/);
+    expect(() =>
+      discoverTopology({ env: { SLURM_PROCID: '0', SLURM_NTASKS: '2', SLURM_JOB_NODELIST: 'x' }, slurmHosts: () => [] }),
+    ).toThrow(/node list 'x' expands to no host/);
   });
 
   it('runs a one-task job on loopback without any address', () => {
-    expect(discoverTopology({ flags: { rank: 0, world: 1 }, env: {} })).toMatchObject({ masterAddr: '127.0.0.1', masterPort: DEFAULT_MASTER_PORT });
+    expect(discoverTopology({ flags: { rank: 0, world: 1 }, env: {} })).toMatchObject({
+      masterAddr: '127.0.0.1',
+      masterPort: DEFAULT_MASTER_PORT,
+    });
   });
 });
 

@@ -21,7 +21,9 @@ beforeAll(async () => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function workers(endpoint: string, n: number): ChildProcess[] {
-  return Array.from({ length: n }, () => spawn(process.execPath, [CLI, 'worker', '--connect', endpoint], { stdio: ['ignore', 'ignore', 'inherit'] }));
+  return Array.from({ length: n }, () =>
+    spawn(process.execPath, [CLI, 'worker', '--connect', endpoint], { stdio: ['ignore', 'ignore', 'inherit'] }),
+  );
 }
 
 /** Runs a whole training run: coordinator here, `world` worker processes. */
@@ -29,14 +31,29 @@ async function train(world: number, overrides: Partial<RunConfig>) {
   const epochs: EpochInfo[] = [];
   const lines: string[] = [];
   let procs: ChildProcess[] = [];
-  const config = { ...DEFAULTS, data, size: 16, bs: 8, backend: 'wasm', pretrained: null, out: join(dir, `out-${world}-${Date.now()}`), ...overrides };
+  const config = {
+    ...DEFAULTS,
+    data,
+    size: 16,
+    bs: 8,
+    backend: 'wasm',
+    pretrained: null,
+    out: join(dir, `out-${world}-${Date.now()}`),
+    ...overrides,
+  };
   try {
     const summary = await runCoordinator({
-      bind: 'tcp://127.0.0.1:*', world, config, log: (l) => lines.push(l), timeoutMs: 60_000,
+      bind: 'tcp://127.0.0.1:*',
+      world,
+      config,
+      log: (l) => lines.push(l),
+      timeoutMs: 60_000,
       onListening: (endpoint) => (procs = workers(endpoint, world)),
       callbacks: [{ afterEpoch: (e) => void epochs.push(e) }],
     });
-    const exits = await Promise.all(procs.map((p) => new Promise<number | null>((r) => (p.exitCode !== null ? r(p.exitCode) : p.on('exit', (c) => r(c))))));
+    const exits = await Promise.all(
+      procs.map((p) => new Promise<number | null>((r) => (p.exitCode !== null ? r(p.exitCode) : p.on('exit', (c) => r(c))))),
+    );
     return { summary, epochs, lines, exits, out: config.out };
   } finally {
     for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
@@ -72,7 +89,10 @@ describe('fine_tune end to end, 2 worker processes', () => {
   });
 
   it('writes a metrics record per step with the schedule the coordinator sent', () => {
-    const records = readFileSync(join(run.out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const records = readFileSync(join(run.out, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const steps = records.filter((r) => r.kind === 'step');
     // 72 training images, 2 workers x bs 8, drop_last: 4 steps per epoch, 2 epochs.
     expect(steps).toHaveLength(8);

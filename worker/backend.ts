@@ -84,7 +84,9 @@ async function useWebgpu(opts: BackendOptions): Promise<{ name: string; reason: 
     try {
       binding = dawnBinding();
     } catch (e) {
-      throw new Error(`--backend webgpu: the optional npm package 'webgpu' (Dawn) did not load: ${(e as Error).message.split('\n')[0]}; run \`npm install webgpu\``);
+      throw new Error(
+        `--backend webgpu: the optional npm package 'webgpu' (Dawn) did not load: ${(e as Error).message.split('\n')[0]}; run \`npm install webgpu\``,
+      );
     }
     Object.assign(globalThis, binding.globals);
     dawn = { gpu: binding.create(flags) };
@@ -94,15 +96,23 @@ async function useWebgpu(opts: BackendOptions): Promise<{ name: string; reason: 
   const gpu = (globalThis as { navigator?: { gpu?: { requestAdapter(): Promise<unknown> } } }).navigator?.gpu;
   const adapter = gpu ? await gpu.requestAdapter() : null;
   if (adapter == null) {
-    throw new Error(`--backend webgpu: Dawn found no GPU adapter (flags: ${flags.join(' ') || 'none'}); it needs a Vulkan ` +
-      `driver (libvulkan.so.1 and a GPU ICD); pass --backend wasm to train on the CPU`);
+    throw new Error(
+      `--backend webgpu: Dawn found no GPU adapter (flags: ${flags.join(' ') || 'none'}); it needs a Vulkan ` +
+        `driver (libvulkan.so.1 and a GPU ICD); pass --backend wasm to train on the CPU`,
+    );
   }
   registerWebgpuKernels();
   await activate('webgpu');
   const device = (adapter as { info?: { device?: string } }).info?.device || 'unnamed';
   const ordinal = process.env[GPU_ENV.ordinal];
-  const pin = ordinal && ordinal !== '0' && !process.env[GPU_ENV.webgpuAdapter] ? `; GPU ${ordinal} asked for, but Dawn picks adapters by name only (set ${GPU_ENV.webgpuAdapter})` : '';
-  return { name: 'webgpu', reason: `Dawn adapter '${device}'${flags.length ? ` (flags: ${flags.join(' ')})` : ''}, ringtune webgpu kernels registered${pin}` };
+  const pin =
+    ordinal && ordinal !== '0' && !process.env[GPU_ENV.webgpuAdapter]
+      ? `; GPU ${ordinal} asked for, but Dawn picks adapters by name only (set ${GPU_ENV.webgpuAdapter})`
+      : '';
+  return {
+    name: 'webgpu',
+    reason: `Dawn adapter '${device}'${flags.length ? ` (flags: ${flags.join(' ')})` : ''}, ringtune webgpu kernels registered${pin}`,
+  };
 }
 
 /** Initialises tfjs on the requested backend (registering ringtune's kernels), returns what was chosen and why. */

@@ -56,13 +56,25 @@ export interface Heartbeat {
 }
 
 /** Starts pinging the coordinator as `rank`; calls onAbort (on the main thread) when the run must end. */
-export function startHeartbeat(o: { address: string; rank: number; onAbort: (reason: string) => void; curve?: Record<string, unknown> }): Heartbeat {
+export function startHeartbeat(o: {
+  address: string;
+  rank: number;
+  onAbort: (reason: string) => void;
+  curve?: Record<string, unknown>;
+}): Heartbeat {
   const parentPid = process.env.RINGTUNE_SUPERVISOR_PID ? Number(process.env.RINGTUNE_SUPERVISOR_PID) : 0;
   const thread = new Worker(THREAD_SOURCE, {
     eval: true,
     workerData: {
-      zmqPath: require.resolve('zeromq'), msgpackrPath: require.resolve('msgpackr'), address: o.address, rank: o.rank, version: PROTOCOL_VERSION,
-      intervalMs: HEARTBEAT_MS, silentMs: COORDINATOR_SILENT_MS, parentPid, curve: o.curve,
+      zmqPath: require.resolve('zeromq'),
+      msgpackrPath: require.resolve('msgpackr'),
+      address: o.address,
+      rank: o.rank,
+      version: PROTOCOL_VERSION,
+      intervalMs: HEARTBEAT_MS,
+      silentMs: COORDINATOR_SILENT_MS,
+      parentPid,
+      curve: o.curve,
     },
   });
   thread.on('message', (m: { abort?: string }) => m.abort && o.onAbort(m.abort));

@@ -39,8 +39,14 @@ export interface Preprocessing {
 /** The preprocessing a model trained at `size` with these statistics expects. */
 export function preprocessingFor(size: number, stats: { mean: number[]; std: number[] }): Preprocessing {
   return {
-    format: 'ringtune-preprocessing', version: 1, size, layout: 'NHWC', channelOrder: 'RGB', pixelScale: 255,
-    mean: [...stats.mean], std: [...stats.std],
+    format: 'ringtune-preprocessing',
+    version: 1,
+    size,
+    layout: 'NHWC',
+    channelOrder: 'RGB',
+    pixelScale: 255,
+    mean: [...stats.mean],
+    std: [...stats.std],
     decode: { exifOrientation: true, alpha: 'dropped', colourspace: 'srgb' },
     resize: { fit: 'cover', kernel: 'lanczos3', crop: 'centre' },
     output: 'probabilities',
@@ -74,8 +80,13 @@ async function readJson(file: string, what: string): Promise<unknown> {
   }
 }
 
-const exists = (file: string) => fs.stat(file).then(() => true, () => false);
-const isNumbers = (v: unknown, n: number) => Array.isArray(v) && v.length === n && v.every((x) => typeof x === 'number' && Number.isFinite(x));
+const exists = (file: string) =>
+  fs.stat(file).then(
+    () => true,
+    () => false,
+  );
+const isNumbers = (v: unknown, n: number) =>
+  Array.isArray(v) && v.length === n && v.every((x) => typeof x === 'number' && Number.isFinite(x));
 
 /** Reads size and normalization from preprocessing.json (export) or config.json (training output). */
 async function readInputSpec(dir: string): Promise<Pick<Classifier, 'kind' | 'size' | 'mean' | 'std' | 'split'>> {
@@ -89,13 +100,21 @@ async function readInputSpec(dir: string): Promise<Pick<Classifier, 'kind' | 'si
     return { kind: 'export', size: p.size!, mean: p.mean!, std: p.std! };
   }
   if (await exists(configFile)) {
-    const c = (await readJson(configFile, 'run config')) as { size?: unknown; mean?: unknown; std?: unknown; validPct?: unknown; seed?: unknown };
+    const c = (await readJson(configFile, 'run config')) as {
+      size?: unknown;
+      mean?: unknown;
+      std?: unknown;
+      validPct?: unknown;
+      seed?: unknown;
+    };
     if (!Number.isInteger(c?.size) || (c.size as number) < 1) throw new Error(`run config ${configFile} has no positive integer 'size'`);
     const stats = isNumbers(c.mean, 3) && isNumbers(c.std, 3) ? { mean: c.mean as number[], std: c.std as number[] } : TRAINING_STATS;
     const split = typeof c.validPct === 'number' && Number.isInteger(c.seed) ? { validPct: c.validPct, seed: c.seed as number } : undefined;
     return { kind: 'training', size: c.size as number, ...stats, split };
   }
-  throw new Error(`model folder ${dir} has neither config.json (a training output) nor preprocessing.json (an export): cannot tell the input size and normalization`);
+  throw new Error(
+    `model folder ${dir} has neither config.json (a training output) nor preprocessing.json (an export): cannot tell the input size and normalization`,
+  );
 }
 
 async function readLabels(file: string): Promise<string[]> {
@@ -127,10 +146,14 @@ export async function loadClassifier(dir: string): Promise<Classifier> {
   const outShape = model.outputs[0].shape;
   const specFile = join(dir, spec.kind === 'export' ? 'preprocessing.json' : 'config.json');
   if (inShape.length !== 4 || inShape[1] !== spec.size || inShape[2] !== spec.size || inShape[3] !== 3) {
-    throw new Error(`${modelFile} takes inputs of shape [${inShape.map(String).join(', ')}] but ${specFile} says size ${spec.size} (expected [null, ${spec.size}, ${spec.size}, 3])`);
+    throw new Error(
+      `${modelFile} takes inputs of shape [${inShape.map(String).join(', ')}] but ${specFile} says size ${spec.size} (expected [null, ${spec.size}, ${spec.size}, 3])`,
+    );
   }
   if (outShape.length !== 2 || outShape[1] !== labels.length) {
-    throw new Error(`${labelsFile} lists ${labels.length} classes but ${modelFile} outputs ${outShape[outShape.length - 1]}: labels and model do not belong together`);
+    throw new Error(
+      `${labelsFile} lists ${labels.length} classes but ${modelFile} outputs ${outShape[outShape.length - 1]}: labels and model do not belong together`,
+    );
   }
   return { dir, model, labels, ...spec };
 }
@@ -166,12 +189,34 @@ async function scoreBatch(c: Classifier, x: Float32Array, n: number): Promise<{ 
  * Scores `items` (files under `root`, label = index into the model's outputs, or -1 for unknown)
  * in batches of `bs`, decoding the next batch while the model runs on this one.
  */
-export async function scoreItems(c: Classifier, root: string, items: Item[], bs: number, onBatch?: (done: number, total: number) => void): Promise<Scores> {
+export async function scoreItems(
+  c: Classifier,
+  root: string,
+  items: Item[],
+  bs: number,
+  onBatch?: (done: number, total: number) => void,
+): Promise<Scores> {
   if (!(Number.isInteger(bs) && bs >= 1)) throw new Error(`batch size must be a whole number >= 1, got ${bs}`);
   const k = c.labels.length;
   const n = items.length;
-  const out: Scores = { n, classes: k, probs: new Float32Array(n * k), losses: new Float32Array(n), preds: new Int32Array(n), targets: new Int32Array(n) };
-  const loader = new BatchLoader(root, items, { size: c.size, mean: c.mean, std: c.std, train: false, flip: false, minScale: 1, seed: 0, cacheBytes: 0 });
+  const out: Scores = {
+    n,
+    classes: k,
+    probs: new Float32Array(n * k),
+    losses: new Float32Array(n),
+    preds: new Int32Array(n),
+    targets: new Int32Array(n),
+  };
+  const loader = new BatchLoader(root, items, {
+    size: c.size,
+    mean: c.mean,
+    std: c.std,
+    train: false,
+    flip: false,
+    minScale: 1,
+    seed: 0,
+    cacheBytes: 0,
+  });
   const starts = Array.from({ length: Math.ceil(n / bs) }, (_, b) => b * bs);
   const indices = (s: number) => Array.from({ length: Math.min(bs, n - s) }, (_, i) => s + i);
   for (let b = 0; b < starts.length; b++) {
@@ -200,7 +245,12 @@ export async function scoreFiles(c: Classifier, files: string[], bs: number): Pr
     if (!st) throw new Error(`image ${f} does not exist`);
     if (!st.isFile()) throw new Error(`image ${f} is not a file`);
   }
-  return scoreItems(c, '', files.map((file) => ({ file, label: -1 })), bs);
+  return scoreItems(
+    c,
+    '',
+    files.map((file) => ({ file, label: -1 })),
+    bs,
+  );
 }
 
 /** Frees the classifier's weights. */

@@ -61,7 +61,9 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
       if (msg.type === 'stop') break;
       if (msg.type === 'welcome') {
         heartbeat = startHeartbeat({
-          address: opts.connect, rank: msg.rank, curve,
+          address: opts.connect,
+          rank: msg.rank,
+          curve,
           onAbort: (reason) => {
             log(`ringtune worker rank ${msg.rank}: ${reason}; exiting`);
             // Stop the heartbeat thread first: exiting with its socket open crashes libzmq's teardown.
@@ -82,27 +84,65 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
   }
 }
 
-async function handle(msg: CoordMsg, frames: Buffer[], s: Session | null, send: (m: WorkerMsg, f?: Uint8Array[]) => Promise<void>, opts: WorkerOptions, log: (l: string) => void, keys: JobKeys | null): Promise<Session | null> {
+async function handle(
+  msg: CoordMsg,
+  frames: Buffer[],
+  s: Session | null,
+  send: (m: WorkerMsg, f?: Uint8Array[]) => Promise<void>,
+  opts: WorkerOptions,
+  log: (l: string) => void,
+  keys: JobKeys | null,
+): Promise<Session | null> {
   switch (msg.type) {
     case 'welcome': {
       const { config, rank, world } = msg;
       const backend = await selectBackend(config.backend as never);
       if (rank === 0) log(`ringtune: backend ${backend.name} (${backend.reason})`);
-      const net = await buildNet({ arch: config.arch, nClasses: config.nClasses, size: config.size, groups: config.groups ?? undefined, seed: config.seed, pretrained: config.pretrained ?? undefined, head: { linFtrs: config.linFtrs, ps: config.ps, firstBn: config.firstBn } });
+      const net = await buildNet({
+        arch: config.arch,
+        nClasses: config.nClasses,
+        size: config.size,
+        groups: config.groups ?? undefined,
+        seed: config.seed,
+        pretrained: config.pretrained ?? undefined,
+        head: { linFtrs: config.linFtrs, ps: config.ps, firstBn: config.firstBn },
+      });
       const ring = await Ring.bind({ rank, world, host: opts.host, keys, wire: config.gradDtype });
       const replica = new Replica(net, ring, world, config.wd, Math.max(1, Math.floor((config.bucketMb * 2 ** 20) / 4)));
-      const common = { size: config.size, mean: net.stats.mean, std: net.stats.std, flip: config.flip, minScale: config.minScale, seed: config.seed };
+      const common = {
+        size: config.size,
+        mean: net.stats.mean,
+        std: net.stats.std,
+        flip: config.flip,
+        minScale: config.minScale,
+        seed: config.seed,
+      };
       const train = new BatchLoader(config.data, msg.items, { ...common, train: true });
       const valid = new BatchLoader(config.data, msg.validItems, { ...common, train: false });
       const params = trainableCount(net);
       const shmWhyNot = shmUnavailable(segmentLayout(world, shmCapacity(net)).totalBytes);
-      await send({ type: 'ready', ringEndpoint: ring.endpoint, weightsHash: await replica.weightsHash(), backend: backend.name, backendReason: backend.reason, params, groups: net.nGroups, host: hostKey(), shmUnavailable: shmWhyNot });
+      await send({
+        type: 'ready',
+        ringEndpoint: ring.endpoint,
+        weightsHash: await replica.weightsHash(),
+        backend: backend.name,
+        backendReason: backend.reason,
+        params,
+        groups: net.nGroups,
+        host: hostKey(),
+        shmUnavailable: shmWhyNot,
+      });
       return { rank, world, config, replica, ring, allreduce: ring, train, valid };
     }
     case 'ring': {
       const sess = need(s, msg.type);
       if (msg.allreduce === 'shm') {
-        sess.allreduce = await ShmAllReduce.attach({ rank: sess.rank, world: sess.world, name: msg.shmName, capacity: shmCapacity(sess.replica.net) });
+        sess.allreduce = await ShmAllReduce.attach({
+          rank: sess.rank,
+          world: sess.world,
+          name: msg.shmName,
+          capacity: shmCapacity(sess.replica.net),
+        });
         sess.replica.useAllReduce(sess.allreduce);
         await sess.ring.close();
       } else {
@@ -167,7 +207,18 @@ async function step(s: Session, order: StepOrder, send: (m: WorkerMsg) => Promis
   // Dropout masks follow the run seed (different per rank and step), so runs are reproducible.
   seedDropout(s.replica.net.model, mixSeed(s.config.seed, order.step, s.rank));
   const r = await s.replica.step(batch.x, batch.y, batch.n, s.config.size, order.lrs, order.mom, order.step);
-  await send({ type: 'stepDone', step: order.step, loss: r.loss, n: batch.n, computeMs: r.computeMs, allreduceMs: r.allreduceMs, allreduceWaitMs: r.allreduceWaitMs, allreduceBytes: r.allreduceBytes, tensors: tf.memory().numTensors, rssBytes: process.memoryUsage().rss });
+  await send({
+    type: 'stepDone',
+    step: order.step,
+    loss: r.loss,
+    n: batch.n,
+    computeMs: r.computeMs,
+    allreduceMs: r.allreduceMs,
+    allreduceWaitMs: r.allreduceWaitMs,
+    allreduceBytes: r.allreduceBytes,
+    tensors: tf.memory().numTensors,
+    rssBytes: process.memoryUsage().rss,
+  });
 }
 
 function bytesOf(a: Float32Array): Uint8Array {
@@ -184,7 +235,10 @@ function floatsOf(b: Buffer): Float32Array {
 
 /** Floats of the largest buffer a replica all-reduces: every trainable parameter, or the BatchNorm statistics. */
 function shmCapacity(net: Replica['net']): number {
-  return Math.max(trainableCount(net), net.bnStats.reduce((a, v) => a + v.read().size, 0));
+  return Math.max(
+    trainableCount(net),
+    net.bnStats.reduce((a, v) => a + v.read().size, 0),
+  );
 }
 
 /** Floats of every trainable parameter (all groups). */
@@ -196,4 +250,3 @@ function need(s: Session | null, type: string): Session {
   if (!s) throw new Error(`coordinator sent '${type}' before 'welcome'`);
   return s;
 }
-

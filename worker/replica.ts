@@ -71,8 +71,12 @@ export class Replica {
     }
     this.params = new Float32Array(offset);
     this.grads = this.allreduce.buffer(offset);
-    this.buckets = bucketize(segments.map((s) => s.length), this.bucketFloats);
-    if (this.buckets.length > BUCKET_TAGS) throw new Error(`${this.buckets.length} gradient buckets: raise --bucket-mb (at most ${BUCKET_TAGS} buckets)`);
+    this.buckets = bucketize(
+      segments.map((s) => s.length),
+      this.bucketFloats,
+    );
+    if (this.buckets.length > BUCKET_TAGS)
+      throw new Error(`${this.buckets.length} gradient buckets: raise --bucket-mb (at most ${BUCKET_TAGS} buckets)`);
     // data(), not dataSync(): a GPU backend in Node cannot read back synchronously.
     const values = await Promise.all(this.vars.map((v) => v.data()));
     values.forEach((v, i) => this.params.set(v as Float32Array, segments[i].offset));
@@ -90,7 +94,10 @@ export class Replica {
     const { loss, parts } = tf.tidy(() => {
       const xs = tf.tensor4d(x, [n, size, size, 3]);
       const ys = tf.tensor1d(y, 'int32');
-      const { value, grads } = tf.variableGrads(() => tf.mean(crossEntropy(this.net.model.apply(xs, { training: true }) as tf.Tensor2D, ys)) as tf.Scalar, this.vars);
+      const { value, grads } = tf.variableGrads(
+        () => tf.mean(crossEntropy(this.net.model.apply(xs, { training: true }) as tf.Tensor2D, ys)) as tf.Scalar,
+        this.vars,
+      );
       const flat = (v: tf.Variable) => tf.reshape(grads[v.name], [-1]);
       const parts = this.buckets.map((b) => tf.concat(this.vars.slice(b.first, b.last + 1).map(flat)));
       return { loss: value, parts };
@@ -122,15 +129,28 @@ export class Replica {
       tf.dispose([loss, ...parts]);
     }
     const t2 = performance.now();
-    this.adam!.step(this.params, this.grads, lrs.map((lr) => ({ lr, mom, wd: this.wd })));
+    this.adam!.step(
+      this.params,
+      this.grads,
+      lrs.map((lr) => ({ lr, mom, wd: this.wd })),
+    );
     this.upload();
-    return { loss: (await lossValue)[0], computeMs: t1 - t0 + (performance.now() - t2), allreduceMs: t2 - t1, allreduceWaitMs: waitMs, allreduceBytes: this.grads.byteLength };
+    return {
+      loss: (await lossValue)[0],
+      computeMs: t1 - t0 + (performance.now() - t2),
+      allreduceMs: t2 - t1,
+      allreduceWaitMs: waitMs,
+      allreduceBytes: this.grads.byteLength,
+    };
   }
 
   /** Writes the master copy into the variables: one upload, split on the device. */
   private upload(): void {
     tf.tidy(() => {
-      const parts = tf.split(tf.tensor1d(this.params.slice()), this.vars.map((v) => v.size));
+      const parts = tf.split(
+        tf.tensor1d(this.params.slice()),
+        this.vars.map((v) => v.size),
+      );
       parts.forEach((p, i) => this.vars[i].assign(tf.reshape(p, this.vars[i].shape)));
     });
   }
@@ -177,7 +197,13 @@ export class Replica {
   }
 
   /** Restores a checkpoint: all weights, then this rank's BN statistics, then phase and optimizer state. */
-  async restore(weights: Float32Array, bnStats: Float32Array, phase: number, freezeTo: number, adam: { step: number; m: Float32Array; v: Float32Array }): Promise<void> {
+  async restore(
+    weights: Float32Array,
+    bnStats: Float32Array,
+    phase: number,
+    freezeTo: number,
+    adam: { step: number; m: Float32Array; v: Float32Array },
+  ): Promise<void> {
     this.writeFlat(this.net.model.weights, weights, 'weights');
     this.writeFlat(this.net.bnStats, bnStats, 'BatchNorm statistics');
     await this.setPhase(phase, freezeTo, true);
@@ -195,7 +221,8 @@ export class Replica {
   private writeFlat(vars: tf.LayerVariable[], flat: Float32Array, what: string): void {
     const sizes = vars.map((v) => v.read().size);
     const total = sizes.reduce((a, b) => a + b, 0);
-    if (total !== flat.length) throw new Error(`checkpoint ${what} hold ${flat.length} values, this model has ${total}: was it saved from another model?`);
+    if (total !== flat.length)
+      throw new Error(`checkpoint ${what} hold ${flat.length} values, this model has ${total}: was it saved from another model?`);
     if (total === 0) return;
     tf.tidy(() => {
       const parts = tf.split(tf.tensor1d(flat.slice()), sizes);

@@ -14,7 +14,12 @@ import { writeConfusionMatrix, writeImageGrid, type Tile } from '../../coordinat
 export const TOP_LOSSES_TITLE = 'Top losses: predicted / actual (probability), loss';
 
 /** One class's row of the per-class table. */
-export interface ClassAccuracy { name: string; images: number; correct: number; accuracy: number }
+export interface ClassAccuracy {
+  name: string;
+  images: number;
+  correct: number;
+  accuracy: number;
+}
 
 /** Everything evaluate reports (also written as evaluation.json). */
 export interface EvaluationSummary {
@@ -54,11 +59,17 @@ export function topLossIndices(losses: ArrayLike<number>, k: number): number[] {
 }
 
 /** fastai's most_confused: off-diagonal (actual, predicted, count) with count >= minCount, most first. */
-export function mostConfused(confusion: number[][], labels: string[], minCount = 1): { actual: string; predicted: string; count: number }[] {
+export function mostConfused(
+  confusion: number[][],
+  labels: string[],
+  minCount = 1,
+): { actual: string; predicted: string; count: number }[] {
   const out: { actual: string; predicted: string; count: number }[] = [];
-  confusion.forEach((row, a) => row.forEach((count, p) => {
-    if (a !== p && count >= minCount) out.push({ actual: labels[a], predicted: labels[p], count });
-  }));
+  confusion.forEach((row, a) =>
+    row.forEach((count, p) => {
+      if (a !== p && count >= minCount) out.push({ actual: labels[a], predicted: labels[p], count });
+    }),
+  );
   return out.sort((x, y) => y.count - x.count);
 }
 
@@ -67,10 +78,17 @@ const fixed = (x: number) => (Number.isFinite(x) ? x.toFixed(6) : 'n/a');
 /** The text report: totals, a per-class table and the most confused pairs. */
 export function formatSummary(s: EvaluationSummary, labels: string[]): string {
   const w = Math.max(5, ...labels.map((l) => l.length)) + 2;
-  const lines = [`loss      ${fixed(s.loss)}`, `accuracy  ${fixed(s.accuracy)}`, '', `${'class'.padEnd(w)}${'images'.padEnd(8)}${'correct'.padEnd(9)}accuracy`];
-  for (const c of s.perClass) lines.push(`${c.name.padEnd(w)}${String(c.images).padEnd(8)}${String(c.correct).padEnd(9)}${fixed(c.accuracy)}`);
+  const lines = [
+    `loss      ${fixed(s.loss)}`,
+    `accuracy  ${fixed(s.accuracy)}`,
+    '',
+    `${'class'.padEnd(w)}${'images'.padEnd(8)}${'correct'.padEnd(9)}accuracy`,
+  ];
+  for (const c of s.perClass)
+    lines.push(`${c.name.padEnd(w)}${String(c.images).padEnd(8)}${String(c.correct).padEnd(9)}${fixed(c.accuracy)}`);
   const confused = mostConfused(s.confusion, labels).slice(0, 5);
-  if (confused.length) lines.push('', 'most confused (actual -> predicted: images):', ...confused.map((c) => `  ${c.actual} -> ${c.predicted}: ${c.count}`));
+  if (confused.length)
+    lines.push('', 'most confused (actual -> predicted: images):', ...confused.map((c) => `  ${c.actual} -> ${c.predicted}: ${c.count}`));
   return lines.join('\n');
 }
 
@@ -91,19 +109,33 @@ export interface EvaluateOptions {
 function relabel(items: Item[], dataClasses: string[], labels: string[], data: string, labelsFile: string): Item[] {
   const map = dataClasses.map((c) => labels.indexOf(c));
   const unknown = dataClasses.filter((_, i) => map[i] < 0);
-  if (unknown.length) throw new Error(`class folder(s) ${unknown.join(', ')} in ${data} are not among the model's classes in ${labelsFile} (${labels.join(', ')})`);
+  if (unknown.length)
+    throw new Error(
+      `class folder(s) ${unknown.join(', ')} in ${data} are not among the model's classes in ${labelsFile} (${labels.join(', ')})`,
+    );
   return items.map((it) => ({ file: it.file, label: map[it.label] }));
 }
 
 /** Runs the evaluation, writes the figures and evaluation.json; returns the summary and the files written. */
-export async function evaluate(o: EvaluateOptions, log: (line: string) => void = () => undefined): Promise<{ summary: EvaluationSummary; files: string[] }> {
+export async function evaluate(
+  o: EvaluateOptions,
+  log: (line: string) => void = () => undefined,
+): Promise<{ summary: EvaluationSummary; files: string[] }> {
   await selectBackend(o.backend);
   const clf = await loadClassifier(o.model);
   try {
     const dataset = await scanImageFolders(o.data, { validPct: o.validPct ?? clf.split?.validPct, seed: o.seed ?? clf.split?.seed });
-    const items = relabel(o.split === 'valid' ? dataset.valid : dataset.train, dataset.classes, clf.labels, o.data, join(o.model, 'labels.json'));
+    const items = relabel(
+      o.split === 'valid' ? dataset.valid : dataset.train,
+      dataset.classes,
+      clf.labels,
+      o.data,
+      join(o.model, 'labels.json'),
+    );
     if (items.length === 0) throw new Error(`the ${o.split} split of ${o.data} has no images`);
-    log(`evaluate: ${items.length} images (${o.split} split of ${o.data}), model ${o.model}, ${clf.labels.length} classes, ${clf.size}x${clf.size}`);
+    log(
+      `evaluate: ${items.length} images (${o.split} split of ${o.data}), model ${o.model}, ${clf.labels.length} classes, ${clf.size}x${clf.size}`,
+    );
     const scores = await scoreItems(clf, dataset.root, items, o.bs);
     const summary = summarize(scores, clf.labels);
     const out = o.out ?? join(o.model, `eval-${o.split}`);
@@ -111,14 +143,30 @@ export async function evaluate(o: EvaluateOptions, log: (line: string) => void =
     const files = [join(out, 'evaluation.json'), join(out, 'confusion.png')];
     const top = topLossIndices(scores.losses, Math.min(o.topLosses, items.length));
     const topLosses = top.map((i) => ({
-      file: items[i].file, actual: clf.labels[scores.targets[i]], predicted: clf.labels[scores.preds[i]], loss: scores.losses[i],
-      actualProbability: scores.probs[i * scores.classes + scores.targets[i]], predictedProbability: scores.probs[i * scores.classes + scores.preds[i]],
+      file: items[i].file,
+      actual: clf.labels[scores.targets[i]],
+      predicted: clf.labels[scores.preds[i]],
+      loss: scores.losses[i],
+      actualProbability: scores.probs[i * scores.classes + scores.targets[i]],
+      predictedProbability: scores.probs[i * scores.classes + scores.preds[i]],
     }));
-    writeFileSync(files[0], JSON.stringify({ model: resolve(o.model), data: dataset.root, split: o.split, ...summary, topLosses }, null, 2) + '\n');
-    await writeConfusionMatrix(files[1], summary.confusion, clf.labels, `Confusion matrix (${o.split}, ${items.length} images, accuracy ${(summary.accuracy * 100).toFixed(1)}%)`);
+    writeFileSync(
+      files[0],
+      JSON.stringify({ model: resolve(o.model), data: dataset.root, split: o.split, ...summary, topLosses }, null, 2) + '\n',
+    );
+    await writeConfusionMatrix(
+      files[1],
+      summary.confusion,
+      clf.labels,
+      `Confusion matrix (${o.split}, ${items.length} images, accuracy ${(summary.accuracy * 100).toFixed(1)}%)`,
+    );
     if (top.length > 0) {
       files.push(join(out, 'top_losses.png'));
-      await writeImageGrid(files[2], top.map((i) => topLossTile(scores, i, join(dataset.root, items[i].file), clf.labels)), { title: TOP_LOSSES_TITLE });
+      await writeImageGrid(
+        files[2],
+        top.map((i) => topLossTile(scores, i, join(dataset.root, items[i].file), clf.labels)),
+        { title: TOP_LOSSES_TITLE },
+      );
     }
     return { summary, files };
   } finally {
@@ -128,7 +176,9 @@ export async function evaluate(o: EvaluateOptions, log: (line: string) => void =
 
 /** A top-losses caption: predicted and actual class with their probabilities, and the loss. */
 function topLossTile(s: Scores, i: number, file: string, labels: string[]): Tile {
-  const p = s.preds[i], t = s.targets[i], row = i * s.classes;
+  const p = s.preds[i],
+    t = s.targets[i],
+    row = i * s.classes;
   return {
     file,
     lines: [
@@ -139,32 +189,42 @@ function topLossTile(s: Scores, i: number, file: string, labels: string[]): Tile
   };
 }
 
-const whole = (flag: string, min: number) => (text: string): number => {
-  const v = Number(text);
-  if (text.trim() === '' || !Number.isInteger(v) || v < min) throw new InvalidArgumentError(`${flag} must be a whole number >= ${min}, got '${text}'`);
-  return v;
-};
+const whole =
+  (flag: string, min: number) =>
+  (text: string): number => {
+    const v = Number(text);
+    if (text.trim() === '' || !Number.isInteger(v) || v < min)
+      throw new InvalidArgumentError(`${flag} must be a whole number >= ${min}, got '${text}'`);
+    return v;
+  };
 
 /** The `evaluate` subcommand (commander); `write` receives what is printed. */
 export function evaluateCommand(write: (line: string) => void = (l) => console.log(l)): Command {
   return new Command('evaluate')
-    .description('loss, accuracy, per-class accuracy, a confusion matrix PNG and the top-losses images of a saved model on labelled image folders')
+    .description(
+      'loss, accuracy, per-class accuracy, a confusion matrix PNG and the top-losses images of a saved model on labelled image folders',
+    )
     .requiredOption('--model <dir>', 'a training output folder or an exported model folder')
     .requiredOption('--data <dir>', 'image folders: train/<class>/* and valid/<class>/*, or <class>/* (split as in training)')
     .addOption(new Option('--split <name>', 'which split to evaluate').choices(['valid', 'train']).default('valid'))
     .option('--bs <n>', 'images per batch', whole('--bs', 1), 64)
     .option('--out <dir>', 'where to write confusion.png, top_losses.png and evaluation.json (default: <model>/eval-<split>)')
     .option('--top-losses <k>', 'images in the top-losses grid (0: none)', whole('--top-losses', 0), 9)
-    .option('--valid-pct <p>', 'validation fraction for a single-folder dataset (default: the training run\'s)', (t) => {
+    .option('--valid-pct <p>', "validation fraction for a single-folder dataset (default: the training run's)", (t) => {
       const v = Number(t);
       if (!(v > 0 && v < 1)) throw new InvalidArgumentError(`--valid-pct must be in (0, 1), got '${t}'`);
       return v;
     })
-    .option('--seed <n>', 'split seed for a single-folder dataset (default: the training run\'s)', whole('--seed', 0))
+    .option('--seed <n>', "split seed for a single-folder dataset (default: the training run's)", whole('--seed', 0))
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(backendChoices).default('auto'))
     .action(async (opts: EvaluateOptions) => {
       const { summary, files } = await evaluate(opts, write);
-      write(formatSummary(summary, summary.perClass.map((c) => c.name)));
+      write(
+        formatSummary(
+          summary,
+          summary.perClass.map((c) => c.name),
+        ),
+      );
       write(`\nwrote ${files.join(', ')}`);
     });
 }

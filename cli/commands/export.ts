@@ -48,11 +48,16 @@ export async function exportModel(modelDir: string, outDir: string): Promise<str
   const clf = await loadClassifier(modelDir);
   let withSoftmax: tf.LayersModel | null = null;
   try {
-    const probs = tf.layers.activation({ activation: 'softmax', name: EXPORT_SOFTMAX_LAYER }).apply(clf.model.outputs[0]) as tf.SymbolicTensor;
+    const probs = tf.layers
+      .activation({ activation: 'softmax', name: EXPORT_SOFTMAX_LAYER })
+      .apply(clf.model.outputs[0]) as tf.SymbolicTensor;
     withSoftmax = tf.model({ inputs: clf.model.inputs, outputs: probs, name: 'ringtune' });
     const { modelJson, weights } = await modelArtifacts(withSoftmax);
     const unknown = unknownClasses(JSON.parse(modelJson).modelTopology);
-    if (unknown.length) throw new Error(`${join(modelDir, 'model.json')} uses classes plain TensorFlow.js does not know (${unknown.join(', ')}): it cannot be exported for tf.loadLayersModel`);
+    if (unknown.length)
+      throw new Error(
+        `${join(modelDir, 'model.json')} uses classes plain TensorFlow.js does not know (${unknown.join(', ')}): it cannot be exported for tf.loadLayersModel`,
+      );
     await fs.mkdir(outDir, { recursive: true }).catch((e: Error) => {
       throw new Error(`cannot create export folder ${outDir}: ${e.message}`);
     });
@@ -73,7 +78,9 @@ export async function exportModel(modelDir: string, outDir: string): Promise<str
 /** The `export` subcommand (commander); `write` receives what is printed. */
 export function exportCommand(write: (line: string) => void = (l) => console.log(l)): Command {
   return new Command('export')
-    .description('write a self-contained TensorFlow.js model (model.json, weights.bin, labels.json, preprocessing.json) that loads with tf.loadLayersModel')
+    .description(
+      'write a self-contained TensorFlow.js model (model.json, weights.bin, labels.json, preprocessing.json) that loads with tf.loadLayersModel',
+    )
     .requiredOption('--model <dir>', 'a training output folder (model.json, weights.bin, labels.json, config.json)')
     .requiredOption('--out <dir>', 'the folder to write the exported model to')
     .addOption(new Option('--backend <name>', 'tfjs backend used while exporting').choices(backendChoices).default('auto'))

@@ -7,14 +7,21 @@ import { selectBackend, backendChoices, type BackendChoice } from '../../worker/
 import { disposeClassifier, loadClassifier, scoreFiles, type Scores } from '../../worker/inference';
 
 /** One image's answer: the best class and the `top` most likely classes, most likely first. */
-export interface Prediction { image: string; class: string; probability: number; top: { class: string; probability: number }[] }
+export interface Prediction {
+  image: string;
+  class: string;
+  probability: number;
+  top: { class: string; probability: number }[];
+}
 
 /** The k most likely classes of every scored image (ties: earlier label first). */
 export function topK(s: Scores, labels: string[], files: string[], k: number): Prediction[] {
   const kk = Math.min(k, s.classes);
   return files.map((image, i) => {
     const row = s.probs.subarray(i * s.classes, (i + 1) * s.classes);
-    const order = Array.from(row.keys()).sort((a, b) => row[b] - row[a] || a - b).slice(0, kk);
+    const order = Array.from(row.keys())
+      .sort((a, b) => row[b] - row[a] || a - b)
+      .slice(0, kk);
     const top = order.map((c) => ({ class: labels[c], probability: row[c] }));
     return { image, class: top[0].class, probability: top[0].probability, top };
   });
@@ -26,14 +33,23 @@ export function formatPredictions(ps: Prediction[]): string {
   const cw = Math.max(5, ...ps.map((p) => p.class.length)) + 2;
   const head = `${'image'.padEnd(w)}${'class'.padEnd(cw)}probability`;
   const rows = ps.map((p) => {
-    const more = p.top.slice(1).map((t) => `${t.class} ${t.probability.toFixed(4)}`).join(', ');
+    const more = p.top
+      .slice(1)
+      .map((t) => `${t.class} ${t.probability.toFixed(4)}`)
+      .join(', ');
     return `${p.image.padEnd(w)}${p.class.padEnd(cw)}${p.probability.toFixed(4)}${more ? `   (then ${more})` : ''}`;
   });
   return [head, ...rows].join('\n');
 }
 
 /** What `predict` needs. */
-export interface PredictOptions { model: string; images: string[]; top: number; bs: number; backend: BackendChoice }
+export interface PredictOptions {
+  model: string;
+  images: string[];
+  top: number;
+  bs: number;
+  backend: BackendChoice;
+}
 
 /** Loads the model and predicts every image. */
 export async function predict(o: PredictOptions): Promise<Prediction[]> {
@@ -48,11 +64,14 @@ export async function predict(o: PredictOptions): Promise<Prediction[]> {
   }
 }
 
-const whole = (flag: string) => (text: string): number => {
-  const v = Number(text);
-  if (text.trim() === '' || !Number.isInteger(v) || v < 1) throw new InvalidArgumentError(`${flag} must be a whole number >= 1, got '${text}'`);
-  return v;
-};
+const whole =
+  (flag: string) =>
+  (text: string): number => {
+    const v = Number(text);
+    if (text.trim() === '' || !Number.isInteger(v) || v < 1)
+      throw new InvalidArgumentError(`${flag} must be a whole number >= 1, got '${text}'`);
+    return v;
+  };
 
 /** The `predict` subcommand (commander); `write` receives what is printed. */
 export function predictCommand(write: (text: string) => void = (t) => process.stdout.write(t)): Command {

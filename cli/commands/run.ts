@@ -40,7 +40,13 @@ const integer = (flag: string, min: number) => (text: string) => {
  */
 export function slurmHosts(nodelist: string): string[] {
   try {
-    const hosts = execFileSync('scontrol', ['show', 'hostnames', nodelist], { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'pipe'] }).split('\n').filter(Boolean);
+    const hosts = execFileSync('scontrol', ['show', 'hostnames', nodelist], {
+      encoding: 'utf8',
+      timeout: 10_000,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+      .split('\n')
+      .filter(Boolean);
     if (hosts.length > 0) return hosts;
   } catch {
     /* fall through to reading the list ourselves */
@@ -76,7 +82,9 @@ interface RunFlags extends TopologyFlags {
 function exited(proc: ChildProcess, name: string): Promise<string | null> {
   return new Promise((resolve) => {
     proc.on('error', (e) => resolve(`${name} could not start: ${e.message}`));
-    proc.on('exit', (code, signal) => resolve(code === 0 ? null : `${name} (pid ${proc.pid}) exited with ${signal ? `signal ${signal}` : `code ${code}`}`));
+    proc.on('exit', (code, signal) =>
+      resolve(code === 0 ? null : `${name} (pid ${proc.pid}) exited with ${signal ? `signal ${signal}` : `code ${code}`}`),
+    );
   });
 }
 
@@ -90,7 +98,12 @@ export function weightsLine(e: EpochInfo): string {
  * (Note [frame memory] in cli/ring-malloc.ts) only at process start, and the child ends by itself
  * if this task dies. SIGINT/SIGTERM to the task reach the child; `stop` undoes that and ends it.
  */
-function superviseWorker(connect: string, host: string, gpu: number, rank: number): { child: ChildProcess; done: Promise<string | null>; stop: () => void } {
+function superviseWorker(
+  connect: string,
+  host: string,
+  gpu: number,
+  rank: number,
+): { child: ChildProcess; done: Promise<string | null>; stop: () => void } {
   const child = spawn(process.execPath, [CLI, 'worker', '--connect', connect, '--host', host], {
     env: { ...withRingMalloc(process.env), RINGTUNE_GPU: String(gpu), RINGTUNE_SUPERVISOR_PID: String(process.pid) },
     stdio: ['ignore', 'inherit', 'inherit'],
@@ -151,13 +164,22 @@ async function runRankZero(t: Topology, f: RunFlags, opts: Record<string, unknow
 export function runCommand(): Command {
   return addRunOptions(
     new Command('run')
-      .description('one task of a cluster job: finds its rank (flags, torchrun, Slurm or Kubernetes variables); rank 0 hosts the coordinator and a worker, the others are workers')
-      .option('--rank <n>', 'this task\'s rank (default: RANK, SLURM_PROCID or JOB_COMPLETION_INDEX)', integer('--rank', 0))
+      .description(
+        'one task of a cluster job: finds its rank (flags, torchrun, Slurm or Kubernetes variables); rank 0 hosts the coordinator and a worker, the others are workers',
+      )
+      .option('--rank <n>', "this task's rank (default: RANK, SLURM_PROCID or JOB_COMPLETION_INDEX)", integer('--rank', 0))
       .option('--world <n>', 'number of tasks (default: WORLD_SIZE or SLURM_NTASKS)', integer('--world', 1))
-      .option('--local-rank <n>', 'index of this task on its node: picks the GPU (default: LOCAL_RANK or SLURM_LOCALID)', integer('--local-rank', 0))
-      .option('--master-addr <host>', 'host of rank 0 (default: MASTER_ADDR, the first Slurm node, or the indexed Job\'s pod 0)')
+      .option(
+        '--local-rank <n>',
+        'index of this task on its node: picks the GPU (default: LOCAL_RANK or SLURM_LOCALID)',
+        integer('--local-rank', 0),
+      )
+      .option('--master-addr <host>', "host of rank 0 (default: MASTER_ADDR, the first Slurm node, or the indexed Job's pod 0)")
       .option('--master-port <port>', 'coordinator port on rank 0 (default: MASTER_PORT or 29500)', integer('--master-port', 1))
-      .option('--host <address>', 'address this task\'s ring listens on, reachable by the other tasks (default: the interface routing to the coordinator)')
+      .option(
+        '--host <address>',
+        "address this task's ring listens on, reachable by the other tasks (default: the interface routing to the coordinator)",
+      )
       .option('--bind-host <address>', 'interface the coordinator binds on rank 0', '0.0.0.0')
       .option('--coordinator-only', 'rank 0 runs no worker (the ring has WORLD - 1 workers)'),
   ).action(async (opts) => {

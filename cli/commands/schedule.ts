@@ -10,19 +10,35 @@ import { writeFigure } from '../../coordinator/plot';
 
 /** The parsed flags of `ringtune schedule`. */
 export interface ScheduleFlags {
-  fineTune?: number; fitOneCycle?: number; batches: number; groups: number;
-  baseLr?: number; freezeEpochs?: number; lrMult?: number; pctStart?: number; div?: number; divFinal?: number;
-  lrMax?: string; moms?: [number, number, number]; json?: boolean; plot?: string;
+  fineTune?: number;
+  fitOneCycle?: number;
+  batches: number;
+  groups: number;
+  baseLr?: number;
+  freezeEpochs?: number;
+  lrMult?: number;
+  pctStart?: number;
+  div?: number;
+  divFinal?: number;
+  lrMax?: string;
+  moms?: [number, number, number];
+  json?: boolean;
+  plot?: string;
 }
 
 /** The plan the flags ask for (exactly one of fineTune / fitOneCycle, and only that plan's own options). */
 export function planFromFlags(f: ScheduleFlags): Phase[] {
-  if ((f.fineTune === undefined) === (f.fitOneCycle === undefined)) throw new Error('give exactly one of --fine-tune EPOCHS or --fit-one-cycle EPOCHS');
+  if ((f.fineTune === undefined) === (f.fitOneCycle === undefined))
+    throw new Error('give exactly one of --fine-tune EPOCHS or --fit-one-cycle EPOCHS');
   const common = { groups: f.groups, pctStart: f.pctStart, div: f.div, divFinal: f.divFinal, moms: f.moms };
   if (f.fitOneCycle !== undefined) {
     const misplaced = (['baseLr', 'freezeEpochs', 'lrMult'] as const).filter((k) => f[k] !== undefined);
     if (misplaced.length) throw new Error(`${misplaced.map(flagName).join(', ')} only apply to --fine-tune (fit_one_cycle takes --lr-max)`);
-    return fitOneCyclePlan({ ...common, epochs: f.fitOneCycle, lrMax: f.lrMax === undefined ? undefined : parseLrSpec(f.lrMax, '--lr-max') });
+    return fitOneCyclePlan({
+      ...common,
+      epochs: f.fitOneCycle,
+      lrMax: f.lrMax === undefined ? undefined : parseLrSpec(f.lrMax, '--lr-max'),
+    });
   }
   if (f.lrMax !== undefined) throw new Error('--lr-max only applies to --fit-one-cycle (fine_tune takes --base-lr and --lr-mult)');
   return fineTunePlan({ ...common, epochs: f.fineTune!, baseLr: f.baseLr, freezeEpochs: f.freezeEpochs, lrMult: f.lrMult });
@@ -33,17 +49,20 @@ function flagName(key: string): string {
 }
 
 /** Commander argument parsers that name the flag in their error. */
-const num = (flag: string, ok: (v: number) => boolean, what: string) => (text: string): number => {
-  const v = Number(text);
-  if (text.trim() === '' || !Number.isFinite(v) || !ok(v)) throw new InvalidArgumentError(`${flag} must be ${what}, got '${text}'`);
-  return v;
-};
+const num =
+  (flag: string, ok: (v: number) => boolean, what: string) =>
+  (text: string): number => {
+    const v = Number(text);
+    if (text.trim() === '' || !Number.isFinite(v) || !ok(v)) throw new InvalidArgumentError(`${flag} must be ${what}, got '${text}'`);
+    return v;
+  };
 const whole = (flag: string, min: number) => num(flag, (v) => Number.isInteger(v) && v >= min, `a whole number >= ${min}`);
 const positive = (flag: string) => num(flag, (v) => v > 0, 'a positive number');
 
 function parseMoms(text: string): [number, number, number] {
   const v = text.split(',').map((s) => (s.trim() === '' ? NaN : Number(s)));
-  if (v.length !== 3 || v.some((m) => !(m >= 0 && m < 1))) throw new InvalidArgumentError(`--moms must be three numbers in [0, 1) like 0.95,0.85,0.95, got '${text}'`);
+  if (v.length !== 3 || v.some((m) => !(m >= 0 && m < 1)))
+    throw new InvalidArgumentError(`--moms must be three numbers in [0, 1) like 0.95,0.85,0.95, got '${text}'`);
   return [v[0], v[1], v[2]];
 }
 
@@ -55,8 +74,10 @@ export function scheduleSummary(phases: Phase[], batchesPerEpoch: number): strin
   for (const p of phases) {
     const n = phaseIters(p, batchesPerEpoch);
     const frozen = p.freezeTo > 0 ? `groups 0..${p.freezeTo - 1} frozen` : 'all groups trainable';
-    lines.push(`${p.name}: ${p.epochs} epoch(s) x ${batchesPerEpoch} batches = ${n} iterations, ${frozen}, ` +
-      `lr_max [${p.lrMax.map(sci).join(', ')}], div ${p.div}, div_final ${p.divFinal}, pct_start ${p.pctStart}, moms ${p.moms.join('/')}`);
+    lines.push(
+      `${p.name}: ${p.epochs} epoch(s) x ${batchesPerEpoch} batches = ${n} iterations, ${frozen}, ` +
+        `lr_max [${p.lrMax.map(sci).join(', ')}], div ${p.div}, div_final ${p.divFinal}, pct_start ${p.pctStart}, moms ${p.moms.join('/')}`,
+    );
     if (n === 0) continue;
     const picks = new Set<number>([0, Math.min(n - 1, Math.round(p.pctStart * n)), n - 1]);
     for (let k = 1; k < 10; k++) picks.add(Math.floor((k * (n - 1)) / 10));
@@ -92,7 +113,11 @@ export function scheduleCommand(write: (text: string) => void = toStdout): Comma
     .option('--base-lr <lr>', 'fine_tune base LR (default 2e-3)', positive('--base-lr'))
     .option('--freeze-epochs <n>', 'fine_tune frozen epochs (default 1)', whole('--freeze-epochs', 0))
     .option('--lr-mult <m>', 'fine_tune head/first-group LR ratio (default 100)', positive('--lr-mult'))
-    .option('--pct-start <p>', 'warm-up fraction (default 0.3 fine_tune, 0.25 fit_one_cycle)', num('--pct-start', (v) => v >= 0 && v <= 1, 'in [0, 1]'))
+    .option(
+      '--pct-start <p>',
+      'warm-up fraction (default 0.3 fine_tune, 0.25 fit_one_cycle)',
+      num('--pct-start', (v) => v >= 0 && v <= 1, 'in [0, 1]'),
+    )
     .option('--div <d>', 'start LR = peak / div (default 5 fine_tune unfrozen, 25 otherwise)', positive('--div'))
     .option('--div-final <d>', 'final LR = peak / div-final (default 1e5)', positive('--div-final'))
     .option('--lr-max <lr|start,stop>', 'fit_one_cycle peak LR: a number or a START,STOP slice (default 1e-3)')
@@ -100,7 +125,8 @@ export function scheduleCommand(write: (text: string) => void = toStdout): Comma
     .option('--json', 'print one JSON array with a record per iteration')
     .option('--plot <file.png>', 'draw the schedule to a PNG file')
     .action(async (flags: ScheduleFlags) => {
-      if (flags.plot !== undefined && !flags.plot.toLowerCase().endsWith('.png')) throw new Error(`--plot must name a .png file, got '${flags.plot}'`);
+      if (flags.plot !== undefined && !flags.plot.toLowerCase().endsWith('.png'))
+        throw new Error(`--plot must name a .png file, got '${flags.plot}'`);
       const phases = planFromFlags(flags);
       const records = scheduleRecords(phases, flags.batches);
       if (flags.json) write('[' + records.map((r) => '\n' + JSON.stringify(r)).join(',') + '\n]\n');

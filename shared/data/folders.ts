@@ -10,16 +10,32 @@ import { mapPool } from './pool';
 import { randomSplit } from './split';
 
 /** One sample: a path relative to the data folder (always with '/') and its class index. */
-export interface Item { file: string; label: number }
+export interface Item {
+  file: string;
+  label: number;
+}
 
 /** A scanned dataset: sorted class names, the two splits, and what was left out and why. */
-export interface Dataset { root: string; classes: string[]; train: Item[]; valid: Item[]; skipped: { file: string; reason: string }[] }
+export interface Dataset {
+  root: string;
+  classes: string[];
+  train: Item[];
+  valid: Item[];
+  skipped: { file: string; reason: string }[];
+}
 
 /** How to scan: validPct/seed apply to the single-folder layout; verify decodes every header. */
-export interface ScanOptions { validPct?: number; seed?: number; verify?: boolean }
+export interface ScanOptions {
+  validPct?: number;
+  seed?: number;
+  verify?: boolean;
+}
 
 type Skipped = Dataset['skipped'];
-interface ClassFolder { name: string; files: string[] }
+interface ClassFolder {
+  name: string;
+  files: string[];
+}
 
 const LAYOUT_HINT = 'expected <dir>/train/<class>/<images> and <dir>/valid/<class>/<images>, or <dir>/<class>/<images>';
 const VERIFY_CONCURRENCY = 16;
@@ -109,17 +125,26 @@ function toItems(folders: ClassFolder[], classes: string[], prefix: string): Ite
 }
 
 async function isDir(path: string): Promise<boolean> {
-  return stat(path).then((s) => s.isDirectory(), () => false);
+  return stat(path).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
 }
 
 async function isRegularFile(path: string): Promise<boolean> {
-  return stat(path).then((s) => s.isFile(), () => false);
+  return stat(path).then(
+    (s) => s.isFile(),
+    () => false,
+  );
 }
 
 /** One line per skipped file reason, for logs: "3 files skipped: a.txt (not an image ...), ...". */
 export function describeSkipped(skipped: Skipped, max = 10): string {
   if (skipped.length === 0) return 'no files skipped';
-  const shown = skipped.slice(0, max).map((s) => `${s.file} (${s.reason})`).join(', ');
+  const shown = skipped
+    .slice(0, max)
+    .map((s) => `${s.file} (${s.reason})`)
+    .join(', ');
   const more = skipped.length > max ? `, and ${skipped.length - max} more` : '';
   return `${skipped.length} file${skipped.length === 1 ? '' : 's'} skipped: ${shown}${more}`;
 }

@@ -5,9 +5,19 @@
  */
 
 /** How the numbers are laid out: one flat array (`flat`) or one array per image (`nested`). */
-export interface PixelLayout { nested: boolean; pixels: number; scale: number; limit: number | null }
+export interface PixelLayout {
+  nested: boolean;
+  pixels: number;
+  scale: number;
+  limit: number | null;
+}
 
-const DIGIT_0 = 0x30, DIGIT_9 = 0x39, DOT = 0x2e, MINUS = 0x2d, OPEN = 0x5b, CLOSE = 0x5d;
+const DIGIT_0 = 0x30,
+  DIGIT_9 = 0x39,
+  DOT = 0x2e,
+  MINUS = 0x2d,
+  OPEN = 0x5b,
+  CLOSE = 0x5d;
 
 /**
  * Images of `layout.pixels` bytes each: every number times `scale`, rounded and clamped to
@@ -27,7 +37,7 @@ export function readPixelRows(text: Buffer, layout: PixelLayout): Uint8Array[] {
     if (ch === OPEN) depth++;
     else if (ch === CLOSE) {
       if (layout.nested && depth === imageDepth && n === pixels) rows.push(row);
-      if (layout.nested && depth === imageDepth) (row = new Uint8Array(pixels)), (n = 0);
+      if (layout.nested && depth === imageDepth) ((row = new Uint8Array(pixels)), (n = 0));
       depth--;
     } else if (depth === imageDepth && ((ch >= DIGIT_0 && ch <= DIGIT_9) || ch === MINUS || ch === DOT)) {
       const end = numberEnd(text, i);
@@ -35,7 +45,7 @@ export function readPixelRows(text: Buffer, layout: PixelLayout): Uint8Array[] {
       if (n < pixels) row[n] = Math.max(0, Math.min(255, Math.round(v * scale)));
       n++;
       i = end - 1;
-      if (!layout.nested && n === pixels) rows.push(row), (row = new Uint8Array(pixels)), (n = 0);
+      if (!layout.nested && n === pixels) (rows.push(row), (row = new Uint8Array(pixels)), (n = 0));
     }
   }
   return rows;
@@ -55,7 +65,7 @@ function numberEnd(text: Buffer, start: number): number {
 function parseNumber(text: Buffer, start: number, end: number): number {
   let sign = 1;
   let i = start;
-  if (text[i] === MINUS) (sign = -1), i++;
+  if (text[i] === MINUS) ((sign = -1), i++);
   let whole = 0;
   while (i < end && text[i] >= DIGIT_0 && text[i] <= DIGIT_9) whole = whole * 10 + (text[i++] - DIGIT_0);
   if (i === end) return sign * whole;
@@ -63,7 +73,7 @@ function parseNumber(text: Buffer, start: number, end: number): number {
   i++;
   let frac = 0;
   let div = 1;
-  while (i < end && text[i] >= DIGIT_0 && text[i] <= DIGIT_9) (frac = frac * 10 + (text[i++] - DIGIT_0)), (div *= 10);
+  while (i < end && text[i] >= DIGIT_0 && text[i] <= DIGIT_9) ((frac = frac * 10 + (text[i++] - DIGIT_0)), (div *= 10));
   if (i !== end) return parseFloat(text.toString('latin1', start, end));
   return sign * (whole + frac / div);
 }

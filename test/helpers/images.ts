@@ -23,13 +23,18 @@ async function drawImage(file: string, label: number, nClasses: number, size: nu
       for (let c = 0; c < 3; c++) px[(y * size + x) * 3 + c] = v;
     }
   }
-  await sharp(px, { raw: { width: size, height: size, channels: 3 } }).png().toFile(file);
+  await sharp(px, { raw: { width: size, height: size, channels: 3 } })
+    .png()
+    .toFile(file);
 }
 
 /** Writes root/train/<class>/*.png and root/valid/<class>/*.png. */
 export async function makeImageFolders(root: string, spec: FolderSpec): Promise<void> {
   const rng = new Rng(spec.seed ?? 1);
-  for (const [split, count] of [['train', spec.trainPerClass], ['valid', spec.validPerClass]] as const) {
+  for (const [split, count] of [
+    ['train', spec.trainPerClass],
+    ['valid', spec.validPerClass],
+  ] as const) {
     for (let label = 0; label < spec.classes.length; label++) {
       const dir = join(root, split, spec.classes[label]);
       mkdirSync(dir, { recursive: true });

@@ -15,7 +15,18 @@ export function relError(got: ArrayLike<number>, want: ArrayLike<number>): numbe
 
 export type Pad = 'same' | 'valid' | number[][];
 /** One convolution case: batch, size, channels, kernel, stride, dilation, padding, depth multiplier. */
-export interface Case { b: number; h: number; w: number; cin: number; cout: number; k: number; s: number; d: number; pad: Pad; m: number }
+export interface Case {
+  b: number;
+  h: number;
+  w: number;
+  cin: number;
+  cout: number;
+  k: number;
+  s: number;
+  d: number;
+  pad: Pad;
+  m: number;
+}
 
 /** A random case from the grid the issue names (batch 1-8; channels 1,3,16,32; kernels 1,3,5,7; strides 1,2; dilation 1,2; same/valid/explicit). */
 export function sampleCase(rng: Rng, depthwise: boolean): Case {
@@ -24,9 +35,28 @@ export function sampleCase(rng: Rng, depthwise: boolean): Case {
   const s = pick([1, 2]);
   const d = s === 1 && k > 1 ? pick([1, 2]) : 1; // tfjs: strides or dilations must be 1
   const keff = (k - 1) * d + 1;
-  const pad: Pad = pick(['same', 'valid', 'same', 'valid', [[0, 0], [rng.int(3), rng.int(3)], [rng.int(3), rng.int(3)], [0, 0]]]);
+  const pad: Pad = pick([
+    'same',
+    'valid',
+    'same',
+    'valid',
+    [
+      [0, 0],
+      [rng.int(3), rng.int(3)],
+      [rng.int(3), rng.int(3)],
+      [0, 0],
+    ],
+  ]);
   return {
-    b: 1 + rng.int(8), h: keff + rng.int(9), w: keff + rng.int(9), k, s, d, pad,
-    cin: pick([1, 3, 16, 32]), cout: pick([1, 3, 16, 32]), m: depthwise ? pick([1, 1, 2]) : 1,
+    b: 1 + rng.int(8),
+    h: keff + rng.int(9),
+    w: keff + rng.int(9),
+    k,
+    s,
+    d,
+    pad,
+    cin: pick([1, 3, 16, 32]),
+    cout: pick([1, 3, 16, 32]),
+    m: depthwise ? pick([1, 1, 2]) : 1,
   };
 }

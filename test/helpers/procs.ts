@@ -58,7 +58,13 @@ export async function allGone(pids: number[], limitMs: number): Promise<number> 
 export async function waitForSteps(file: string, steps: number, limitMs = 120_000): Promise<void> {
   const t0 = Date.now();
   for (;;) {
-    if (existsSync(file) && readFileSync(file, 'utf8').split('\n').filter((l) => l.includes('"kind":"step"')).length >= steps) return;
+    if (
+      existsSync(file) &&
+      readFileSync(file, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('"kind":"step"')).length >= steps
+    )
+      return;
     if (Date.now() - t0 > limitMs) throw new Error(`${file} never reached ${steps} steps`);
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -12,7 +12,9 @@ import type { PeerReply, PeerRequest } from './ring-peer';
 
 /** The compiled peer script (from sources under ts-jest, the copy tsc wrote to dist/). */
 export function peerScript(): string {
-  const script = __filename.endsWith('.ts') ? join(__dirname, '..', '..', 'dist', 'test', 'helpers', 'ring-peer.js') : join(__dirname, 'ring-peer.js');
+  const script = __filename.endsWith('.ts')
+    ? join(__dirname, '..', '..', 'dist', 'test', 'helpers', 'ring-peer.js')
+    : join(__dirname, 'ring-peer.js');
   if (!existsSync(script)) throw new Error(`ring peer script ${script} is missing: run \`npx tsc -p .\` first`);
   return script;
 }
@@ -26,7 +28,10 @@ interface Pending {
 export class RingPeerGroup {
   private readonly pending: Pending[][];
 
-  private constructor(private readonly children: ChildProcess[], private readonly requestTimeoutMs: number) {
+  private constructor(
+    private readonly children: ChildProcess[],
+    private readonly requestTimeoutMs: number,
+  ) {
     this.pending = children.map(() => []);
     children.forEach((child, rank) => {
       child.on('message', (reply: PeerReply) => this.pending[rank].shift()?.resolve(reply));
@@ -38,9 +43,16 @@ export class RingPeerGroup {
   }
 
   /** Forks the ranks, binds each, and connects the ring. */
-  static async start(world: number, opts: Omit<RingOptions, 'rank' | 'world'>, requestTimeoutMs = 120000, shm?: { name: string; capacity: number; spins?: number; blockFloats?: number }): Promise<RingPeerGroup> {
+  static async start(
+    world: number,
+    opts: Omit<RingOptions, 'rank' | 'world'>,
+    requestTimeoutMs = 120000,
+    shm?: { name: string; capacity: number; spins?: number; blockFloats?: number },
+  ): Promise<RingPeerGroup> {
     const script = peerScript();
-    const children = Array.from({ length: world }, () => fork(script, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: withRingMalloc(process.env) }));
+    const children = Array.from({ length: world }, () =>
+      fork(script, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: withRingMalloc(process.env) }),
+    );
     const group = new RingPeerGroup(children, requestTimeoutMs);
     try {
       const bound = await group.request((rank) => ({ type: 'init', opts: { ...opts, rank, world }, shm }));
@@ -72,11 +84,16 @@ export class RingPeerGroup {
 
   private ask(child: ChildProcess, rank: number, req: PeerRequest): Promise<PeerReply> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`ring peer rank ${rank} did not answer '${req.type}' within ${this.requestTimeoutMs} ms`)), this.requestTimeoutMs);
-      const done = <T>(f: (x: T) => void) => (x: T) => {
-        clearTimeout(timer);
-        f(x);
-      };
+      const timer = setTimeout(
+        () => reject(new Error(`ring peer rank ${rank} did not answer '${req.type}' within ${this.requestTimeoutMs} ms`)),
+        this.requestTimeoutMs,
+      );
+      const done =
+        <T>(f: (x: T) => void) =>
+        (x: T) => {
+          clearTimeout(timer);
+          f(x);
+        };
       this.pending[rank].push({ resolve: done(resolve), reject: done(reject) });
       if (child.exitCode !== null || !child.connected) {
         this.pending[rank].pop();
@@ -85,7 +102,10 @@ export class RingPeerGroup {
         return;
       }
       // EPIPE: the process died before its exit event arrived.
-      child.send(req, (err) => err && this.pending[rank].shift()?.reject(new Error(`ring peer rank ${rank} is not running (${err.message})`)));
+      child.send(
+        req,
+        (err) => err && this.pending[rank].shift()?.reject(new Error(`ring peer rank ${rank} is not running (${err.message})`)),
+      );
     });
   }
 

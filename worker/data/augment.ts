@@ -6,13 +6,25 @@
 import { Rng, mixSeed } from '../../shared/rng';
 
 /** A crop in source pixels (integers, inside the image). */
-export interface CropRect { left: number; top: number; width: number; height: number }
+export interface CropRect {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+}
 
 /** What to do to one training sample. */
-export interface Augmentation { crop: CropRect; flip: boolean }
+export interface Augmentation {
+  crop: CropRect;
+  flip: boolean;
+}
 
 /** RandomResizedCrop's settings: area fraction in [minScale, maxScale], aspect ratio range. */
-export interface CropOptions { minScale: number; maxScale?: number; ratio?: [number, number] }
+export interface CropOptions {
+  minScale: number;
+  maxScale?: number;
+  ratio?: [number, number];
+}
 
 /**
  * fastai's RandomResizedCrop crop: up to 10 tries of a random area fraction and log-uniform
@@ -39,7 +51,14 @@ export function randomResizedCrop(rng: Rng, w: number, h: number, opts: CropOpti
 }
 
 /** The crop and flip of sample `index` in `epoch`: a pure function of its arguments. */
-export function augmentationFor(seed: number, epoch: number, index: number, w: number, h: number, opts: CropOptions & { flip: boolean }): Augmentation {
+export function augmentationFor(
+  seed: number,
+  epoch: number,
+  index: number,
+  w: number,
+  h: number,
+  opts: CropOptions & { flip: boolean },
+): Augmentation {
   const rng = new Rng(mixSeed(seed, epoch, index));
   const crop = randomResizedCrop(rng, w, h, opts);
   const flip = opts.flip && rng.next() < 0.5;

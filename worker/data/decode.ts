@@ -7,7 +7,11 @@ import sharp from 'sharp';
 import type { CropRect } from './augment';
 
 /** Decoded 8-bit RGB pixels, HWC, row-major. */
-export interface Pixels { data: Uint8Array; width: number; height: number }
+export interface Pixels {
+  data: Uint8Array;
+  width: number;
+  height: number;
+}
 
 /** How to size while decoding: shrink so the shorter side is at most `side`, or cover-crop to `size` x `size`. */
 export type DecodeFit = { kind: 'shorterAtMost'; side: number } | { kind: 'centreSquare'; size: number };
@@ -15,9 +19,10 @@ export type DecodeFit = { kind: 'shorterAtMost'; side: number } | { kind: 'centr
 /** Decodes `path` to 8-bit sRGB, applying EXIF orientation, dropping alpha, then the requested fit. */
 export async function decodeRgb(path: string, fit: DecodeFit): Promise<Pixels> {
   try {
-    const img = fit.kind === 'centreSquare'
-      ? sharp(path).rotate().resize(fit.size, fit.size, { fit: 'cover', position: 'centre' })
-      : sharp(path).rotate().resize(fit.side, fit.side, { fit: 'outside', withoutEnlargement: true });
+    const img =
+      fit.kind === 'centreSquare'
+        ? sharp(path).rotate().resize(fit.size, fit.size, { fit: 'cover', position: 'centre' })
+        : sharp(path).rotate().resize(fit.side, fit.side, { fit: 'outside', withoutEnlargement: true });
     const { data, info } = await img.removeAlpha().toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels, expected 3`);
     return { data, width: info.width, height: info.height };

@@ -15,10 +15,23 @@ import { cropResize, decodeRgb, type DecodeFit, type Pixels } from './decode';
 import { makeNormalizer, normalizeInto, resampleInto, type Normalizer } from './resample';
 
 /** How samples are prepared; `cacheBytes` (default 256 MiB) bounds the decoded-pixel cache. */
-export interface LoaderOptions { size: number; mean: number[]; std: number[]; train: boolean; flip: boolean; minScale: number; seed: number; cacheBytes?: number }
+export interface LoaderOptions {
+  size: number;
+  mean: number[];
+  std: number[];
+  train: boolean;
+  flip: boolean;
+  minScale: number;
+  seed: number;
+  cacheBytes?: number;
+}
 
 /** A batch: x is NHWC with 3 normalized channels, y the class indices, n the sample count. */
-export interface Batch { x: Float32Array; y: Int32Array; n: number }
+export interface Batch {
+  x: Float32Array;
+  y: Int32Array;
+  n: number;
+}
 
 /** Above this output size the crop + resize runs on sharp's threads; at or below it, in JS (see the resampler's note). */
 export const JS_RESAMPLE_MAX_SIZE = 64;
@@ -34,7 +47,11 @@ export class BatchLoader {
   private cachedBytes = 0;
   private readonly prefetched = new Map<string, Promise<Batch>>();
 
-  constructor(private readonly root: string, private readonly items: Item[], private readonly opts: LoaderOptions) {
+  constructor(
+    private readonly root: string,
+    private readonly items: Item[],
+    private readonly opts: LoaderOptions,
+  ) {
     checkOptions(opts);
     this.norm = makeNormalizer(opts.mean, opts.std);
     this.cacheLimit = opts.cacheBytes ?? DEFAULT_CACHE_BYTES;
@@ -126,7 +143,8 @@ function batchKey(indices: number[], epoch: number): string {
 
 function checkOptions(o: LoaderOptions): void {
   if (!Number.isInteger(o.size) || o.size < 1) throw new Error(`loader size must be a positive integer, got ${o.size}`);
-  if (o.mean.length !== 3 || o.std.length !== 3) throw new Error(`loader mean and std need 3 values (RGB), got ${o.mean.length} and ${o.std.length}`);
+  if (o.mean.length !== 3 || o.std.length !== 3)
+    throw new Error(`loader mean and std need 3 values (RGB), got ${o.mean.length} and ${o.std.length}`);
   if (o.std.some((s) => !(s > 0))) throw new Error(`loader std values must be > 0, got [${o.std.join(', ')}]`);
   if (!(o.minScale > 0 && o.minScale <= 1)) throw new Error(`loader minScale must be in (0, 1], got ${o.minScale}`);
 }

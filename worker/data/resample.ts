@@ -7,7 +7,10 @@
 import type { CropRect } from './augment';
 
 /** Per-channel affine map from a byte to a normalized float: v * scale + bias = (v/255 - mean)/std. */
-export interface Normalizer { scale: Float32Array; bias: Float32Array }
+export interface Normalizer {
+  scale: Float32Array;
+  bias: Float32Array;
+}
 
 /** Builds the byte -> float map for these channel means and standard deviations. */
 export function makeNormalizer(mean: number[], std: number[]): Normalizer {
@@ -21,7 +24,12 @@ export function makeNormalizer(mean: number[], std: number[]): Normalizer {
 }
 
 /** Source taps for each output position along one axis: first index, count, and weights (stride `taps`). */
-export interface AxisTaps { first: Int32Array; count: Int32Array; weights: Float32Array; taps: number }
+export interface AxisTaps {
+  first: Int32Array;
+  count: Int32Array;
+  weights: Float32Array;
+  taps: number;
+}
 
 function emptyTaps(): AxisTaps {
   return { first: new Int32Array(0), count: new Int32Array(0), weights: new Float32Array(0), taps: 0 };
@@ -35,7 +43,7 @@ export function axisTaps(srcStart: number, srcLen: number, outLen: number, into:
   const scale = srcLen / outLen;
   const radius = Math.max(scale, 1);
   const taps = Math.ceil(radius) * 2 + 2;
-  if (into.first.length < outLen) (into.first = new Int32Array(outLen)), (into.count = new Int32Array(outLen));
+  if (into.first.length < outLen) ((into.first = new Int32Array(outLen)), (into.count = new Int32Array(outLen)));
   if (into.weights.length < outLen * taps) into.weights = new Float32Array(outLen * taps);
   into.taps = taps;
   const { first, count, weights } = into;
@@ -66,7 +74,16 @@ let scratch = new Float32Array(0);
  * Resamples `crop` of the w-wide RGB image `src` to size x size, mirrors it when `flip`, and
  * writes normalized floats (HWC) into `out` at `offset`.
  */
-export function resampleInto(src: Uint8Array, w: number, crop: CropRect, size: number, flip: boolean, norm: Normalizer, out: Float32Array, offset: number): void {
+export function resampleInto(
+  src: Uint8Array,
+  w: number,
+  crop: CropRect,
+  size: number,
+  flip: boolean,
+  norm: Normalizer,
+  out: Float32Array,
+  offset: number,
+): void {
   const xs = axisTaps(crop.left, crop.width, size, xTaps);
   const ys = axisTaps(crop.top, crop.height, size, yTaps);
   const rows = crop.height;
@@ -78,7 +95,9 @@ export function resampleInto(src: Uint8Array, w: number, crop: CropRect, size: n
   for (let r = 0; r < rows; r++) {
     const rowBase = (crop.top + r) * w * 3;
     for (let o = 0; o < size; o++) {
-      let a = 0, b = 0, c = 0;
+      let a = 0,
+        b = 0,
+        c = 0;
       const wBase = o * xT;
       const n = xCount[o];
       let p = rowBase + xFirst[o] * 3;
@@ -104,7 +123,9 @@ export function resampleInto(src: Uint8Array, w: number, crop: CropRect, size: n
     const r0 = yFirst[oy] - crop.top;
     const outRow = offset + oy * rowStride;
     for (let ox = 0; ox < size; ox++) {
-      let a = 0, b = 0, c = 0;
+      let a = 0,
+        b = 0,
+        c = 0;
       let t = (r0 * size + ox) * 3;
       for (let k = 0; k < n; k++, t += rowStride) {
         const wt = yW[wBase + k];

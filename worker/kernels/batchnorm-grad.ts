@@ -15,7 +15,7 @@ function columnSums(t: tf.Tensor, c: number): tf.Tensor1D {
 
 function reductionAxes(small: number[], big: number[]): number[] {
   const offset = big.length - small.length;
-  return big.map((_, i) => i).filter(i => i < offset || small[i - offset] === 1 && big[i] !== 1);
+  return big.map((_, i) => i).filter((i) => i < offset || (small[i - offset] === 1 && big[i] !== 1));
 }
 
 type Grads = Record<string, () => tf.Tensor>;
@@ -28,7 +28,7 @@ function gradFunc(dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs: tf.Nam
   const k = scale == null ? invStd : tf.mul(scale, invStd);
   const perChannel = mean.rank === 1 && mean.shape[0] === x.shape[x.rank - 1];
   const axes = perChannel ? [] : reductionAxes(mean.shape, x.shape);
-  const reduce = (t: tf.Tensor): tf.Tensor => perChannel ? columnSums(t, mean.shape[0]) : tf.reshape(tf.sum(t, axes, true), mean.shape);
+  const reduce = (t: tf.Tensor): tf.Tensor => (perChannel ? columnSums(t, mean.shape[0]) : tf.reshape(tf.sum(t, axes, true), mean.shape));
   // Computed here, not inside the thunks: the tape runs each thunk in its own tidy, so a value
   // shared between thunks must belong to the enclosing scope.
   const sumDy = reduce(g);

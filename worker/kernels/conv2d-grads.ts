@@ -50,8 +50,18 @@ function subPixelInputGrad(dy: tf.Tensor4D, filter: tf.Tensor4D, g: ConvGeometry
   const qw = Math.ceil((g.inW + g.left) / s);
   let dyc = dy;
   if (qh < g.outH || qw < g.outW) dyc = tf.slice(dy, [0, 0, 0, 0], [-1, Math.min(qh, g.outH), Math.min(qw, g.outW), -1]);
-  const z = tf.conv2d(dyc, sub, 1,
-    [[0, 0], [th - 1, Math.max(0, qh - g.outH)], [tw - 1, Math.max(0, qw - g.outW)], [0, 0]], 'NHWC');
+  const z = tf.conv2d(
+    dyc,
+    sub,
+    1,
+    [
+      [0, 0],
+      [th - 1, Math.max(0, qh - g.outH)],
+      [tw - 1, Math.max(0, qw - g.outW)],
+      [0, 0],
+    ],
+    'NHWC',
+  );
   return pixelShuffleCrop(z, s, g.top, g.left, g.inH, g.inW);
 }
 
@@ -71,7 +81,7 @@ export function conv2dInputGrad(dy: tf.Tensor4D, filter: tf.Tensor4D, inputShape
     if (g.kh === 1 && g.kw === 1) {
       const back = tf.conv2d(dys, tf.transpose(filter, [0, 1, 3, 2]) as tf.Tensor4D, 1, 'valid');
       const { t, pad } = dilateAndPad(back, g.sh, g.sw, transposedPads(g));
-      dx = pad.some(p => p[0] > 0 || p[1] > 0) ? tf.pad(t, pad) : t;
+      dx = pad.some((p) => p[0] > 0 || p[1] > 0) ? tf.pad(t, pad) : t;
     } else if (strided && g.sh === g.sw && g.dh === 1 && g.dw === 1) {
       dx = subPixelInputGrad(dys, filter, g, g.sh);
     } else {
@@ -85,8 +95,10 @@ export function conv2dInputGrad(dy: tf.Tensor4D, filter: tf.Tensor4D, inputShape
 
 /** Kernel config for `Conv2DBackpropFilter` on wasm. */
 export const conv2dBackpropFilterConfig = wasmKernel('Conv2DBackpropFilter', ({ x, dy }, attrs) =>
-  conv2dFilterGrad(x as tf.Tensor4D, dy as tf.Tensor4D, attrs.filterShape as number[], attrs as unknown as ConvAttrs));
+  conv2dFilterGrad(x as tf.Tensor4D, dy as tf.Tensor4D, attrs.filterShape as number[], attrs as unknown as ConvAttrs),
+);
 
 /** Kernel config for `Conv2DBackpropInput` on wasm (replaces wasm's slow direct loop). */
 export const conv2dBackpropInputConfig = wasmKernel('Conv2DBackpropInput', ({ dy, filter }, attrs) =>
-  conv2dInputGrad(dy as tf.Tensor4D, filter as tf.Tensor4D, attrs.inputShape as number[], attrs as unknown as ConvAttrs));
+  conv2dInputGrad(dy as tf.Tensor4D, filter as tf.Tensor4D, attrs.inputShape as number[], attrs as unknown as ConvAttrs),
+);

@@ -12,7 +12,8 @@ import { wasmKernel } from './config';
 import { remapFilter } from './layout';
 
 function requireNhwc(attrs: ConvAttrs, kernel: string): void {
-  if (attrs.dataFormat === 'NCHW') throw new Error(`${kernel} on wasm: dataFormat NCHW is not supported (tfjs depthwise ops are NHWC only)`);
+  if (attrs.dataFormat === 'NCHW')
+    throw new Error(`${kernel} on wasm: dataFormat NCHW is not supported (tfjs depthwise ops are NHWC only)`);
 }
 
 /** dW [kh, kw, C, M] of depthwiseConv2d(x, W) given dy [B, outH, outW, C*M]. */
@@ -24,7 +25,12 @@ export function depthwiseFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape
     const [b, h, w] = input.shape;
     // Channel (c, b) of one image [1, H, W, C*B], filtered by dy's (c, b, m) planes as a depthwise filter.
     const xT = tf.reshape(tf.transpose(input, [1, 2, 3, 0]), [1, h, w, c * b]) as tf.Tensor4D;
-    const dyT = tf.reshape(tf.transpose(tf.reshape(dy, [b, g.outH, g.outW, c, m]), [1, 2, 3, 0, 4]), [g.outH, g.outW, c * b, m]) as tf.Tensor4D;
+    const dyT = tf.reshape(tf.transpose(tf.reshape(dy, [b, g.outH, g.outW, c, m]), [1, 2, 3, 0, 4]), [
+      g.outH,
+      g.outW,
+      c * b,
+      m,
+    ]) as tf.Tensor4D;
     const perImage = tf.depthwiseConv2d(xT, dyT, [g.dh, g.dw], pad, 'NHWC', [g.sh, g.sw]);
     return tf.sum(tf.reshape(perImage, [kh, kw, c, b, m]), 3) as tf.Tensor4D;
   });
@@ -41,11 +47,11 @@ export function depthwiseInputGrad(dy: tf.Tensor4D, filter: tf.Tensor4D, inputSh
     let dx: tf.Tensor4D | null = null;
     for (let k = 0; k < m; k++) {
       // Output channel c*M+k of the forward pass came from input channel c through filter[..., c, k].
-      const dyK = m === 1 ? dy : tf.stridedSlice(dy, [0, 0, 0, k], dy.shape, [1, 1, 1, m]) as tf.Tensor4D;
+      const dyK = m === 1 ? dy : (tf.stridedSlice(dy, [0, 0, 0, k], dy.shape, [1, 1, 1, m]) as tf.Tensor4D);
       const fK = m === 1 ? flipped : tf.slice(flipped, [0, 0, 0, k], [-1, -1, -1, 1]);
       const { t, pad } = dilateAndPad(dyK, g.sh, g.sw, pads);
       const part = tf.depthwiseConv2d(t, fK, 1, pad, 'NHWC', [g.dh, g.dw]);
-      dx = dx == null ? part : tf.add(dx, part) as tf.Tensor4D;
+      dx = dx == null ? part : (tf.add(dx, part) as tf.Tensor4D);
     }
     return dx as tf.Tensor4D;
   });

@@ -16,10 +16,23 @@ export interface ConvAttrs {
 
 /** Resolved geometry of one NHWC convolution (forward view). */
 export interface ConvGeometry {
-  batch: number; inH: number; inW: number; inC: number;
-  outH: number; outW: number; outC: number;
-  kh: number; kw: number; sh: number; sw: number; dh: number; dw: number;
-  top: number; left: number; bottom: number; right: number;
+  batch: number;
+  inH: number;
+  inW: number;
+  inC: number;
+  outH: number;
+  outW: number;
+  outC: number;
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  dh: number;
+  dw: number;
+  top: number;
+  left: number;
+  bottom: number;
+  right: number;
 }
 
 /** tfjs passes explicit paddings either as [[0,0],[t,b],[l,r],[0,0]] or with pad 'explicit' + a flat list. */
@@ -29,22 +42,46 @@ function resolvePad(attrs: ConvAttrs): 'valid' | 'same' | number | number[][] {
   if (p == null) throw new Error(`conv gradient: pad 'explicit' needs explicitPaddings`);
   if (Array.isArray(p[0])) return p as number[][];
   const f = p as number[];
-  return [[f[0], f[1]], [f[2], f[3]], [f[4], f[5]], [f[6], f[7]]];
+  return [
+    [f[0], f[1]],
+    [f[2], f[3]],
+    [f[4], f[5]],
+    [f[6], f[7]],
+  ];
 }
 
 /** Geometry of conv(x: xShape NHWC, filter: filterShape HWIO or HWCM) as tfjs computes it. */
 export function convGeometry(xShape: number[], filterShape: number[], attrs: ConvAttrs, depthwise: boolean): ConvGeometry {
   const dil = attrs.dilations ?? 1;
   const info = tf.backend_util.computeConv2DInfo(
-    xShape as [number, number, number, number], filterShape as [number, number, number, number],
-    attrs.strides, dil, resolvePad(attrs) as 'same', attrs.dimRoundingMode, depthwise, 'channelsLast');
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides,
+    dil,
+    resolvePad(attrs) as 'same',
+    attrs.dimRoundingMode,
+    depthwise,
+    'channelsLast',
+  );
   const p = info.padInfo;
   return {
-    batch: info.batchSize, inH: info.inHeight, inW: info.inWidth, inC: info.inChannels,
-    outH: info.outHeight, outW: info.outWidth, outC: info.outChannels,
-    kh: info.filterHeight, kw: info.filterWidth, sh: info.strideHeight, sw: info.strideWidth,
-    dh: info.dilationHeight, dw: info.dilationWidth,
-    top: p.top, left: p.left, bottom: p.bottom, right: p.right,
+    batch: info.batchSize,
+    inH: info.inHeight,
+    inW: info.inWidth,
+    inC: info.inChannels,
+    outH: info.outHeight,
+    outW: info.outWidth,
+    outC: info.outChannels,
+    kh: info.filterHeight,
+    kw: info.filterWidth,
+    sh: info.strideHeight,
+    sw: info.strideWidth,
+    dh: info.dilationHeight,
+    dw: info.dilationWidth,
+    top: p.top,
+    left: p.left,
+    bottom: p.bottom,
+    right: p.right,
   };
 }
 

@@ -29,7 +29,7 @@ function pixelShuffle(args: { inputs: { x: tf.TensorInfo }; backend: unknown; at
   for (let n = 0; n < b; n++) {
     for (let r = 0; r < outH; r++) {
       const y = r + top;
-      const rowBase = ((n * h + Math.floor(y / s)) * w) * sc + (y % s) * s * c;
+      const rowBase = (n * h + Math.floor(y / s)) * w * sc + (y % s) * s * c;
       for (let q = 0; q < outW; q++) {
         const xx = q + left;
         let i = rowBase + Math.floor(xx / s) * sc + (xx % s) * c;
@@ -42,7 +42,9 @@ function pixelShuffle(args: { inputs: { x: tf.TensorInfo }; backend: unknown; at
 
 /** Kernel config of ringtune's fused depthToSpace + crop on wasm. */
 export const pixelShuffleConfig: tf.KernelConfig = {
-  kernelName: SHUFFLE, backendName: 'wasm', kernelFunc: pixelShuffle as unknown as tf.KernelFunc,
+  kernelName: SHUFFLE,
+  backendName: 'wasm',
+  kernelFunc: pixelShuffle as unknown as tf.KernelFunc,
 };
 
 /** depthToSpace(x, s) cropped to [outH, outW] from (top, left), in one pass (wasm only). */
@@ -59,10 +61,13 @@ export function remapFilter(w: tf.Tensor4D, outShape: number[], dst: (i: number,
   const src = w.dataSync() as Float32Array;
   const out = new Float32Array(outShape.reduce((p, d) => p * d, 1));
   let n = 0;
-  for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) for (let a = 0; a < ca; a++) for (let b = 0; b < cb; b++) {
-    const d = dst(i, j, a, b);
-    if (d >= 0) out[d] = src[n];
-    n++;
-  }
+  for (let i = 0; i < kh; i++)
+    for (let j = 0; j < kw; j++)
+      for (let a = 0; a < ca; a++)
+        for (let b = 0; b < cb; b++) {
+          const d = dst(i, j, a, b);
+          if (d >= 0) out[d] = src[n];
+          n++;
+        }
   return tf.tensor4d(out, outShape as [number, number, number, number]);
 }

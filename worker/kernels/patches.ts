@@ -20,19 +20,37 @@ export function filterGradOperands(x: tf.Tensor4D, g: ConvGeometry): { input: tf
   if (bottom < 0 || right < 0) {
     input = tf.slice(x, [0, 0, 0, 0], [-1, g.inH + Math.min(0, bottom), g.inW + Math.min(0, right), -1]);
   }
-  return { input, pad: [[0, 0], [g.top, Math.max(0, bottom)], [g.left, Math.max(0, right)], [0, 0]] };
+  return {
+    input,
+    pad: [
+      [0, 0],
+      [g.top, Math.max(0, bottom)],
+      [g.left, Math.max(0, right)],
+      [0, 0],
+    ],
+  };
 }
 
 /** Zero-inserts `s-1` rows/cols between the rows/cols of dy, then pads (or crops) it to `pads`. */
 export function dilateAndPad(
-  dy: tf.Tensor4D, sh: number, sw: number, pads: { top: number; bottom: number; left: number; right: number },
+  dy: tf.Tensor4D,
+  sh: number,
+  sw: number,
+  pads: { top: number; bottom: number; left: number; right: number },
 ): { t: tf.Tensor4D; pad: Pad4 } {
   const [b, h, w, c] = dy.shape;
   let t = dy;
   let bottom = pads.bottom;
   let right = pads.right;
   if (sh > 1 || sw > 1) {
-    const spread = tf.pad(tf.reshape(dy, [b, h, 1, w, 1, c]), [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]);
+    const spread = tf.pad(tf.reshape(dy, [b, h, 1, w, 1, c]), [
+      [0, 0],
+      [0, 0],
+      [0, sh - 1],
+      [0, 0],
+      [0, sw - 1],
+      [0, 0],
+    ]);
     t = tf.reshape(spread, [b, h * sh, w * sw, c]);
     bottom -= sh - 1;
     right -= sw - 1;
@@ -42,8 +60,15 @@ export function dilateAndPad(
   const cropBottom = Math.max(0, -bottom);
   const cropRight = Math.max(0, -right);
   if (cropTop || cropLeft || cropBottom || cropRight) {
-    t = tf.slice(t, [0, cropTop, cropLeft, 0],
-      [-1, t.shape[1] - cropTop - cropBottom, t.shape[2] - cropLeft - cropRight, -1]);
+    t = tf.slice(t, [0, cropTop, cropLeft, 0], [-1, t.shape[1] - cropTop - cropBottom, t.shape[2] - cropLeft - cropRight, -1]);
   }
-  return { t, pad: [[0, 0], [Math.max(0, pads.top), Math.max(0, bottom)], [Math.max(0, pads.left), Math.max(0, right)], [0, 0]] };
+  return {
+    t,
+    pad: [
+      [0, 0],
+      [Math.max(0, pads.top), Math.max(0, bottom)],
+      [Math.max(0, pads.left), Math.max(0, right)],
+      [0, 0],
+    ],
+  };
 }

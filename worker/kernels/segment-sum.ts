@@ -17,4 +17,5 @@ export function unsortedSegmentSum(x: tf.Tensor, segmentIds: tf.Tensor, numSegme
 
 /** Kernel config for `UnsortedSegmentSum` on wasm. */
 export const unsortedSegmentSumConfig = wasmKernel('UnsortedSegmentSum', ({ x, segmentIds }, attrs) =>
-  unsortedSegmentSum(x, segmentIds, attrs.numSegments as number));
+  unsortedSegmentSum(x, segmentIds, attrs.numSegments as number),
+);

@@ -37,7 +37,12 @@ function tapWindow(p: tf.Tensor4D, g: ConvGeometry, i: number, j: number): tf.Te
     if (r0 === 0 && c0 === 0 && h === g.outH && w === g.outW) return p;
     return tf.slice(p, [0, r0, c0, 0], [b, g.outH, g.outW, c]);
   }
-  return tf.stridedSlice(p, [0, r0, c0, 0], [b, r0 + (g.outH - 1) * g.sh + 1, c0 + (g.outW - 1) * g.sw + 1, c], [1, g.sh, g.sw, 1]) as tf.Tensor4D;
+  return tf.stridedSlice(
+    p,
+    [0, r0, c0, 0],
+    [b, r0 + (g.outH - 1) * g.sh + 1, c0 + (g.outW - 1) * g.sw + 1, c],
+    [1, g.sh, g.sw, 1],
+  ) as tf.Tensor4D;
 }
 
 /** dW [kh, kw, Cin, Cout] of conv2d(x, W) given dy: im2col(x)^T times dy, one matrix product. */
@@ -59,7 +64,8 @@ export function im2colFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: n
 
 /** dW [kh, kw, C, M] of depthwiseConv2d(x, W) given dy [B, oh, ow, C*M]: tap windows times dy, summed over B*oh*ow. */
 export function tapSumDepthwiseFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: number[], attrs: ConvAttrs): tf.Tensor4D {
-  if (attrs.dataFormat === 'NCHW') throw new Error('DepthwiseConv2dNativeBackpropFilter: dataFormat NCHW is not supported (tfjs depthwise ops are NHWC only)');
+  if (attrs.dataFormat === 'NCHW')
+    throw new Error('DepthwiseConv2dNativeBackpropFilter: dataFormat NCHW is not supported (tfjs depthwise ops are NHWC only)');
   return tf.tidy(() => {
     const g = convGeometry(x.shape, filterShape, attrs, true);
     const [kh, kw, c, m] = filterShape;

@@ -21,10 +21,16 @@ function onWebgpu(k: tf.KernelConfig): tf.KernelConfig {
 
 /** Every kernel ringtune registers for webgpu (replacing the stock one of the same name). */
 export const webgpuKernels: tf.KernelConfig[] = [
-  onWebgpu(wasmKernel('Conv2DBackpropFilter', ({ x, dy }, attrs) =>
-    im2colFilterGrad(x as tf.Tensor4D, dy as tf.Tensor4D, attrs.filterShape as number[], attrs as unknown as ConvAttrs))),
-  onWebgpu(wasmKernel('DepthwiseConv2dNativeBackpropFilter', ({ x, dy }, attrs) =>
-    tapSumDepthwiseFilterGrad(x as tf.Tensor4D, dy as tf.Tensor4D, attrs.filterShape as number[], attrs as unknown as ConvAttrs))),
+  onWebgpu(
+    wasmKernel('Conv2DBackpropFilter', ({ x, dy }, attrs) =>
+      im2colFilterGrad(x as tf.Tensor4D, dy as tf.Tensor4D, attrs.filterShape as number[], attrs as unknown as ConvAttrs),
+    ),
+  ),
+  onWebgpu(
+    wasmKernel('DepthwiseConv2dNativeBackpropFilter', ({ x, dy }, attrs) =>
+      tapSumDepthwiseFilterGrad(x as tf.Tensor4D, dy as tf.Tensor4D, attrs.filterShape as number[], attrs as unknown as ConvAttrs),
+    ),
+  ),
 ];
 
 /** tfjs-webgpu flags ringtune sets (the backend module must be loaded first: it registers them). */
@@ -33,7 +39,12 @@ export const webgpuFlags: Record<string, number | boolean> = {
   WEBGPU_THRESHOLD_TO_INCREASE_WORKGROUPS_FOR_MATMUL: 128,
 };
 
-const stock = { kernels: new Map<string, tf.KernelConfig | undefined>(), flags: new Map<string, number | boolean>(), gradient: undefined as tf.GradConfig | undefined, saved: false };
+const stock = {
+  kernels: new Map<string, tf.KernelConfig | undefined>(),
+  flags: new Map<string, number | boolean>(),
+  gradient: undefined as tf.GradConfig | undefined,
+  saved: false,
+};
 
 /** Registers ringtune's webgpu kernels, gradient and flags; idempotent. Call after '@tensorflow/tfjs-backend-webgpu' is loaded. */
 export function registerWebgpuKernels(): void {

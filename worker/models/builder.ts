@@ -12,9 +12,14 @@ export type Act = 'relu' | 'relu6' | 'none';
 /** BatchNorm with PyTorch's defaults (running = 0.9*running + 0.1*batch, eps 1e-5). */
 export function batchNorm(name: string): tf.layers.Layer {
   return tf.layers.batchNormalization({
-    name, axis: -1, momentum: 0.9, epsilon: 1e-5,
-    gammaInitializer: 'ones', betaInitializer: 'zeros',
-    movingMeanInitializer: 'zeros', movingVarianceInitializer: 'ones',
+    name,
+    axis: -1,
+    momentum: 0.9,
+    epsilon: 1e-5,
+    gammaInitializer: 'ones',
+    betaInitializer: 'zeros',
+    movingMeanInitializer: 'zeros',
+    movingVarianceInitializer: 'ones',
   });
 }
 
@@ -52,7 +57,10 @@ export class Builder {
    * Explicit zero padding + 'valid' reproduces PyTorch's alignment for strided convs, which
    * tfjs 'same' padding does not (it pads bottom/right only).
    */
-  convBn(x: tf.SymbolicTensor, o: { name: string; filters: number; kernel: number; stride?: number; act: Act; depthwise?: boolean }): tf.SymbolicTensor {
+  convBn(
+    x: tf.SymbolicTensor,
+    o: { name: string; filters: number; kernel: number; stride?: number; act: Act; depthwise?: boolean },
+  ): tf.SymbolicTensor {
     const stride = o.stride ?? 1;
     const pad = Math.floor(o.kernel / 2);
     let padding: 'same' | 'valid' = 'same';
@@ -64,12 +72,22 @@ export class Builder {
     }
     const conv = o.depthwise
       ? tf.layers.depthwiseConv2d({
-          name: `${o.name}_conv`, kernelSize: o.kernel, strides: stride, padding, depthMultiplier: 1,
-          useBias: false, depthwiseInitializer: 'zeros',
+          name: `${o.name}_conv`,
+          kernelSize: o.kernel,
+          strides: stride,
+          padding,
+          depthMultiplier: 1,
+          useBias: false,
+          depthwiseInitializer: 'zeros',
         })
       : tf.layers.conv2d({
-          name: `${o.name}_conv`, filters: o.filters, kernelSize: o.kernel, strides: stride, padding,
-          useBias: false, kernelInitializer: 'zeros',
+          name: `${o.name}_conv`,
+          filters: o.filters,
+          kernelSize: o.kernel,
+          strides: stride,
+          padding,
+          useBias: false,
+          kernelInitializer: 'zeros',
         });
     x = this.apply(conv, x);
     x = this.apply(batchNorm(`${o.name}_bn`), x);

@@ -22,7 +22,11 @@ export interface HeadOptions {
 export const HEAD_DEFAULTS: Required<HeadOptions> = { linFtrs: [512], ps: 0.5, firstBn: true };
 
 /** Attaches the head to a feature map; returns the logits and the head's layers in order. */
-export function createHead(features: tf.SymbolicTensor, nClasses: number, options: HeadOptions = {}): { logits: tf.SymbolicTensor; layers: tf.layers.Layer[] } {
+export function createHead(
+  features: tf.SymbolicTensor,
+  nClasses: number,
+  options: HeadOptions = {},
+): { logits: tf.SymbolicTensor; layers: tf.layers.Layer[] } {
   const o = { ...HEAD_DEFAULTS, ...options };
   const layers: tf.layers.Layer[] = [];
   const apply = (layer: tf.layers.Layer, x: tf.SymbolicTensor | tf.SymbolicTensor[]) => {

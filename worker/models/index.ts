@@ -102,7 +102,8 @@ async function buildBody(spec: NetSpec, input: tf.SymbolicTensor): Promise<{ bod
 /** Unit boundaries of the body groups: the arch's own split, or `groups - 1` even chunks. */
 function bodySplit(body: Body, groups: number | undefined, arch: string): number[] {
   if (groups === undefined || groups === body.split.length + 2) return body.split;
-  if (groups - 1 > body.nUnits) throw new Error(`groups ${groups}: ${arch} body has only ${body.nUnits} units to split into ${groups - 1} groups`);
+  if (groups - 1 > body.nUnits)
+    throw new Error(`groups ${groups}: ${arch} body has only ${body.nUnits} units to split into ${groups - 1} groups`);
   return evenSplit(body.nUnits, groups - 1);
 }
 
@@ -117,7 +118,11 @@ export async function buildNet(spec: NetSpec): Promise<Net> {
     const headLayers = new Set(head.layers);
     initLayers(model, fromFile ? headLayers : new Set(model.layers), headLayers, spec.seed);
     const weighted = model.layers.filter((l) => l.weights.length > 0);
-    if (spec.pretrained) await copyBodyWeights(spec.pretrained, weighted.filter((l) => !headLayers.has(l)));
+    if (spec.pretrained)
+      await copyBodyWeights(
+        spec.pretrained,
+        weighted.filter((l) => !headLayers.has(l)),
+      );
     const split = bodySplit(body, spec.groups, spec.arch);
     const nGroups = split.length + 2;
     const groupOf = (layer: tf.layers.Layer): number => {

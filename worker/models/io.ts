@@ -40,7 +40,10 @@ export async function saveModelDir(model: tf.LayersModel, dir: string, extraFile
 }
 
 async function isDirectory(p: string): Promise<boolean> {
-  return fs.stat(p).then((st) => st.isDirectory(), () => false);
+  return fs.stat(p).then(
+    (st) => st.isDirectory(),
+    () => false,
+  );
 }
 
 function expectedBytes(spec: tf.io.WeightsManifestEntry): number | undefined {
@@ -50,7 +53,10 @@ function expectedBytes(spec: tf.io.WeightsManifestEntry): number | undefined {
 }
 
 /** Reads every weight file a manifest lists, checking their total size against the specs. */
-async function readWeights(modelJsonPath: string, manifest: tf.io.WeightsManifestConfig): Promise<[tf.io.WeightsManifestEntry[], ArrayBuffer]> {
+async function readWeights(
+  modelJsonPath: string,
+  manifest: tf.io.WeightsManifestConfig,
+): Promise<[tf.io.WeightsManifestEntry[], ArrayBuffer]> {
   const dir = path.dirname(modelJsonPath);
   const specs: tf.io.WeightsManifestEntry[] = [];
   const parts: Uint8Array[] = [];
@@ -99,7 +105,9 @@ export async function loadModelDir(modelJsonPath: string): Promise<tf.LayersMode
     throw new Error(`model file ${modelJsonPath} has no modelTopology: not a TF.js LayersModel model.json`);
   }
   if (json.format && json.format !== 'layers-model') {
-    throw new Error(`model file ${modelJsonPath} has format '${json.format}': only TF.js LayersModels (format 'layers-model') can be loaded`);
+    throw new Error(
+      `model file ${modelJsonPath} has format '${json.format}': only TF.js LayersModels (format 'layers-model') can be loaded`,
+    );
   }
   const artifacts = await tf.io.getModelArtifactsForJSON(json, (manifest) => readWeights(modelJsonPath, manifest ?? []));
   try {

@@ -31,14 +31,22 @@ function cutPoint(src: tf.LayersModel, file: string): { cut: tf.SymbolicTensor; 
 }
 
 /** Re-applies `layers` (topologically ordered) starting from `input`; returns the new tensor for `target`. */
-function replay(src: tf.LayersModel, layers: tf.layers.Layer[], input: tf.SymbolicTensor, target: tf.SymbolicTensor, file: string): tf.SymbolicTensor {
+function replay(
+  src: tf.LayersModel,
+  layers: tf.layers.Layer[],
+  input: tf.SymbolicTensor,
+  target: tf.SymbolicTensor,
+  file: string,
+): tf.SymbolicTensor {
   const mapped = new Map<number, tf.SymbolicTensor>([[src.inputs[0].id, input]]);
   for (const layer of layers) {
     if (layer.getClassName() === 'InputLayer') continue;
-    if (layer.inboundNodes.length !== 1) throw new Error(`${file}: layer '${layer.name}' is shared (called ${layer.inboundNodes.length} times); not supported`);
+    if (layer.inboundNodes.length !== 1)
+      throw new Error(`${file}: layer '${layer.name}' is shared (called ${layer.inboundNodes.length} times); not supported`);
     const node = layer.inboundNodes[0];
     const ins = node.inputTensors.map((t) => mapped.get(t.id));
-    if (ins.some((t) => t === undefined)) throw new Error(`${file}: layer '${layer.name}' takes an input that does not come from the model input`);
+    if (ins.some((t) => t === undefined))
+      throw new Error(`${file}: layer '${layer.name}' takes an input that does not come from the model input`);
     const out = layer.apply(ins.length === 1 ? ins[0]! : (ins as tf.SymbolicTensor[]), node.callArgs);
     const outs = (Array.isArray(out) ? out : [out]) as tf.SymbolicTensor[];
     node.outputTensors.forEach((t, k) => mapped.set(t.id, outs[k]));
@@ -63,7 +71,8 @@ export async function kerasBody(file: string, input: tf.SymbolicTensor): Promise
 function cutBody(src: tf.LayersModel, file: string, input: tf.SymbolicTensor): Body {
   if (src.inputs.length !== 1) throw new Error(`${file}: model has ${src.inputs.length} inputs; a body needs exactly one image input`);
   const inShape = src.inputs[0].shape;
-  if (inShape.length !== 4 || inShape[3] !== 3) throw new Error(`${file}: model input shape [${inShape}] is not [batch, h, w, 3] (channels-last RGB)`);
+  if (inShape.length !== 4 || inShape[3] !== 3)
+    throw new Error(`${file}: model input shape [${inShape}] is not [batch, h, w, 3] (channels-last RGB)`);
   const { cut, keep } = cutPoint(src, file);
   let output: tf.SymbolicTensor;
   try {

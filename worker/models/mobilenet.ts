@@ -5,10 +5,24 @@ import { Body, evenSplit } from './body';
 
 /** [expansion t, channels c, repeats n, first stride s] per stage, as in the paper and torchvision. */
 const SETTINGS: [number, number, number, number][] = [
-  [1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2], [6, 96, 3, 1], [6, 160, 3, 2], [6, 320, 1, 1],
+  [1, 16, 1, 1],
+  [6, 24, 2, 2],
+  [6, 32, 3, 2],
+  [6, 64, 4, 2],
+  [6, 96, 3, 1],
+  [6, 160, 3, 2],
+  [6, 320, 1, 1],
 ];
 
-function invertedResidual(b: Builder, x: tf.SymbolicTensor, inC: number, outC: number, stride: number, t: number, name: string): tf.SymbolicTensor {
+function invertedResidual(
+  b: Builder,
+  x: tf.SymbolicTensor,
+  inC: number,
+  outC: number,
+  stride: number,
+  t: number,
+  name: string,
+): tf.SymbolicTensor {
   let y = x;
   if (t !== 1) y = b.convBn(y, { name: `${name}_expand`, filters: inC * t, kernel: 1, act: 'relu6' });
   y = b.convBn(y, { name: `${name}_dw`, filters: inC * t, kernel: 3, stride, act: 'relu6', depthwise: true });

@@ -26,6 +26,7 @@ const MAX_PAGES = 65536;
  * scale(ptr, nbytes, s): two floats at a time, x = f32(f64(x) * s), JS's own rounding steps.
  */
 function wasmAddModule(): Uint8Array<ArrayBuffer> {
+  // prettier-ignore
   const body = [
     0x00, // no locals; params: 0 dst, 1 src, 2 nbytes (becomes end)
     0x20, 2, 0x20, 0, 0x6a, 0x21, 2, // end = dst + nbytes
@@ -37,6 +38,7 @@ function wasmAddModule(): Uint8Array<ArrayBuffer> {
     0x20, 0, 0x20, 2, 0x49, 0x0d, 0, // if dst < end continue
     0x0b, 0x0b, 0x0b,
   ];
+  // prettier-ignore
   const scaleBody = [
     0x01, 0x01, 0x7b, // one v128 local (3); params: 0 ptr, 1 nbytes (becomes end), 2 s (f64)
     0x20, 2, 0xfd, 0x14, 0x21, 3, // local 3 = f64x2.splat(s)
@@ -50,6 +52,7 @@ function wasmAddModule(): Uint8Array<ArrayBuffer> {
     0x20, 0, 0x20, 1, 0x49, 0x0d, 0, // if ptr < end continue
     0x0b, 0x0b, 0x0b,
   ];
+  // prettier-ignore
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, [2, 0x60, 3, 0x7f, 0x7f, 0x7f, 0, 0x60, 3, 0x7f, 0x7f, 0x7c, 0]),
@@ -88,7 +91,12 @@ function wasmModule(): WebAssembly.Module | null {
 function instantiate(mod: WebAssembly.Module, pages: number): WasmAdd {
   const mem = new WebAssembly.Memory({ initial: pages, maximum: pages });
   const inst = new WebAssembly.Instance(mod, { env: { mem } });
-  return { add: inst.exports.add as WasmAdd['add'], scale: inst.exports.scale as WasmAdd['scale'], floats: new Float32Array(mem.buffer), bytes: new Uint8Array(mem.buffer) };
+  return {
+    add: inst.exports.add as WasmAdd['add'],
+    scale: inst.exports.scale as WasmAdd['scale'],
+    floats: new Float32Array(mem.buffer),
+    bytes: new Uint8Array(mem.buffer),
+  };
 }
 
 /** The kernel on its own two-block memory (for any dst), or null without WebAssembly SIMD. */

@@ -24,7 +24,6 @@ const OUT = BLOCK * 4;
 /** Scale exponents the kernels handle; others take the JS path. */
 export const SIMD_MAX_ABS_EXP = 112;
 
-
 // Instructions (SIMD ones are 0xfd + LEB128 opcode).
 const simd = (op: number): number[] => [0xfd, ...leb(op)];
 const get = (i: number): number[] => [0x20, i];
@@ -52,6 +51,7 @@ const ENC_X = 7;
 const ENC_A = 8;
 const ENC_SCALE = 9;
 /** fp16 bits (in i32 lanes) of the 4 floats at src + offset. */
+// prettier-ignore
 const encode4 = (offset: number): number[] => [
   ...get(0), ...load(offset), ...tee(ENC_X), ...splat(0x7fffffff), ...and, ...set(ENC_A),
   // subnormal candidate: bits(a * scale + 0.5) - bits(0.5)
@@ -65,6 +65,7 @@ const encode4 = (offset: number): number[] => [
   ...get(ENC_A), ...get(3), ...simd(0x11), ...ltS, ...bitselect,
   ...get(ENC_X), ...i32(16), ...shrU, ...splat(0x8000), ...and, ...or,
 ];
+// prettier-ignore
 const encodeBody = [
   1, 3, 0x7b, // locals: x, a, scale splat (v128)
   ...get(6), ...simd(0x13), ...set(ENC_SCALE),
@@ -82,6 +83,7 @@ const DEC_X = 5;
 const DEC_H = 6;
 const DEC_INV = 7;
 /** Decodes 4 fp16 lanes of h8 (`extend` picks which), scales them, adds dst when accumulating, stores at dst + offset. */
+// prettier-ignore
 const decode4 = (offset: number, extend: number[], accumulate: boolean): number[] => [
   ...get(1), // store address
   ...get(DEC_H), ...extend, ...set(DEC_X),
@@ -97,6 +99,7 @@ const decode4 = (offset: number, extend: number[], accumulate: boolean): number[
   ...(accumulate ? [...get(1), ...load(offset), ...fadd] : []),
   ...store(offset),
 ];
+// prettier-ignore
 const decodeBody = (accumulate: boolean): number[] => [
   1, 4, 0x7b, // locals: m, x, h8, inv splat (v128)
   ...get(3), ...simd(0x13), ...set(DEC_INV),
@@ -110,6 +113,7 @@ const decodeBody = (accumulate: boolean): number[] => [
 ];
 
 // maxAbs(src, end) -> i32: the largest finite |x| as float32 bits (non-negative floats order like their bits); locals 2 acc, 3 a.
+// prettier-ignore
 const maxAbsBody = [
   1, 2, 0x7b, // locals: acc, a (v128)
   0x02, 0x40, ...get(0), ...get(1), 0x4f, 0x0d, 0,
@@ -130,6 +134,7 @@ function fp16Module(): Uint8Array<ArrayBuffer> {
   const [I, F] = [0x7f, 0x7d];
   const fn = (body: number[]): number[] => [...leb(body.length), ...body];
   const name = (s: string): number[] => [s.length, ...Array.from(s, (c) => c.charCodeAt(0))];
+  // prettier-ignore
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, [3, 0x60, 7, I, I, I, I, I, I, F, 0, 0x60, 4, I, I, I, F, 0, 0x60, 2, I, I, 1, I]),
@@ -158,8 +163,12 @@ function load16(): Kernels | null {
     const x = new WebAssembly.Instance(new WebAssembly.Module(fp16Module())).exports;
     const mem = x.mem as WebAssembly.Memory;
     kernels = {
-      encode: x.encode as Kernels['encode'], decode: x.decode as Kernels['decode'], decodeAdd: x.decodeAdd as Kernels['decodeAdd'],
-      maxAbs: x.maxAbs as Kernels['maxAbs'], mem, bytes: new Uint8Array(mem.buffer),
+      encode: x.encode as Kernels['encode'],
+      decode: x.decode as Kernels['decode'],
+      decodeAdd: x.decodeAdd as Kernels['decodeAdd'],
+      maxAbs: x.maxAbs as Kernels['maxAbs'],
+      mem,
+      bytes: new Uint8Array(mem.buffer),
     };
   } catch {
     kernels = null;

@@ -152,7 +152,9 @@ export function decodeFp16Js(dst: Float32Array, h: Uint16Array, e: number, accum
 /** Decodes a frame into dst (adding when accumulating); throws on a size or exponent no fp16 sender writes. */
 function decodeFrame(dst: Float32Array, src: Uint8Array, accumulate: boolean): void {
   if (src.byteLength !== fp16PayloadBytes(dst.length)) {
-    throw new Error(`ring: cannot use a ${src.byteLength}-byte fp16 frame for a ${dst.length}-float chunk (expected ${fp16PayloadBytes(dst.length)})`);
+    throw new Error(
+      `ring: cannot use a ${src.byteLength}-byte fp16 frame for a ${dst.length}-float chunk (expected ${fp16PayloadBytes(dst.length)})`,
+    );
   }
   const e = src[0] | (src[1] << 8) | (src[2] << 16) | (src[3] << 24);
   if (e < MIN_SCALE_EXP || e > MAX_SCALE_EXP) {

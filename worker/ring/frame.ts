@@ -84,8 +84,10 @@ export function checkHeader(got: FrameHeader, want: FrameHeader, from: string): 
   for (const f of CHECKED) {
     if (got[f] !== want[f]) {
       const what = FIELD_NAMES[f] ?? f;
-      throw new Error(`ring: ${from} sent ${what} ${got[f]}, expected ${want[f]} ` +
-        `(frame step ${got.step} chunk ${got.chunk}, tag ${got.tag}): the ranks are not in the same all-reduce`);
+      throw new Error(
+        `ring: ${from} sent ${what} ${got[f]}, expected ${want[f]} ` +
+          `(frame step ${got.step} chunk ${got.chunk}, tag ${got.tag}): the ranks are not in the same all-reduce`,
+      );
     }
   }
 }

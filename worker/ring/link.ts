@@ -51,7 +51,10 @@ export async function receiveFrom(pull: zmq.Pull, who: string, timeoutMs: number
   try {
     return await withinTimeout(() => pull.receive(), timeoutMs);
   } catch (e) {
-    if (isTimeout(e)) throw new Error(`ring: no frame from ${who} within ${timeoutMs} ms (waiting for ${waitingFor}); is it alive and in the same all-reduce?`);
+    if (isTimeout(e))
+      throw new Error(
+        `ring: no frame from ${who} within ${timeoutMs} ms (waiting for ${waitingFor}); is it alive and in the same all-reduce?`,
+      );
     throw new Error(`ring: receiving from ${who} failed: ${(e as Error).message}`);
   }
 }
@@ -65,7 +68,11 @@ export class FrameWriter {
   /** First send error; later frames are dropped once set. */
   failure: Error | null = null;
 
-  constructor(private readonly sock: zmq.Push, private readonly who: string, private readonly timeoutMs: number) {}
+  constructor(
+    private readonly sock: zmq.Push,
+    private readonly who: string,
+    private readonly timeoutMs: number,
+  ) {}
 
   /** Queues one multipart message. */
   push(frames: Buffer[], what: () => string): void {

@@ -217,7 +217,9 @@ export class Ring implements AllReduce {
         const at = chunkRange(n, world, chunks, seg, c);
         const dst = buf.subarray(at.start, at.end);
         if (payload === undefined || payload.byteLength !== codec.payloadBytes(dst.length)) {
-          throw new Error(`ring: ${this.left} sent ${payload?.byteLength ?? 0} payload bytes for step ${step} chunk ${c}, expected ${codec.payloadBytes(dst.length)}`);
+          throw new Error(
+            `ring: ${this.left} sent ${payload?.byteLength ?? 0} payload bytes for step ${step} chunk ${c}, expected ${codec.payloadBytes(dst.length)}`,
+          );
         }
         if (isReduceStep(world, step)) {
           codec.add(dst, payload);

@@ -35,7 +35,8 @@ const f32: WireCodec = {
   },
   add: addInto,
   copy(dst, payload) {
-    if (payload.byteLength !== dst.byteLength) throw new Error(`ring: cannot copy ${payload.byteLength} bytes into a ${dst.byteLength}-byte chunk`);
+    if (payload.byteLength !== dst.byteLength)
+      throw new Error(`ring: cannot copy ${payload.byteLength} bytes into a ${dst.byteLength}-byte chunk`);
     new Uint8Array(dst.buffer, dst.byteOffset, dst.byteLength).set(payload);
   },
 };

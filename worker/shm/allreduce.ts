@@ -78,7 +78,8 @@ export class ShmAllReduce implements AllReduce {
     if (!native) throw new Error(`shm all-reduce is unavailable: ${reason}`);
     const { rank, world, name, capacity } = o;
     if (!Number.isInteger(rank) || rank < 0 || rank >= world) throw new Error(`shm all-reduce: rank must be in [0, ${world}), got ${rank}`);
-    if (!/^\/[A-Za-z0-9._-]{1,200}$/.test(name)) throw new Error(`shm all-reduce: segment name must look like /name, got ${JSON.stringify(name)}`);
+    if (!/^\/[A-Za-z0-9._-]{1,200}$/.test(name))
+      throw new Error(`shm all-reduce: segment name must look like /name, got ${JSON.stringify(name)}`);
     const timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const spins = o.spins ?? (world <= availableParallelism() ? 50000 : 0);
     const layout = segmentLayout(world, capacity);
@@ -90,15 +91,25 @@ export class ShmAllReduce implements AllReduce {
       throw new Error(`shm all-reduce: rank ${rank}: ${(e as Error).message}`);
     }
     const counters = new Int32Array(memory, 0, layout.controlBytes / 4);
-    const regions = Array.from({ length: world }, (_, r) => new Float32Array(memory, layout.controlBytes + r * layout.regionBytes, capacity));
+    const regions = Array.from(
+      { length: world },
+      (_, r) => new Float32Array(memory, layout.controlBytes + r * layout.regionBytes, capacity),
+    );
     const blockFloats = o.blockFloats ?? (spins > 0 ? 262144 : Math.max(1, capacity));
-    if (!Number.isSafeInteger(blockFloats) || blockFloats < 1) throw new Error(`shm all-reduce: blockFloats must be at least 1, got ${blockFloats}`);
+    if (!Number.isSafeInteger(blockFloats) || blockFloats < 1)
+      throw new Error(`shm all-reduce: blockFloats must be at least 1, got ${blockFloats}`);
     const self = new ShmAllReduce(native, rank, world, counters, regions, timeoutMs, spins, blockFloats);
     try {
       native.publish(counters, counterIndex(rank, Counter.Attached), ATTACHED);
       for (let j = 0; j < world; j++) {
-        await self.waitFor(j, Counter.Attached, ATTACHED, `attach to shared memory ${name}`, 0,
-          ': are all ranks on this host and sharing /dev/shm (containers need a shared IPC namespace)? --allreduce ring avoids shared memory');
+        await self.waitFor(
+          j,
+          Counter.Attached,
+          ATTACHED,
+          `attach to shared memory ${name}`,
+          0,
+          ': are all ranks on this host and sharing /dev/shm (containers need a shared IPC namespace)? --allreduce ring avoids shared memory',
+        );
       }
     } catch (e) {
       native.unlink(name);
@@ -170,8 +181,10 @@ export class ShmAllReduce implements AllReduce {
       await this.waitFor(j, Counter.Input, gen, 'reach the all-reduce', tag);
       const at = counterIndex(j, Counter.Input);
       if (counters[at + 1] !== n || counters[at + 2] !== tagBits || counters[at + 3] !== offset) {
-        throw new Error(`shm all-reduce: rank ${j} all-reduces ${counters[at + 1]} floats at offset ${counters[at + 3]}, tag ${counters[at + 2]}; ` +
-          `rank ${rank} ${n} floats at offset ${offset}, tag ${tagBits}: the ranks are not in the same all-reduce`);
+        throw new Error(
+          `shm all-reduce: rank ${j} all-reduces ${counters[at + 1]} floats at offset ${counters[at + 3]}, tag ${counters[at + 2]}; ` +
+            `rank ${rank} ${n} floats at offset ${offset}, tag ${tagBits}: the ranks are not in the same all-reduce`,
+        );
       }
     }
     this.timing.waitMs = performance.now() - t0;
@@ -187,7 +200,11 @@ export class ShmAllReduce implements AllReduce {
     const base = this.progress;
     for (let b = 0; b < blocks; b++) {
       const mine = block(rank, b);
-      native.sumInto(regions[rank].subarray(mine.start, mine.end), regions.map((r) => r.subarray(mine.start, mine.end)), scale);
+      native.sumInto(
+        regions[rank].subarray(mine.start, mine.end),
+        regions.map((r) => r.subarray(mine.start, mine.end)),
+        scale,
+      );
       native.publish(counters, counterIndex(rank, Counter.Reduced), (base + b + 1) | 0);
       for (let k = 1; k < world; k++) {
         const j = (rank + k) % world; // start at different owners, so ranks do not all read one region at once
@@ -210,7 +227,9 @@ export class ShmAllReduce implements AllReduce {
       if (this.native.waitAtLeast(this.counters, index, target, 0, WAIT_SLICE_MS)) return;
       if (this.broken) throw this.broken;
       if (performance.now() > deadline) {
-        throw new Error(`shm all-reduce: rank ${peer} did not ${what} (tag ${tag}) within ${this.timeoutMs} ms, seen from rank ${this.rank}${hint}`);
+        throw new Error(
+          `shm all-reduce: rank ${peer} did not ${what} (tag ${tag}) within ${this.timeoutMs} ms, seen from rank ${this.rank}${hint}`,
+        );
       }
       await new Promise((r) => setImmediate(r));
     }

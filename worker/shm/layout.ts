@@ -33,7 +33,8 @@ export function counterIndex(rank: number, c: Counter): number {
 /** Byte layout of a segment for `world` ranks of `capacity` floats each. */
 export function segmentLayout(world: number, capacity: number): { controlBytes: number; regionBytes: number; totalBytes: number } {
   if (!Number.isInteger(world) || world < 1) throw new Error(`shm all-reduce: world must be a positive integer, got ${world}`);
-  if (!Number.isInteger(capacity) || capacity < 0) throw new Error(`shm all-reduce: capacity must be a non-negative integer, got ${capacity}`);
+  if (!Number.isInteger(capacity) || capacity < 0)
+    throw new Error(`shm all-reduce: capacity must be a non-negative integer, got ${capacity}`);
   const controlBytes = roundUp(world * COUNTERS_PER_RANK * LINE_INTS * 4, PAGE);
   const regionBytes = roundUp(Math.max(capacity, 1) * 4, PAGE);
   return { controlBytes, regionBytes, totalBytes: controlBytes + world * regionBytes };

@@ -45,9 +45,14 @@ function candidates(): string[] {
 export function shmNative(): { native: ShmNative | null; reason: string } {
   if (loaded) return loaded;
   if (process.env.RINGTUNE_NO_SHM === '1') return (loaded = { native: null, reason: 'RINGTUNE_NO_SHM=1' });
-  if (process.platform !== 'linux') return (loaded = { native: null, reason: `shared-memory all-reduce is Linux-only (this is ${process.platform})` });
+  if (process.platform !== 'linux')
+    return (loaded = { native: null, reason: `shared-memory all-reduce is Linux-only (this is ${process.platform})` });
   const path = candidates().find((p) => existsSync(p));
-  if (!path) return (loaded = { native: null, reason: 'the shared-memory addon was not built (npm install needs a C++ compiler; run `npm run build:native`)' });
+  if (!path)
+    return (loaded = {
+      native: null,
+      reason: 'the shared-memory addon was not built (npm install needs a C++ compiler; run `npm run build:native`)',
+    });
   try {
     return (loaded = { native: require(path) as ShmNative, reason: `loaded ${path}` });
   } catch (e) {
