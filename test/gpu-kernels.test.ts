@@ -22,15 +22,13 @@ function attrsOf(c: Case, filterShape: number[]): ConvAttrs & { filterShape: num
  */
 function cpuFilterGrad(kernel: string, x: tf.Tensor4D, dy: tf.Tensor4D, c: Case, last: number): tf.Tensor {
   const keff = (c.k - 1) * c.d + 1;
-  const full = tf
-    .engine()
-    .runKernel(kernel, { x, dy }, {
-      strides: c.s,
-      pad: c.pad,
-      dilations: 1,
-      dataFormat: 'NHWC',
-      filterShape: [keff, keff, c.cin, last],
-    } as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+  const full = tf.engine().runKernel(kernel, { x, dy }, {
+    strides: c.s,
+    pad: c.pad,
+    dilations: 1,
+    dataFormat: 'NHWC',
+    filterShape: [keff, keff, c.cin, last],
+  } as unknown as tf.NamedAttrMap) as tf.Tensor4D;
   return c.d === 1 ? full : tf.stridedSlice(full, [0, 0, 0, 0], [keff, keff, c.cin, last], [c.d, c.d, 1, 1]);
 }
 
