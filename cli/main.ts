@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 /** The `ringtune` command line: launch, coordinator, worker and the tools around training. */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { cpus } from 'os';
-import { addRunOptions, configFromOptions } from './run-options';
+import { addRunOptions, configFromOptions, type RunOptionFlags } from './run-options';
+import { flagParser, positiveFlag, wholeFlag } from './flags';
 import { runCoordinator } from '../coordinator/run';
 import { launch } from './launch';
-import type { LrFindOptions } from '../shared/lr-find';
+import { LR_FIND_DEFAULTS, type LrFindOptions } from '../shared/lr-find';
 import { generateJobKeys, jobKeysFromEnv, writeKeyFile, KEYS_ENV } from '../shared/curve';
 import { parseGpuList } from '../shared/gpu';
 import { findCheckpoint, readCheckpoint } from '../coordinator/checkpoint';
@@ -16,29 +17,44 @@ import { evaluateCommand } from './commands/evaluate';
 import { predictCommand } from './commands/predict';
 import { exportCommand } from './commands/export';
 
-const wholeNumber = (flag: string) => (text: string) => {
-  const v = Number(text);
-  if (!Number.isInteger(v) || v < 1) throw new InvalidArgumentError(`${flag} must be a whole number >= 1, got '${text}'`);
-  return v;
-};
+/** lr_find's own flags as commander parses them. */
+interface LrFindFlags {
+  lrFind?: true;
+  startLr: number;
+  endLr: number;
+  numIt: number;
+  stopDiv: boolean;
+}
 
 /** lr_find's own flags (fastai defaults). */
 function addLrFindOptions(cmd: Command): Command {
-  const positive = (flag: string) => (text: string) => {
-    const v = Number(text);
-    if (!(v > 0)) throw new InvalidArgumentError(`${flag} must be a positive number, got '${text}'`);
-    return v;
-  };
   return cmd
     .option('--lr-find', 'run lr_find instead of training')
-    .option('--start-lr <lr>', 'lr_find: first learning rate', positive('--start-lr'), 1e-7)
-    .option('--end-lr <lr>', 'lr_find: last learning rate', positive('--end-lr'), 10)
-    .option('--num-it <n>', 'lr_find: iterations', wholeNumber('--num-it'), 100)
+    .option('--start-lr <lr>', 'lr_find: first learning rate', positiveFlag('--start-lr'), LR_FIND_DEFAULTS.startLr)
+    .option('--end-lr <lr>', 'lr_find: last learning rate', positiveFlag('--end-lr'), LR_FIND_DEFAULTS.endLr)
+    .option('--num-it <n>', 'lr_find: iterations', wholeFlag('--num-it', 1), LR_FIND_DEFAULTS.numIt)
     .option('--no-stop-div', 'lr_find: keep going when the loss diverges');
 }
 
-function lrFindOptions(opts: Record<string, unknown>): LrFindOptions {
-  return { startLr: opts.startLr as number, endLr: opts.endLr as number, numIt: opts.numIt as number, stopDiv: opts.stopDiv !== false };
+/** The flags of `ringtune launch`. */
+interface LaunchFlags extends RunOptionFlags {
+  workers: number;
+  maxRestarts: number;
+  gpus?: number[];
+  secure?: true;
+}
+
+/** The flags of `ringtune lr-find`. */
+interface LrFindCommandFlags extends RunOptionFlags, LrFindFlags {
+  workers: number;
+}
+
+/** The flags of `ringtune coordinator`. */
+interface CoordinatorFlags extends RunOptionFlags, LrFindFlags {
+  bind: string;
+  world: number;
+  resume?: string;
+  insecure?: true;
 }
 
 /** True for ipc:// and inproc:// addresses and tcp on loopback hosts. */
@@ -71,12 +87,6 @@ function forwardedArgs(command: string): string[] {
   return out;
 }
 
-const countOrZero = (flag: string) => (text: string) => {
-  const v = Number(text);
-  if (!Number.isInteger(v) || v < 0) throw new InvalidArgumentError(`${flag} must be a whole number >= 0, got '${text}'`);
-  return v;
-};
-
 export function program(): Command {
   const prog = new Command('ringtune')
     .description('Distributed fastai-style fine-tuning on TensorFlow.js with a ZeroMQ ring all-reduce')
@@ -86,21 +96,15 @@ export function program(): Command {
     prog
       .command('launch')
       .description('run a coordinator and N local workers as child processes')
-      .option('--workers <n>', 'number of workers (one per CPU core unless given)', wholeNumber('--workers'), cpus().length)
-      .option('--max-restarts <k>', 'after a failure, restart from the newest checkpoint up to K times', countOrZero('--max-restarts'), 0)
+      .option('--workers <n>', 'number of workers (one per CPU core unless given)', wholeFlag('--workers', 1), cpus().length)
+      .option('--max-restarts <k>', 'after a failure, restart from the newest checkpoint up to K times', wholeFlag('--max-restarts', 0), 0)
       .option(
         '--gpus <list>',
         'GPU numbers, e.g. 0,1: worker i runs on the i-th (cycling); one worker per entry unless --workers is given',
-        (t: string) => {
-          try {
-            return parseGpuList(t);
-          } catch (e) {
-            throw new InvalidArgumentError((e as Error).message);
-          }
-        },
+        flagParser(parseGpuList),
       )
       .option('--secure', 'authenticate and encrypt the local links too (CURVE with a fresh job key pair)'),
-  ).action(async (opts, cmd: Command) => {
+  ).action(async (opts: LaunchFlags, cmd: Command) => {
     try {
       const config = configFromOptions(opts); // fail here, before any process starts, on bad options
       const workers = opts.gpus && cmd.getOptionValueSource('workers') === 'default' ? opts.gpus.length : opts.workers;
@@ -111,7 +115,7 @@ export function program(): Command {
         maxRestarts: opts.maxRestarts,
         out: config.out,
         gpus: opts.gpus,
-        secure: opts.secure === true,
+        secure: opts.secure,
       });
     } catch (e) {
       fail(e);
@@ -125,9 +129,9 @@ export function program(): Command {
         .description(
           "fastai's lr_find on every worker (real all-reduce): suggests learning rates, writes lr_find.png; weights are restored",
         )
-        .option('--workers <n>', 'number of workers (one per CPU core unless given)', wholeNumber('--workers'), cpus().length),
+        .option('--workers <n>', 'number of workers (one per CPU core unless given)', wholeFlag('--workers', 1), cpus().length),
     ),
-  ).action(async (opts) => {
+  ).action(async (opts: LrFindCommandFlags) => {
     try {
       const config = configFromOptions(opts);
       process.exitCode = await launch({
@@ -145,10 +149,10 @@ export function program(): Command {
     addLrFindOptions(prog.command('coordinator'))
       .description('run the coordinator: schedules, shards and orders every step; workers connect to --bind')
       .requiredOption('--bind <address>', 'control address, e.g. tcp://0.0.0.0:5555')
-      .requiredOption('--world <n>', 'number of workers', wholeNumber('--world'))
+      .requiredOption('--world <n>', 'number of workers', wholeFlag('--world', 1))
       .option('--resume <dir>', 'continue a run exactly from a checkpoint (or a run folder: its newest); run options are taken from it')
       .option('--insecure', 'allow a non-loopback address without CURVE keys (anyone who can reach it can join)'),
-  ).action(async (opts) => {
+  ).action(async (opts: CoordinatorFlags) => {
     try {
       if (!jobKeysFromEnv() && !opts.insecure && !isLoopback(opts.bind)) {
         throw new Error(
@@ -158,7 +162,7 @@ export function program(): Command {
       await runCoordinator({
         bind: opts.bind,
         world: opts.world,
-        lrFind: opts.lrFind ? lrFindOptions(opts) : undefined,
+        lrFind: opts.lrFind ? { startLr: opts.startLr, endLr: opts.endLr, numIt: opts.numIt, stopDiv: opts.stopDiv } : undefined,
         ...(opts.resume ? { resume: opts.resume } : { config: configFromOptions(opts) }),
       });
     } catch (e) {
@@ -181,8 +185,8 @@ export function program(): Command {
   prog
     .command('resume <dir>')
     .description('continue an interrupted run exactly from its newest checkpoint (same number of workers)')
-    .option('--max-restarts <k>', 'after a failure, restart from the newest checkpoint up to K times', countOrZero('--max-restarts'), 0)
-    .action(async (dir: string, opts) => {
+    .option('--max-restarts <k>', 'after a failure, restart from the newest checkpoint up to K times', wholeFlag('--max-restarts', 0), 0)
+    .action(async (dir: string, opts: { maxRestarts: number }) => {
       try {
         const ckpt = findCheckpoint(dir);
         if (!ckpt) throw new Error(`no checkpoint under ${dir}`);
@@ -204,7 +208,7 @@ export function program(): Command {
     .description('run one worker: computes gradients for the coordinator at --connect')
     .requiredOption('--connect <address>', 'the coordinator address, e.g. tcp://10.0.0.1:5555')
     .option('--host <interface>', 'interface the ring binds for other workers (tcp)', '127.0.0.1')
-    .action(async (opts) => {
+    .action(async (opts: { connect: string; host: string }) => {
       try {
         await runWorker({ connect: opts.connect, host: opts.host });
       } catch (e) {

@@ -2,25 +2,18 @@
  * The run options every training command shares (launch, coordinator, later resume/lr-find):
  * declared once, parsed and checked once, turned into a RunConfig with defaults resolved here.
  */
-import { Command, Option, InvalidArgumentError } from 'commander';
+import { Command, Option } from 'commander';
 import { existsSync } from 'fs';
 import { join, resolve } from 'path';
-import { DEFAULTS, type RunConfig } from '../shared/config';
-import { parseLrSpec } from '../shared/schedule';
+import { DEFAULTS, GRAD_DTYPES, type BackendChoice, type GradDtype, type RunConfig } from '../shared/config';
+import { ALLREDUCE_REQUESTS, type AllReduceRequest } from '../shared/allreduce-choice';
+import { ONE_CYCLE_DEFAULTS, DEFAULT_MOMS } from '../shared/plan';
+import { parseLrSpec, type LrSpec } from '../shared/schedule';
 import { architectures } from '../worker/models';
+import { backendOption, flagParser, integerFlag, momsFlag, numberFlag, positiveFlag, sizesFlag, wholeFlag } from './flags';
 
 /** The backbone committed with ringtune (produced by scripts/pretrain on fashion-mnist). */
 export const EMBEDDED_BACKBONE = join(__dirname, '..', '..', 'pretrained', 'resnet-small-fashion', 'model.json');
-
-function number(flag: string, check: (v: number) => boolean, what: string) {
-  return (text: string): number => {
-    const v = Number(text);
-    if (!Number.isFinite(v) || !check(v)) throw new InvalidArgumentError(`${flag} must be ${what}, got '${text}'`);
-    return v;
-  };
-}
-const positive = (flag: string) => number(flag, (v) => v > 0, 'a positive number');
-const count = (flag: string) => number(flag, (v) => Number.isInteger(v) && v >= 1, 'a whole number >= 1');
 
 /** Adds the run options to a command. */
 export function addRunOptions(cmd: Command): Command {
@@ -29,15 +22,10 @@ export function addRunOptions(cmd: Command): Command {
     .option(
       '--valid-pct <p>',
       'validation fraction when the data has no train/valid split',
-      number('--valid-pct', (v) => v > 0 && v < 1, 'in (0, 1)'),
+      numberFlag('--valid-pct', (v) => v > 0 && v < 1, 'in (0, 1)'),
       DEFAULTS.validPct,
     )
-    .option(
-      '--seed <n>',
-      'seed of every random choice (shuffles, augmentation, init)',
-      number('--seed', Number.isInteger, 'an integer'),
-      DEFAULTS.seed,
-    )
+    .option('--seed <n>', 'seed of every random choice (shuffles, augmentation, init)', integerFlag('--seed'), DEFAULTS.seed)
     .option(
       '--arch <name|model.json>',
       'resnet-small, resnet18, resnet34, resnet50, mobilenet_v2, or a TF.js LayersModel model.json',
@@ -45,67 +33,59 @@ export function addRunOptions(cmd: Command): Command {
     )
     .option('--pretrained <model.json>', 'body weights to start from (default: the embedded backbone for resnet-small)')
     .option('--no-pretrained', 'start from random weights')
-    .option(
-      '--epochs <n>',
-      'epochs (fine_tune: unfrozen epochs; 0 = frozen phase only)',
-      number('--epochs', (v) => Number.isInteger(v) && v >= 0, 'a whole number >= 0'),
-      DEFAULTS.epochs,
-    )
-    .option(
-      '--freeze-epochs <n>',
-      'fine_tune: epochs with the body frozen',
-      number('--freeze-epochs', (v) => Number.isInteger(v) && v >= 0, 'a whole number >= 0'),
-      DEFAULTS.freezeEpochs,
-    )
-    .option('--base-lr <lr>', 'fine_tune base learning rate', positive('--base-lr'), DEFAULTS.baseLr)
-    .option('--lr-mult <m>', 'fine_tune: ratio of the head peak LR to the first group peak LR', positive('--lr-mult'), DEFAULTS.lrMult)
+    .option('--epochs <n>', 'epochs (fine_tune: unfrozen epochs; 0 = frozen phase only)', wholeFlag('--epochs', 0), DEFAULTS.epochs)
+    .option('--freeze-epochs <n>', 'fine_tune: epochs with the body frozen', wholeFlag('--freeze-epochs', 0), DEFAULTS.freezeEpochs)
+    .option('--base-lr <lr>', 'fine_tune base learning rate', positiveFlag('--base-lr'), DEFAULTS.baseLr)
+    .option('--lr-mult <m>', 'fine_tune: ratio of the head peak LR to the first group peak LR', positiveFlag('--lr-mult'), DEFAULTS.lrMult)
     .option('--fit-one-cycle', 'run fit_one_cycle (everything trainable) instead of fine_tune')
-    .option('--lr-max <lr|start,stop>', 'fit_one_cycle peak LR: a number or a START,STOP slice (default 1e-3, fastai Learner.lr)')
+    .option(
+      '--lr-max <lr|start,stop>',
+      `fit_one_cycle peak LR: a number or a START,STOP slice (default ${ONE_CYCLE_DEFAULTS.lr}, fastai Learner.lr)`,
+      flagParser((t) => parseLrSpec(t, '--lr-max')),
+    )
     .option(
       '--pct-start <p>',
       'fraction of the cycle spent warming up',
-      number('--pct-start', (v) => v >= 0 && v <= 1, 'in [0, 1]'),
+      numberFlag('--pct-start', (v) => v >= 0 && v <= 1, 'in [0, 1]'),
     )
-    .option('--div <d>', 'start LR = peak / div', positive('--div'))
-    .option('--div-final <d>', 'final LR = peak / div-final', positive('--div-final'))
-    .option('--moms <a,b,c>', 'momentum schedule (default 0.95,0.85,0.95)')
-    .option('--bs <n>', 'batch size per worker', count('--bs'), DEFAULTS.bs)
-    .option('--size <px>', 'input size in pixels', count('--size'), DEFAULTS.size)
+    .option('--div <d>', 'start LR = peak / div', positiveFlag('--div'))
+    .option('--div-final <d>', 'final LR = peak / div-final', positiveFlag('--div-final'))
+    .option('--moms <a,b,c>', `momentum schedule (default ${DEFAULT_MOMS.join(',')})`, momsFlag('--moms'))
+    .option('--bs <n>', 'batch size per worker', wholeFlag('--bs', 1), DEFAULTS.bs)
+    .option('--size <px>', 'input size in pixels', wholeFlag('--size', 1), DEFAULTS.size)
     .option(
       '--wd <wd>',
       'decoupled weight decay',
-      number('--wd', (v) => v >= 0, 'a number >= 0'),
+      numberFlag('--wd', (v) => v >= 0, 'a number >= 0'),
       DEFAULTS.wd,
     )
-    .option(
-      '--groups <n>',
-      'parameter groups (default: the architecture split)',
-      number('--groups', (v) => Number.isInteger(v) && v >= 2, 'a whole number >= 2'),
-    )
+    .option('--groups <n>', 'parameter groups (default: the architecture split)', wholeFlag('--groups', 2))
     .option(
       '--min-scale <s>',
       'random-resized-crop minimum area fraction',
-      number('--min-scale', (v) => v > 0 && v <= 1, 'in (0, 1]'),
+      numberFlag('--min-scale', (v) => v > 0 && v <= 1, 'in (0, 1]'),
       DEFAULTS.minScale,
     )
     .option('--no-flip', 'no random horizontal flips (e.g. for digits)')
-    .option('--lin-ftrs <sizes>', 'head hidden layer sizes, comma-separated; "" for none (fastai lin_ftrs)', '512')
+    .addOption(
+      new Option('--lin-ftrs <sizes>', 'head hidden layer sizes, comma-separated; "" for none (fastai lin_ftrs)')
+        .argParser(sizesFlag('--lin-ftrs'))
+        .default(DEFAULTS.linFtrs, DEFAULTS.linFtrs.join(',')),
+    )
     .option(
       '--ps <p>',
       'head dropout of the last block; earlier blocks get half (fastai ps)',
-      number('--ps', (v) => v >= 0 && v < 1, 'in [0, 1)'),
+      numberFlag('--ps', (v) => v >= 0 && v < 1, 'in [0, 1)'),
       DEFAULTS.ps,
     )
     .option('--no-first-bn', "no BatchNorm before the head's first Dense (fastai first_bn=False)")
     .option('--skip-bad-images', 'train without images that fail to decode (listed at start) instead of stopping')
-    .addOption(
-      new Option('--backend <name>', 'compute backend').choices(['auto', 'wasm', 'cpu', 'webgpu', 'tensorflow']).default(DEFAULTS.backend),
-    )
+    .addOption(backendOption('compute backend'))
     .option('--out <dir>', 'output folder for the model, metrics and checkpoints', DEFAULTS.out)
     .option(
       '--checkpoint-every <steps>',
       'also checkpoint every N steps (always at each epoch end)',
-      number('--checkpoint-every', (v) => Number.isInteger(v) && v >= 0, 'a whole number >= 0'),
+      wholeFlag('--checkpoint-every', 0),
       DEFAULTS.checkpointEvery,
     )
     .addOption(
@@ -113,41 +93,68 @@ export function addRunOptions(cmd: Command): Command {
         '--allreduce <how>',
         'gradient all-reduce: shared memory when every worker is on one host (auto), always shm, or the ZeroMQ ring',
       )
-        .choices(['auto', 'shm', 'ring'])
+        .choices(ALLREDUCE_REQUESTS)
         .default(DEFAULTS.allreduce),
     )
     .addOption(
       new Option('--grad-dtype <dtype>', 'gradient encoding on the ZeroMQ ring (bf16/fp16 halve the bytes; sums stay fp32)')
-        .choices(['f32', 'bf16', 'fp16'])
+        .choices(GRAD_DTYPES)
         .default(DEFAULTS.gradDtype),
     )
     .option(
       '--bucket-mb <mb>',
       'gradient bucket size: each bucket is all-reduced while later ones are still read back from the device (PyTorch DDP: 25)',
-      positive('--bucket-mb'),
+      positiveFlag('--bucket-mb'),
       DEFAULTS.bucketMb,
     )
-    .option('--keep-checkpoints <k>', 'checkpoints kept under OUT/checkpoints', count('--keep-checkpoints'), DEFAULTS.keepCheckpoints);
+    .option(
+      '--keep-checkpoints <k>',
+      'checkpoints kept under OUT/checkpoints',
+      wholeFlag('--keep-checkpoints', 1),
+      DEFAULTS.keepCheckpoints,
+    );
 }
 
-function parseSizes(text: string): number[] {
-  if (text.trim() === '') return [];
-  const v = text.split(',').map(Number);
-  if (v.some((n) => !Number.isInteger(n) || n < 1))
-    throw new Error(`--lin-ftrs must be comma-separated whole numbers like 512 or 512,256, got '${text}'`);
-  return v;
-}
-
-function parseMoms(text: string): [number, number, number] {
-  const v = text.split(',').map(Number);
-  if (v.length !== 3 || v.some((m) => !Number.isFinite(m) || m < 0 || m >= 1))
-    throw new Error(`--moms must be three numbers in [0, 1) like 0.95,0.85,0.95, got '${text}'`);
-  return [v[0], v[1], v[2]];
+/** The run options as commander parses them (see addRunOptions). */
+export interface RunOptionFlags {
+  data?: string;
+  validPct: number;
+  seed: number;
+  arch: string;
+  /** A file, false for --no-pretrained, or absent: the embedded backbone where it fits. */
+  pretrained?: string | false;
+  epochs: number;
+  freezeEpochs: number;
+  baseLr: number;
+  lrMult: number;
+  fitOneCycle?: true;
+  lrMax?: LrSpec;
+  pctStart?: number;
+  div?: number;
+  divFinal?: number;
+  moms?: [number, number, number];
+  bs: number;
+  size: number;
+  wd: number;
+  groups?: number;
+  minScale: number;
+  flip: boolean;
+  linFtrs: number[];
+  ps: number;
+  firstBn: boolean;
+  skipBadImages?: true;
+  backend: BackendChoice;
+  out: string;
+  checkpointEvery: number;
+  allreduce: AllReduceRequest;
+  gradDtype: GradDtype;
+  bucketMb: number;
+  keepCheckpoints: number;
 }
 
 /** Turns parsed options into a RunConfig (paths made absolute so every process agrees). */
-export function configFromOptions(o: Record<string, unknown>): Omit<RunConfig, 'nClasses'> {
-  const arch = String(o.arch);
+export function configFromOptions(o: RunOptionFlags): Omit<RunConfig, 'nClasses'> {
+  const arch = o.arch;
   const archPath = arch.endsWith('.json') ? resolve(arch) : arch;
   if (archPath.endsWith('.json') ? !existsSync(archPath) : !architectures().includes(arch)) {
     throw new Error(
@@ -158,45 +165,43 @@ export function configFromOptions(o: Record<string, unknown>): Omit<RunConfig, '
   }
   let pretrained: string | null = null;
   if (typeof o.pretrained === 'string') pretrained = resolve(o.pretrained);
-  else if (o.pretrained === undefined || o.pretrained === true)
-    pretrained = arch === 'resnet-small' && existsSync(EMBEDDED_BACKBONE) ? EMBEDDED_BACKBONE : null;
+  else if (o.pretrained === undefined) pretrained = arch === 'resnet-small' && existsSync(EMBEDDED_BACKBONE) ? EMBEDDED_BACKBONE : null;
   if (pretrained && !existsSync(pretrained)) throw new Error(`--pretrained: no such file ${pretrained}`);
-  if (typeof o.data !== 'string')
-    throw new Error(`--data DIR is required: image folders train/<class>/* and valid/<class>/*, or <class>/*`);
+  if (o.data === undefined) throw new Error(`--data DIR is required: image folders train/<class>/* and valid/<class>/*, or <class>/*`);
   const data = resolve(o.data);
   if (!existsSync(data)) throw new Error(`--data: no such folder ${data}`);
   return {
     data,
-    validPct: o.validPct as number,
-    seed: o.seed as number,
+    validPct: o.validPct,
+    seed: o.seed,
     arch: archPath,
     pretrained,
-    size: o.size as number,
-    bs: o.bs as number,
-    wd: o.wd as number,
-    groups: (o.groups as number | undefined) ?? null,
+    size: o.size,
+    bs: o.bs,
+    wd: o.wd,
+    groups: o.groups ?? null,
     plan: o.fitOneCycle ? 'fit_one_cycle' : 'fine_tune',
-    epochs: o.epochs as number,
-    freezeEpochs: o.freezeEpochs as number,
-    baseLr: o.baseLr as number,
-    lrMult: o.lrMult as number,
-    lrMax: typeof o.lrMax === 'string' ? parseLrSpec(o.lrMax, '--lr-max') : null,
-    pctStart: (o.pctStart as number | undefined) ?? null,
-    div: (o.div as number | undefined) ?? null,
-    divFinal: (o.divFinal as number | undefined) ?? null,
-    moms: typeof o.moms === 'string' ? parseMoms(o.moms) : null,
-    backend: String(o.backend),
-    out: resolve(String(o.out)),
-    flip: o.flip !== false,
-    minScale: o.minScale as number,
+    epochs: o.epochs,
+    freezeEpochs: o.freezeEpochs,
+    baseLr: o.baseLr,
+    lrMult: o.lrMult,
+    lrMax: o.lrMax ?? null,
+    pctStart: o.pctStart ?? null,
+    div: o.div ?? null,
+    divFinal: o.divFinal ?? null,
+    moms: o.moms ?? null,
+    backend: o.backend,
+    out: resolve(o.out),
+    flip: o.flip,
+    minScale: o.minScale,
     skipBadImages: o.skipBadImages === true,
-    linFtrs: parseSizes(String(o.linFtrs ?? '512')),
-    ps: o.ps as number,
-    firstBn: o.firstBn !== false,
-    checkpointEvery: o.checkpointEvery as number,
-    keepCheckpoints: o.keepCheckpoints as number,
-    allreduce: o.allreduce as RunConfig['allreduce'],
-    gradDtype: o.gradDtype as RunConfig['gradDtype'],
-    bucketMb: o.bucketMb as number,
+    linFtrs: o.linFtrs,
+    ps: o.ps,
+    firstBn: o.firstBn,
+    checkpointEvery: o.checkpointEvery,
+    keepCheckpoints: o.keepCheckpoints,
+    allreduce: o.allreduce,
+    gradDtype: o.gradDtype,
+    bucketMb: o.bucketMb,
   };
 }

@@ -3,9 +3,13 @@
  * shared memory when every rank is on one host and can map it, the ZeroMQ ring otherwise.
  */
 
+import type { GradDtype } from './config';
+
 /** --allreduce: auto picks shm where it can, else the ring. */
-export type AllReduceRequest = 'auto' | 'shm' | 'ring';
-export const ALLREDUCE_REQUESTS: AllReduceRequest[] = ['auto', 'shm', 'ring'];
+export const ALLREDUCE_REQUESTS = ['auto', 'shm', 'ring'] as const;
+export type AllReduceRequest = (typeof ALLREDUCE_REQUESTS)[number];
+/** What a run ends up with. */
+export const ALLREDUCE_KINDS = ['shm', 'ring'] as const;
 
 /** What a worker reports for the choice. */
 export interface AllReduceCandidate {
@@ -17,12 +21,12 @@ export interface AllReduceCandidate {
 
 /** The decision and a sentence saying why, for the run log. */
 export interface AllReduceChoice {
-  kind: 'shm' | 'ring';
+  kind: (typeof ALLREDUCE_KINDS)[number];
   reason: string;
 }
 
 /** Decides shm or ring; throws (naming the flag and the rank) when --allreduce shm cannot be honoured. */
-export function chooseAllReduce(request: AllReduceRequest, workers: AllReduceCandidate[], gradDtype: string): AllReduceChoice {
+export function chooseAllReduce(request: AllReduceRequest, workers: AllReduceCandidate[], gradDtype: GradDtype): AllReduceChoice {
   const world = workers.length;
   const refuse = (why: string): AllReduceChoice => {
     if (request === 'shm') throw new Error(`--allreduce shm cannot be used: ${why}; use --allreduce ring or auto`);

@@ -3,7 +3,22 @@
  * owns it and sends it to every worker in the welcome message.
  */
 
+import type { AllReduceRequest } from './allreduce-choice';
+import { ADAM_DEFAULTS } from './optim';
+import { FINE_TUNE_DEFAULTS } from './plan';
+
 export type PlanKind = 'fine_tune' | 'fit_one_cycle';
+
+/** What `--backend` accepts (worker/backend.ts turns it into a tfjs backend). */
+export const BACKEND_CHOICES = ['auto', 'wasm', 'cpu', 'webgpu', 'tensorflow'] as const;
+export type BackendChoice = (typeof BACKEND_CHOICES)[number];
+
+/** Gradient encodings on the ZeroMQ ring's wire; a ring frame header carries the index into this list. */
+export const GRAD_DTYPES = ['f32', 'bf16', 'fp16'] as const;
+export type GradDtype = (typeof GRAD_DTYPES)[number];
+
+/** fastai create_head's defaults: lin_ftrs [512], ps 0.5, first_bn True. */
+export const HEAD_DEFAULTS: { linFtrs: readonly number[]; ps: number; firstBn: boolean } = { linFtrs: [512], ps: 0.5, firstBn: true };
 
 /** Everything a run needs, after defaults. Plain data: it travels in msgpack and lands in checkpoints. */
 export interface RunConfig {
@@ -27,7 +42,7 @@ export interface RunConfig {
   div: number | null;
   divFinal: number | null;
   moms: [number, number, number] | null;
-  backend: string;
+  backend: BackendChoice;
   out: string;
   flip: boolean;
   minScale: number;
@@ -41,14 +56,17 @@ export interface RunConfig {
   checkpointEvery: number;
   keepCheckpoints: number;
   /** How gradients are summed: shared memory on one host, the ZeroMQ ring, or auto (see allreduce-choice.ts). */
-  allreduce: 'auto' | 'shm' | 'ring';
+  allreduce: AllReduceRequest;
   /** Gradient encoding on the ZeroMQ ring's wire (sums stay fp32). */
-  gradDtype: 'f32' | 'bf16' | 'fp16';
+  gradDtype: GradDtype;
   /** Gradient bucket size in MiB: each bucket's all-reduce starts while later ones are still read back. */
   bucketMb: number;
 }
 
-/** fastai's defaults (fine_tune, Adam, vision_learner) plus ringtune's own. */
+/**
+ * Every run option's default, resolved here once: fastai's (fine_tune, Adam, create_head) taken from
+ * the modules that implement them, plus ringtune's own. `null` leaves a value to the plan (shared/plan.ts).
+ */
 export const DEFAULTS: Omit<RunConfig, 'data' | 'nClasses'> = {
   validPct: 0.2,
   seed: 42,
@@ -56,13 +74,13 @@ export const DEFAULTS: Omit<RunConfig, 'data' | 'nClasses'> = {
   pretrained: null,
   size: 28,
   bs: 64,
-  wd: 0.01,
+  wd: ADAM_DEFAULTS.wd,
   groups: null,
   plan: 'fine_tune',
   epochs: 1,
-  freezeEpochs: 1,
-  baseLr: 2e-3,
-  lrMult: 100,
+  freezeEpochs: FINE_TUNE_DEFAULTS.freezeEpochs,
+  baseLr: FINE_TUNE_DEFAULTS.baseLr,
+  lrMult: FINE_TUNE_DEFAULTS.lrMult,
   lrMax: null,
   pctStart: null,
   div: null,
@@ -73,9 +91,9 @@ export const DEFAULTS: Omit<RunConfig, 'data' | 'nClasses'> = {
   flip: true,
   minScale: 0.35,
   skipBadImages: false,
-  linFtrs: [512],
-  ps: 0.5,
-  firstBn: true,
+  linFtrs: [...HEAD_DEFAULTS.linFtrs],
+  ps: HEAD_DEFAULTS.ps,
+  firstBn: HEAD_DEFAULTS.firstBn,
   checkpointEvery: 0,
   keepCheckpoints: 3,
   allreduce: 'auto',

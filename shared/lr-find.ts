@@ -4,7 +4,10 @@
  * The distributed run itself (save/restore weights, stepping) lives with the coordinator.
  */
 
-/** lr_find's settings; fastai defaults 1e-7 .. 10 over 100 iterations, stopping on divergence. */
+/** fastai lr_find's defaults: 1e-7 .. 10 over 100 iterations, stopping on divergence. */
+export const LR_FIND_DEFAULTS = { startLr: 1e-7, endLr: 10, numIt: 100, stopDiv: true } as const;
+
+/** lr_find's settings (LR_FIND_DEFAULTS where absent). */
 export interface LrFindOptions {
   startLr?: number;
   endLr?: number;
@@ -22,15 +25,15 @@ export interface LrFindSettings {
 
 /** Resolves defaults (numIt below 6 is raised to 6, as fastai does); epochs = numIt // N + 1. */
 export function lrFindSettings(o: LrFindOptions, batchesPerEpoch: number): LrFindSettings {
-  const startLr = o.startLr ?? 1e-7,
-    endLr = o.endLr ?? 10;
+  const startLr = o.startLr ?? LR_FIND_DEFAULTS.startLr,
+    endLr = o.endLr ?? LR_FIND_DEFAULTS.endLr;
   if (!(startLr > 0) || !(endLr > startLr)) throw new Error(`lr_find needs 0 < start LR < end LR, got ${startLr} and ${endLr}`);
   if (o.numIt !== undefined && !(Number.isInteger(o.numIt) && o.numIt >= 1))
     throw new Error(`lr_find iterations must be a whole number >= 1, got ${o.numIt}`);
   if (!(Number.isInteger(batchesPerEpoch) && batchesPerEpoch >= 1))
     throw new Error(`batches per epoch must be a whole number >= 1, got ${batchesPerEpoch}`);
-  const numIt = Math.max(6, o.numIt ?? 100);
-  return { startLr, endLr, numIt, stopDiv: o.stopDiv ?? true, epochs: Math.floor(numIt / batchesPerEpoch) + 1 };
+  const numIt = Math.max(6, o.numIt ?? LR_FIND_DEFAULTS.numIt);
+  return { startLr, endLr, numIt, stopDiv: o.stopDiv ?? LR_FIND_DEFAULTS.stopDiv, epochs: Math.floor(numIt / batchesPerEpoch) + 1 };
 }
 
 /** LR of training iteration `iter` (0-based): start * (end/start)^(iter/numIt). */

@@ -36,7 +36,7 @@ async function train(world: number, overrides: Partial<RunConfig>) {
     data,
     size: 16,
     bs: 8,
-    backend: 'wasm',
+    backend: 'wasm' as const,
     pretrained: null,
     out: join(dir, `out-${world}-${Date.now()}`),
     ...overrides,

@@ -10,11 +10,9 @@ import { registerWasmKernels } from './kernels';
 import { registerWebgpuKernels } from './kernels/webgpu';
 import { dawnFlagsFromEnv, GPU_ENV, mergeDawnFlags } from '../shared/gpu';
 
-/** What `--backend` accepts. */
-export type BackendChoice = 'auto' | 'wasm' | 'cpu' | 'webgpu' | 'tensorflow';
+import { BACKEND_CHOICES, type BackendChoice } from '../shared/config';
 
-/** Every accepted `--backend` value. */
-export const backendChoices: BackendChoice[] = ['auto', 'wasm', 'cpu', 'webgpu', 'tensorflow'];
+export type { BackendChoice };
 
 /** Options that only some backends use. */
 export interface BackendOptions {
@@ -136,7 +134,7 @@ export async function selectBackend(choice: BackendChoice, opts: BackendOptions 
       return useWasm('auto: @tensorflow/tfjs-node(-gpu) not installed');
     }
     default:
-      throw new Error(`--backend: unknown backend '${String(choice)}' (expected one of ${backendChoices.join(', ')})`);
+      throw new Error(`--backend: unknown backend '${String(choice)}' (expected one of ${BACKEND_CHOICES.join(', ')})`);
   }
 }
 

@@ -96,7 +96,7 @@ async function handle(
   switch (msg.type) {
     case 'welcome': {
       const { config, rank, world } = msg;
-      const backend = await selectBackend(config.backend as never);
+      const backend = await selectBackend(config.backend);
       if (rank === 0) log(`ringtune: backend ${backend.name} (${backend.reason})`);
       const net = await buildNet({
         arch: config.arch,

@@ -2,11 +2,13 @@
  * `ringtune evaluate`: a saved model on a labelled image folder: loss, accuracy, per-class
  * accuracy, the most confused pairs, a confusion matrix PNG and a top-losses image grid.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { mkdirSync, writeFileSync } from 'fs';
 import { join, resolve } from 'path';
 import { scanImageFolders, type Item } from '../../shared/data/folders';
-import { selectBackend, backendChoices, type BackendChoice } from '../../worker/backend';
+import { selectBackend } from '../../worker/backend';
+import type { BackendChoice } from '../../shared/config';
+import { backendOption, numberFlag, wholeFlag } from '../flags';
 import { disposeClassifier, loadClassifier, scoreItems, type Scores } from '../../worker/inference';
 import { writeConfusionMatrix, writeImageGrid, type Tile } from '../../coordinator/figures';
 
@@ -189,15 +191,6 @@ function topLossTile(s: Scores, i: number, file: string, labels: string[]): Tile
   };
 }
 
-const whole =
-  (flag: string, min: number) =>
-  (text: string): number => {
-    const v = Number(text);
-    if (text.trim() === '' || !Number.isInteger(v) || v < min)
-      throw new InvalidArgumentError(`${flag} must be a whole number >= ${min}, got '${text}'`);
-    return v;
-  };
-
 /** The `evaluate` subcommand (commander); `write` receives what is printed. */
 export function evaluateCommand(write: (line: string) => void = (l) => console.log(l)): Command {
   return new Command('evaluate')
@@ -207,16 +200,16 @@ export function evaluateCommand(write: (line: string) => void = (l) => console.l
     .requiredOption('--model <dir>', 'a training output folder or an exported model folder')
     .requiredOption('--data <dir>', 'image folders: train/<class>/* and valid/<class>/*, or <class>/* (split as in training)')
     .addOption(new Option('--split <name>', 'which split to evaluate').choices(['valid', 'train']).default('valid'))
-    .option('--bs <n>', 'images per batch', whole('--bs', 1), 64)
+    .option('--bs <n>', 'images per batch', wholeFlag('--bs', 1), 64)
     .option('--out <dir>', 'where to write confusion.png, top_losses.png and evaluation.json (default: <model>/eval-<split>)')
-    .option('--top-losses <k>', 'images in the top-losses grid (0: none)', whole('--top-losses', 0), 9)
-    .option('--valid-pct <p>', "validation fraction for a single-folder dataset (default: the training run's)", (t) => {
-      const v = Number(t);
-      if (!(v > 0 && v < 1)) throw new InvalidArgumentError(`--valid-pct must be in (0, 1), got '${t}'`);
-      return v;
-    })
-    .option('--seed <n>', "split seed for a single-folder dataset (default: the training run's)", whole('--seed', 0))
-    .addOption(new Option('--backend <name>', 'tfjs backend').choices(backendChoices).default('auto'))
+    .option('--top-losses <k>', 'images in the top-losses grid (0: none)', wholeFlag('--top-losses', 0), 9)
+    .option(
+      '--valid-pct <p>',
+      "validation fraction for a single-folder dataset (default: the training run's)",
+      numberFlag('--valid-pct', (v) => v > 0 && v < 1, 'in (0, 1)'),
+    )
+    .option('--seed <n>', "split seed for a single-folder dataset (default: the training run's)", wholeFlag('--seed', 0))
+    .addOption(backendOption('tfjs backend'))
     .action(async (opts: EvaluateOptions) => {
       const { summary, files } = await evaluate(opts, write);
       write(

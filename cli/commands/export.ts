@@ -4,11 +4,13 @@
  * `model.predict` give class probabilities), labels.json and preprocessing.json.
  */
 import * as tf from '@tensorflow/tfjs';
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { promises as fs } from 'fs';
 import { join, resolve } from 'path';
 import { modelArtifacts } from '../../worker/models/io';
-import { backendChoices, selectBackend, type BackendChoice } from '../../worker/backend';
+import { selectBackend } from '../../worker/backend';
+import type { BackendChoice } from '../../shared/config';
+import { backendOption } from '../flags';
 import { EXPORT_SOFTMAX_LAYER, disposeClassifier, loadClassifier, preprocessingFor } from '../../worker/inference';
 
 /** Every `class_name` in a model topology (layers, initializers, constraints, ...). */
@@ -75,6 +77,13 @@ export async function exportModel(modelDir: string, outDir: string): Promise<str
   }
 }
 
+/** The parsed flags of `ringtune export`. */
+interface ExportFlags {
+  model: string;
+  out: string;
+  backend: BackendChoice;
+}
+
 /** The `export` subcommand (commander); `write` receives what is printed. */
 export function exportCommand(write: (line: string) => void = (l) => console.log(l)): Command {
   return new Command('export')
@@ -83,8 +92,8 @@ export function exportCommand(write: (line: string) => void = (l) => console.log
     )
     .requiredOption('--model <dir>', 'a training output folder (model.json, weights.bin, labels.json, config.json)')
     .requiredOption('--out <dir>', 'the folder to write the exported model to')
-    .addOption(new Option('--backend <name>', 'tfjs backend used while exporting').choices(backendChoices).default('auto'))
-    .action(async (opts: { model: string; out: string; backend: BackendChoice }) => {
+    .addOption(backendOption('tfjs backend used while exporting'))
+    .action(async (opts: ExportFlags) => {
       await selectBackend(opts.backend);
       const files = await exportModel(opts.model, opts.out);
       write(`exported ${opts.model} to ${opts.out}: ${files.map((f) => f.slice(opts.out.length).replace(/^[\\/]/, '')).join(', ')}`);

@@ -2,8 +2,10 @@
  * `ringtune predict`: the most likely classes of some image files under a saved model, as a
  * table or JSON.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
-import { selectBackend, backendChoices, type BackendChoice } from '../../worker/backend';
+import { Command } from 'commander';
+import { selectBackend } from '../../worker/backend';
+import type { BackendChoice } from '../../shared/config';
+import { backendOption, wholeFlag } from '../flags';
 import { disposeClassifier, loadClassifier, scoreFiles, type Scores } from '../../worker/inference';
 
 /** One image's answer: the best class and the `top` most likely classes, most likely first. */
@@ -51,6 +53,11 @@ export interface PredictOptions {
   backend: BackendChoice;
 }
 
+/** The parsed flags of `ringtune predict` (the images are its arguments). */
+interface PredictFlags extends Omit<PredictOptions, 'images'> {
+  json?: true;
+}
+
 /** Loads the model and predicts every image. */
 export async function predict(o: PredictOptions): Promise<Prediction[]> {
   if (o.images.length === 0) throw new Error('give at least one image file to predict');
@@ -64,26 +71,17 @@ export async function predict(o: PredictOptions): Promise<Prediction[]> {
   }
 }
 
-const whole =
-  (flag: string) =>
-  (text: string): number => {
-    const v = Number(text);
-    if (text.trim() === '' || !Number.isInteger(v) || v < 1)
-      throw new InvalidArgumentError(`${flag} must be a whole number >= 1, got '${text}'`);
-    return v;
-  };
-
 /** The `predict` subcommand (commander); `write` receives what is printed. */
 export function predictCommand(write: (text: string) => void = (t) => process.stdout.write(t)): Command {
   return new Command('predict')
     .description('class and probability of each image under a saved model')
     .argument('<images...>', 'image files (any format sharp reads)')
     .requiredOption('--model <dir>', 'a training output folder or an exported model folder')
-    .option('--top <k>', 'also list the k most likely classes', whole('--top'), 1)
+    .option('--top <k>', 'also list the k most likely classes', wholeFlag('--top', 1), 1)
     .option('--json', 'print a JSON array: {image, class, probability, top: [{class, probability}]} per image')
-    .option('--bs <n>', 'images per batch', whole('--bs'), 32)
-    .addOption(new Option('--backend <name>', 'tfjs backend').choices(backendChoices).default('auto'))
-    .action(async (images: string[], opts: Omit<PredictOptions, 'images'> & { json?: boolean }) => {
+    .option('--bs <n>', 'images per batch', wholeFlag('--bs', 1), 32)
+    .addOption(backendOption('tfjs backend'))
+    .action(async (images: string[], opts: PredictFlags) => {
       const ps = await predict({ ...opts, images });
       write(opts.json ? JSON.stringify(ps, null, 2) + '\n' : formatPredictions(ps) + '\n');
     });

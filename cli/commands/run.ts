@@ -11,10 +11,11 @@
  * Ring ranks are given by the coordinator in arrival order; the task rank only picks the role.
  * The worker's GPU follows LOCAL_RANK and is passed on as RINGTUNE_GPU.
  */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { spawn, execFileSync, type ChildProcess } from 'child_process';
 import { createSocket } from 'dgram';
-import { addRunOptions, configFromOptions } from '../run-options';
+import { addRunOptions, configFromOptions, type RunOptionFlags } from '../run-options';
+import { wholeFlag } from '../flags';
 import { runCoordinator } from '../../coordinator/run';
 import { withRingMalloc } from '../ring-malloc';
 import type { EpochInfo } from '../../coordinator/events';
@@ -27,12 +28,6 @@ const CLI = process.argv[1];
 function tcp(host: string, port: number): string {
   return `tcp://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
-
-const integer = (flag: string, min: number) => (text: string) => {
-  const v = Number(text);
-  if (!Number.isInteger(v) || v < min) throw new InvalidArgumentError(`${flag} must be a whole number >= ${min}, got '${text}'`);
-  return v;
-};
 
 /**
  * Expands a Slurm node list with `scontrol show hostnames`; where scontrol is missing or cannot
@@ -71,8 +66,8 @@ export function addressToward(host: string, port: number): Promise<string> {
   });
 }
 
-/** The flags `run` adds on top of the run options. */
-interface RunFlags extends TopologyFlags {
+/** The flags of `ringtune run`: the run options and its own. */
+interface RunFlags extends RunOptionFlags, TopologyFlags {
   host?: string;
   bindHost: string;
   coordinatorOnly?: boolean;
@@ -136,8 +131,8 @@ async function runWorkerRank(t: Topology, host: string, gpu: number): Promise<vo
 }
 
 /** Rank 0: the coordinator here, and (unless coordinator-only) a worker as a supervised child. */
-async function runRankZero(t: Topology, f: RunFlags, opts: Record<string, unknown>, host: string, gpu: number): Promise<void> {
-  const config = configFromOptions(opts);
+async function runRankZero(t: Topology, f: RunFlags, host: string, gpu: number): Promise<void> {
+  const config = configFromOptions(f);
   const world = f.coordinatorOnly ? t.world - 1 : t.world;
   if (world < 1) throw new Error('--coordinator-only needs at least 2 tasks (the coordinator and one worker)');
   const bind = tcp(f.bindHost, t.masterPort);
@@ -167,33 +162,32 @@ export function runCommand(): Command {
       .description(
         'one task of a cluster job: finds its rank (flags, torchrun, Slurm or Kubernetes variables); rank 0 hosts the coordinator and a worker, the others are workers',
       )
-      .option('--rank <n>', "this task's rank (default: RANK, SLURM_PROCID or JOB_COMPLETION_INDEX)", integer('--rank', 0))
-      .option('--world <n>', 'number of tasks (default: WORLD_SIZE or SLURM_NTASKS)', integer('--world', 1))
+      .option('--rank <n>', "this task's rank (default: RANK, SLURM_PROCID or JOB_COMPLETION_INDEX)", wholeFlag('--rank', 0))
+      .option('--world <n>', 'number of tasks (default: WORLD_SIZE or SLURM_NTASKS)', wholeFlag('--world', 1))
       .option(
         '--local-rank <n>',
         'index of this task on its node: picks the GPU (default: LOCAL_RANK or SLURM_LOCALID)',
-        integer('--local-rank', 0),
+        wholeFlag('--local-rank', 0),
       )
       .option('--master-addr <host>', "host of rank 0 (default: MASTER_ADDR, the first Slurm node, or the indexed Job's pod 0)")
-      .option('--master-port <port>', 'coordinator port on rank 0 (default: MASTER_PORT or 29500)', integer('--master-port', 1))
+      .option('--master-port <port>', 'coordinator port on rank 0 (default: MASTER_PORT or 29500)', wholeFlag('--master-port', 1))
       .option(
         '--host <address>',
         "address this task's ring listens on, reachable by the other tasks (default: the interface routing to the coordinator)",
       )
       .option('--bind-host <address>', 'interface the coordinator binds on rank 0', '0.0.0.0')
       .option('--coordinator-only', 'rank 0 runs no worker (the ring has WORLD - 1 workers)'),
-  ).action(async (opts) => {
-    const f = opts as RunFlags & Record<string, unknown>;
+  ).action(async (f: RunFlags) => {
     try {
       if (f.masterPort !== undefined && f.masterPort > 65535) throw new Error(`--master-port must be at most 65535, got ${f.masterPort}`);
       const t = discoverTopology({ flags: f, env: process.env, slurmHosts });
-      configFromOptions(opts); // every task checks the options (and that --data is there) before anything connects
+      configFromOptions(f); // every task checks the options (and that --data is there) before anything connects
       const host = f.host ?? (await addressToward(t.masterAddr, t.masterPort));
       const gpu = gpuIndex(t.localRank, process.env);
       const trains = t.rank !== 0 || !f.coordinatorOnly;
       const role = t.rank !== 0 ? 'worker' : trains ? 'coordinator + worker' : 'coordinator';
       console.error(describeTopology(t, { 'ring host': host, ...(trains ? { gpu } : {}), pid: process.pid }, role));
-      if (t.rank === 0) await runRankZero(t, f, opts, host, gpu);
+      if (t.rank === 0) await runRankZero(t, f, host, gpu);
       else await runWorkerRank(t, host, gpu);
     } catch (e) {
       console.error(`ringtune: ${(e as Error).message ?? String(e)}`);

@@ -2,11 +2,21 @@
  * `ringtune schedule`: the per-iteration LR of every parameter group and the momentum of a
  * fine_tune or fit_one_cycle plan, without training; as a summary table, JSON, or a PNG plot.
  */
-import { Command, InvalidArgumentError } from 'commander';
-import { fineTunePlan, fitOneCyclePlan, hypersAt, Phase, phaseIters } from '../../shared/plan';
+import { Command } from 'commander';
+import {
+  DEFAULT_MOMS,
+  FINE_TUNE_DEFAULTS,
+  fineTunePlan,
+  fitOneCyclePlan,
+  hypersAt,
+  ONE_CYCLE_DEFAULTS,
+  Phase,
+  phaseIters,
+} from '../../shared/plan';
 import { scheduleRecords, schedulePanels } from '../../coordinator/schedule-figure';
-import { parseLrSpec } from '../../shared/schedule';
+import { parseLrSpec, type LrSpec } from '../../shared/schedule';
 import { writeFigure } from '../../coordinator/plot';
+import { flagParser, momsFlag, numberFlag, positiveFlag, wholeFlag } from '../flags';
 
 /** The parsed flags of `ringtune schedule`. */
 export interface ScheduleFlags {
@@ -20,7 +30,7 @@ export interface ScheduleFlags {
   pctStart?: number;
   div?: number;
   divFinal?: number;
-  lrMax?: string;
+  lrMax?: LrSpec;
   moms?: [number, number, number];
   json?: boolean;
   plot?: string;
@@ -34,11 +44,7 @@ export function planFromFlags(f: ScheduleFlags): Phase[] {
   if (f.fitOneCycle !== undefined) {
     const misplaced = (['baseLr', 'freezeEpochs', 'lrMult'] as const).filter((k) => f[k] !== undefined);
     if (misplaced.length) throw new Error(`${misplaced.map(flagName).join(', ')} only apply to --fine-tune (fit_one_cycle takes --lr-max)`);
-    return fitOneCyclePlan({
-      ...common,
-      epochs: f.fitOneCycle,
-      lrMax: f.lrMax === undefined ? undefined : parseLrSpec(f.lrMax, '--lr-max'),
-    });
+    return fitOneCyclePlan({ ...common, epochs: f.fitOneCycle, lrMax: f.lrMax });
   }
   if (f.lrMax !== undefined) throw new Error('--lr-max only applies to --fit-one-cycle (fine_tune takes --base-lr and --lr-mult)');
   return fineTunePlan({ ...common, epochs: f.fineTune!, baseLr: f.baseLr, freezeEpochs: f.freezeEpochs, lrMult: f.lrMult });
@@ -46,24 +52,6 @@ export function planFromFlags(f: ScheduleFlags): Phase[] {
 
 function flagName(key: string): string {
   return '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
-}
-
-/** Commander argument parsers that name the flag in their error. */
-const num =
-  (flag: string, ok: (v: number) => boolean, what: string) =>
-  (text: string): number => {
-    const v = Number(text);
-    if (text.trim() === '' || !Number.isFinite(v) || !ok(v)) throw new InvalidArgumentError(`${flag} must be ${what}, got '${text}'`);
-    return v;
-  };
-const whole = (flag: string, min: number) => num(flag, (v) => Number.isInteger(v) && v >= min, `a whole number >= ${min}`);
-const positive = (flag: string) => num(flag, (v) => v > 0, 'a positive number');
-
-function parseMoms(text: string): [number, number, number] {
-  const v = text.split(',').map((s) => (s.trim() === '' ? NaN : Number(s)));
-  if (v.length !== 3 || v.some((m) => !(m >= 0 && m < 1)))
-    throw new InvalidArgumentError(`--moms must be three numbers in [0, 1) like 0.95,0.85,0.95, got '${text}'`);
-  return [v[0], v[1], v[2]];
 }
 
 const sci = (x: number) => x.toExponential(4);
@@ -102,26 +90,33 @@ function toStdout(text: string): void {
   process.stdout.write(text);
 }
 
+const ft = FINE_TUNE_DEFAULTS;
+const oc = ONE_CYCLE_DEFAULTS;
+
 /** The `schedule` subcommand (commander). `write` receives everything printed to stdout. */
 export function scheduleCommand(write: (text: string) => void = toStdout): Command {
   return new Command('schedule')
     .description('print or plot the per-iteration LR of every parameter group and the momentum of a plan, without training')
-    .option('--fine-tune <epochs>', 'plan: fine_tune(EPOCHS) (frozen phase, then EPOCHS unfrozen)', whole('--fine-tune', 0))
-    .option('--fit-one-cycle <epochs>', 'plan: fit_one_cycle(EPOCHS)', whole('--fit-one-cycle', 0))
-    .requiredOption('--batches <n>', 'training batches per epoch (per worker)', whole('--batches', 1))
-    .option('--groups <g>', 'parameter groups, earliest layers first', whole('--groups', 1), 3)
-    .option('--base-lr <lr>', 'fine_tune base LR (default 2e-3)', positive('--base-lr'))
-    .option('--freeze-epochs <n>', 'fine_tune frozen epochs (default 1)', whole('--freeze-epochs', 0))
-    .option('--lr-mult <m>', 'fine_tune head/first-group LR ratio (default 100)', positive('--lr-mult'))
+    .option('--fine-tune <epochs>', 'plan: fine_tune(EPOCHS) (frozen phase, then EPOCHS unfrozen)', wholeFlag('--fine-tune', 0))
+    .option('--fit-one-cycle <epochs>', 'plan: fit_one_cycle(EPOCHS)', wholeFlag('--fit-one-cycle', 0))
+    .requiredOption('--batches <n>', 'training batches per epoch (per worker)', wholeFlag('--batches', 1))
+    .option('--groups <g>', 'parameter groups, earliest layers first', wholeFlag('--groups', 1), 3)
+    .option('--base-lr <lr>', `fine_tune base LR (default ${ft.baseLr})`, positiveFlag('--base-lr'))
+    .option('--freeze-epochs <n>', `fine_tune frozen epochs (default ${ft.freezeEpochs})`, wholeFlag('--freeze-epochs', 0))
+    .option('--lr-mult <m>', `fine_tune head/first-group LR ratio (default ${ft.lrMult})`, positiveFlag('--lr-mult'))
     .option(
       '--pct-start <p>',
-      'warm-up fraction (default 0.3 fine_tune, 0.25 fit_one_cycle)',
-      num('--pct-start', (v) => v >= 0 && v <= 1, 'in [0, 1]'),
+      `warm-up fraction (default ${ft.pctStart} fine_tune, ${oc.pctStart} fit_one_cycle)`,
+      numberFlag('--pct-start', (v) => v >= 0 && v <= 1, 'in [0, 1]'),
     )
-    .option('--div <d>', 'start LR = peak / div (default 5 fine_tune unfrozen, 25 otherwise)', positive('--div'))
-    .option('--div-final <d>', 'final LR = peak / div-final (default 1e5)', positive('--div-final'))
-    .option('--lr-max <lr|start,stop>', 'fit_one_cycle peak LR: a number or a START,STOP slice (default 1e-3)')
-    .option('--moms <a,b,c>', 'momentum start,middle,end (default 0.95,0.85,0.95)', parseMoms)
+    .option('--div <d>', `start LR = peak / div (default ${ft.div} fine_tune unfrozen, ${oc.div} otherwise)`, positiveFlag('--div'))
+    .option('--div-final <d>', `final LR = peak / div-final (default ${oc.divFinal})`, positiveFlag('--div-final'))
+    .option(
+      '--lr-max <lr|start,stop>',
+      `fit_one_cycle peak LR: a number or a START,STOP slice (default ${oc.lr})`,
+      flagParser((t) => parseLrSpec(t, '--lr-max')),
+    )
+    .option('--moms <a,b,c>', `momentum start,middle,end (default ${DEFAULT_MOMS.join(',')})`, momsFlag('--moms'))
     .option('--json', 'print one JSON array with a record per iteration')
     .option('--plot <file.png>', 'draw the schedule to a PNG file')
     .action(async (flags: ScheduleFlags) => {

@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { batchNorm } from './builder';
+import { HEAD_DEFAULTS } from '../../shared/config';
 
 /** Prefix of every head layer name; init.ts uses it to apply fastai's head init. */
 export const HEAD_PREFIX = 'head_';
@@ -12,14 +13,12 @@ export const HEAD_PREFIX = 'head_';
 /** create_head's options (fastai names: lin_ftrs, ps, first_bn). */
 export interface HeadOptions {
   /** Hidden layer sizes between the pooled features and the classes. */
-  linFtrs?: number[];
+  linFtrs?: readonly number[];
   /** Dropout of the last block; earlier blocks get half of it. */
   ps?: number;
   /** BatchNorm before the first Dense. */
   firstBn?: boolean;
 }
-
-export const HEAD_DEFAULTS: Required<HeadOptions> = { linFtrs: [512], ps: 0.5, firstBn: true };
 
 /** Attaches the head to a feature map; returns the logits and the head's layers in order. */
 export function createHead(

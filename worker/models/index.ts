@@ -26,7 +26,7 @@ export interface NetSpec {
   seed: number;
   /** Path of a model.json (or its folder) whose body weights are copied in. */
   pretrained?: string;
-  /** fastai create_head options (default: lin_ftrs [512], ps 0.5, first_bn). */
+  /** fastai create_head options (defaults: HEAD_DEFAULTS in shared/config.ts). */
   head?: HeadOptions;
 }
 

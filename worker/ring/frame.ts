@@ -3,6 +3,7 @@
  * copies it rather than pinning a JS buffer), checked field by field on receipt: a frame from the
  * wrong peer, step, chunk, tag or buffer size is an error naming the peer, never a silent misadd.
  */
+import { GRAD_DTYPES, type GradDtype } from '../../shared/config';
 
 /** "RNG" + protocol version 1. Bump the last byte when the frame layout or schedule changes. */
 export const RING_MAGIC = 0x524e4701;
@@ -26,10 +27,10 @@ export const WIRE_F32 = 0;
 export const WIRE_BF16 = 1;
 /** IEEE binary16, scaled per frame (Note [fp16 frame] in reduce-fp16.ts). */
 export const WIRE_FP16 = 2;
-/** Wire dtype names as RingOptions.wire spells them; the index is the wire code in the header. */
-export const WIRE_NAMES = ['f32', 'bf16', 'fp16'] as const;
+/** Wire dtype names as RingOptions.wire spells them (--grad-dtype); the index is the wire code in the header. */
+export const WIRE_NAMES = GRAD_DTYPES;
 /** A ring's payload encoding. */
-export type WireName = (typeof WIRE_NAMES)[number];
+export type WireName = GradDtype;
 
 /** The header wire code for a wire dtype name; throws naming the accepted names. */
 export function wireCodeOf(name: string): number {
