@@ -8,6 +8,9 @@
 import { pack, unpack } from 'msgpackr';
 import type { RunConfig } from './config';
 import type { Item } from './data/folders';
+import { ALLREDUCE_KINDS } from './allreduce-choice';
+import { anyNumber, arrayOf, count, failingField, finite, flag, integer, isMap, mapOf, nullable, oneOf, record, text } from './schema';
+import type { Check, Fields, RecordOf } from './schema';
 
 export const PROTOCOL_VERSION = 2;
 /** Liveness (see Note [liveness] in worker/heartbeat.ts): ping interval, and silences after which a peer counts as dead. */
@@ -17,65 +20,82 @@ export const COORDINATOR_SILENT_MS = 3000;
 /** Largest header we accept: guards against hostile or corrupt input. */
 export const MAX_HEADER_BYTES = 64 * 1024 * 1024;
 
-/** Worker -> coordinator. */
-export type WorkerMsg =
-  | { type: 'hello'; host: string; pid: number }
-  | {
-      type: 'ready';
-      ringEndpoint: string;
-      weightsHash: string;
-      backend: string;
-      backendReason: string;
-      params: number;
-      groups: number;
-      host: string;
-      shmUnavailable: string;
-    }
-  | { type: 'ringReady' }
-  | {
-      type: 'stepDone';
-      step: number;
-      loss: number;
-      n: number;
-      computeMs: number;
-      allreduceMs: number;
-      allreduceWaitMs: number;
-      allreduceBytes: number;
-      tensors: number;
-      rssBytes: number;
-    }
-  | { type: 'validDone'; epoch: number; lossSum: number; correct: number; n: number; weightsHash: string }
-  | { type: 'model'; modelJson: string }
-  | { type: 'checkpointData'; step: number; adamStep: number; full: boolean }
-  | { type: 'heartbeat'; rank: number; pid: number }
-  | { type: 'error'; message: string };
+/** Worker -> coordinator: each message's fields and their checks (the types below derive from these). */
+const WORKER_MESSAGES = {
+  hello: { host: text, pid: count },
+  ready: {
+    ringEndpoint: text,
+    weightsHash: text,
+    backend: text,
+    backendReason: text,
+    params: count,
+    groups: count,
+    host: text,
+    shmUnavailable: text,
+  },
+  ringReady: {},
+  stepDone: {
+    step: integer,
+    loss: anyNumber,
+    n: count,
+    computeMs: finite,
+    allreduceMs: finite,
+    allreduceWaitMs: finite,
+    allreduceBytes: count,
+    tensors: count,
+    rssBytes: count,
+  },
+  validDone: { epoch: integer, lossSum: finite, correct: count, n: count, weightsHash: text },
+  model: { modelJson: text },
+  checkpointData: { step: integer, adamStep: count, full: flag },
+  heartbeat: { rank: integer, pid: count },
+  error: { message: text },
+} satisfies Record<string, Fields>;
 
-/** One step's orders: what to compute and with which hyper-parameters. */
-export interface StepOrder {
-  type: 'step';
-  step: number;
-  phase: number;
-  phaseName: string;
-  epoch: number;
-  freezeTo: number;
-  lrs: number[];
-  mom: number;
-  indices: number[];
-  next: number[] | null;
-}
+/** Dataset indices of one batch. */
+const indices = arrayOf(count);
+const item: Check<Item> = record({ file: text, label: count });
 
 /** Coordinator -> worker. */
-export type CoordMsg =
-  | { type: 'welcome'; rank: number; world: number; config: RunConfig; items: Item[]; validItems: Item[] }
-  | { type: 'ring'; endpoints: string[]; allreduce: 'ring' | 'shm'; shmName: string }
-  | StepOrder
-  | { type: 'validate'; epoch: number; batches: { indices: number[]; real: number }[] }
-  | { type: 'save' }
-  | { type: 'checkpoint'; step: number }
-  | { type: 'restore'; phase: number; freezeTo: number; adamStep: number }
-  | { type: 'stop'; reason: string }
-  | { type: 'abort'; reason: string }
-  | { type: 'heartbeat' };
+const COORD_MESSAGES = {
+  welcome: {
+    rank: count,
+    world: count,
+    config: mapOf<RunConfig>('a map (the run config)'),
+    items: arrayOf(item),
+    validItems: arrayOf(item),
+  },
+  ring: { endpoints: arrayOf(text), allreduce: oneOf(ALLREDUCE_KINDS), shmName: text },
+  /** What to compute (and prefetch next: null after an epoch's last step) with which hyper-parameters. */
+  step: {
+    step: integer,
+    phase: integer,
+    phaseName: text,
+    epoch: integer,
+    freezeTo: count,
+    lrs: arrayOf(finite),
+    mom: finite,
+    indices,
+    next: nullable(indices),
+  },
+  validate: { epoch: integer, batches: arrayOf(record({ indices, real: count })) },
+  save: {},
+  checkpoint: { step: integer },
+  restore: { phase: integer, freezeTo: count, adamStep: count },
+  stop: { reason: text },
+  abort: { reason: text },
+  heartbeat: {},
+} satisfies Record<string, Fields>;
+
+/** A union of `{ type, ...fields }`, one member per message of a table. */
+type MessagesOf<M extends Record<string, Fields>> = { [K in keyof M & string]: { type: K } & RecordOf<M[K]> }[keyof M & string];
+
+/** Worker -> coordinator. */
+export type WorkerMsg = MessagesOf<typeof WORKER_MESSAGES>;
+/** Coordinator -> worker. */
+export type CoordMsg = MessagesOf<typeof COORD_MESSAGES>;
+/** One step's orders. */
+export type StepOrder = Extract<CoordMsg, { type: 'step' }>;
 
 export class ProtocolError extends Error {}
 
@@ -84,59 +104,6 @@ export function encode(msg: WorkerMsg | CoordMsg, frames: Uint8Array[] = []): Bu
   return [pack({ v: PROTOCOL_VERSION, ...msg }), ...frames.map((f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength))];
 }
 
-const WORKER_FIELDS: Record<WorkerMsg['type'], Record<string, string>> = {
-  hello: { host: 'string', pid: 'number' },
-  ready: {
-    ringEndpoint: 'string',
-    weightsHash: 'string',
-    backend: 'string',
-    backendReason: 'string',
-    params: 'number',
-    groups: 'number',
-    host: 'string',
-    shmUnavailable: 'string',
-  },
-  ringReady: {},
-  stepDone: {
-    step: 'number',
-    loss: 'number',
-    n: 'number',
-    computeMs: 'number',
-    allreduceMs: 'number',
-    allreduceWaitMs: 'number',
-    allreduceBytes: 'number',
-    tensors: 'number',
-    rssBytes: 'number',
-  },
-  validDone: { epoch: 'number', lossSum: 'number', correct: 'number', n: 'number', weightsHash: 'string' },
-  model: { modelJson: 'string' },
-  checkpointData: { step: 'number', adamStep: 'number', full: 'boolean' },
-  heartbeat: { rank: 'number', pid: 'number' },
-  error: { message: 'string' },
-};
-
-const COORD_FIELDS: Record<CoordMsg['type'], Record<string, string>> = {
-  welcome: { rank: 'number', world: 'number', config: 'object', items: 'array', validItems: 'array' },
-  ring: { endpoints: 'array', allreduce: 'string', shmName: 'string' },
-  step: {
-    step: 'number',
-    phase: 'number',
-    phaseName: 'string',
-    epoch: 'number',
-    freezeTo: 'number',
-    lrs: 'array',
-    mom: 'number',
-    indices: 'array',
-  },
-  validate: { epoch: 'number', batches: 'array' },
-  save: {},
-  checkpoint: { step: 'number' },
-  restore: { phase: 'number', freezeTo: 'number', adamStep: 'number' },
-  stop: { reason: 'string' },
-  abort: { reason: 'string' },
-  heartbeat: {},
-};
-
 /** Number of raw frames each message type must carry (checkpoint data: BN stats, plus weights and Adam m, v from one rank). */
 const FRAME_COUNT: Record<string, (h: Record<string, unknown>) => number> = {
   model: () => 1,
@@ -144,7 +111,7 @@ const FRAME_COUNT: Record<string, (h: Record<string, unknown>) => number> = {
   restore: () => 4,
 };
 
-function decodeWith<T>(frames: Buffer[], table: Record<string, Record<string, string>>, from: string): { msg: T; frames: Buffer[] } {
+function decodeWith<T>(frames: Buffer[], table: Record<string, Fields>, from: string): { msg: T; frames: Buffer[] } {
   if (frames.length === 0) throw new ProtocolError(`empty message from ${from}`);
   if (frames[0].length > MAX_HEADER_BYTES)
     throw new ProtocolError(`header of ${frames[0].length} bytes from ${from} exceeds ${MAX_HEADER_BYTES}`);
@@ -154,8 +121,8 @@ function decodeWith<T>(frames: Buffer[], table: Record<string, Record<string, st
   } catch (e) {
     throw new ProtocolError(`undecodable header from ${from}: ${(e as Error).message}`);
   }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new ProtocolError(`header from ${from} is not a map`);
-  const h = header as Record<string, unknown>;
+  if (!isMap(header)) throw new ProtocolError(`header from ${from} is not a map`);
+  const h = header;
   if (h.v !== PROTOCOL_VERSION) {
     throw new ProtocolError(
       `${from} speaks ringtune protocol v${String(h.v)}, this process speaks v${PROTOCOL_VERSION}: run the same ringtune version everywhere`,
@@ -163,16 +130,8 @@ function decodeWith<T>(frames: Buffer[], table: Record<string, Record<string, st
   }
   const fields = typeof h.type === 'string' && Object.prototype.hasOwnProperty.call(table, h.type) ? table[h.type] : undefined;
   if (!fields) throw new ProtocolError(`unknown message type ${JSON.stringify(h.type)} from ${from}`);
-  for (const [name, kind] of Object.entries(fields)) {
-    const value = h[name];
-    const ok =
-      kind === 'array'
-        ? Array.isArray(value)
-        : kind === 'number'
-          ? (typeof value === 'number' && Number.isFinite(value)) || (name === 'loss' && typeof value === 'number')
-          : typeof value === kind && value !== null;
-    if (!ok) throw new ProtocolError(`message '${h.type}' from ${from}: field '${name}' must be ${kind}`);
-  }
+  const bad = failingField(fields, h);
+  if (bad !== null) throw new ProtocolError(`message '${h.type}' from ${from}: field '${bad}' must be ${fields[bad].what}`);
   const expected = FRAME_COUNT[h.type as string]?.(h) ?? 0;
   if (frames.length - 1 !== expected)
     throw new ProtocolError(`message '${h.type}' from ${from} has ${frames.length - 1} data frames, expected ${expected}`);
@@ -181,10 +140,10 @@ function decodeWith<T>(frames: Buffer[], table: Record<string, Record<string, st
 
 /** Decodes and validates a message a worker sent. */
 export function decodeWorkerMsg(frames: Buffer[], from: string) {
-  return decodeWith<WorkerMsg>(frames, WORKER_FIELDS, from);
+  return decodeWith<WorkerMsg>(frames, WORKER_MESSAGES, from);
 }
 
 /** Decodes and validates a message the coordinator sent. */
 export function decodeCoordMsg(frames: Buffer[], from = 'coordinator') {
-  return decodeWith<CoordMsg>(frames, COORD_FIELDS, from);
+  return decodeWith<CoordMsg>(frames, COORD_MESSAGES, from);
 }
