@@ -1,5 +1,7 @@
 import { pack } from 'msgpackr';
+import * as zmq from 'zeromq';
 import { decodeCoordMsg, decodeWorkerMsg, encode, PROTOCOL_VERSION, ProtocolError } from '../shared/protocol';
+import { startHeartbeat } from '../worker/heartbeat';
 
 describe('protocol', () => {
   it('round-trips a header with its raw frames', () => {
@@ -29,19 +31,90 @@ describe('protocol', () => {
     expect(() => decodeCoordMsg([pack({ v: PROTOCOL_VERSION, type: 'step', step: 1 })])).toThrow(/field/);
   });
 
+  const step = {
+    type: 'step' as const,
+    step: 3,
+    phase: 0,
+    phaseName: 'frozen',
+    epoch: 0,
+    freezeTo: 2,
+    lrs: [1e-4, 1e-3],
+    mom: 0.9,
+    indices: [1, 2],
+    next: [3, 4],
+  };
+
   it('accepts every well-formed coordinator order', () => {
-    const step = {
-      type: 'step' as const,
-      step: 3,
-      phase: 0,
-      phaseName: 'frozen',
-      epoch: 0,
-      freezeTo: 2,
-      lrs: [1e-4, 1e-3],
-      mom: 0.9,
-      indices: [1, 2],
-      next: null,
+    for (const next of [[3, 4], null])
+      expect(decodeCoordMsg(encode({ ...step, next })).msg).toEqual({ v: PROTOCOL_VERSION, ...step, next });
+  });
+
+  const coord = (msg: Record<string, unknown>) => () => decodeCoordMsg([pack({ v: PROTOCOL_VERSION, ...msg })]);
+
+  it.each([
+    ['next', 'later'],
+    ['next', [5, -1]],
+    ['next', [0.5]],
+    ['next', undefined],
+    ['indices', [1, '2']],
+    ['indices', null],
+    ['lrs', [1e-3, NaN]],
+  ])("refuses a step whose '%s' is %p, naming the field", (field, value) => {
+    expect(coord({ ...step, [field]: value })).toThrow(ProtocolError);
+    expect(coord({ ...step, [field]: value })).toThrow(new RegExp(`message 'step' from coordinator: field '${field}' must be`));
+  });
+
+  it('says what a field must be', () => {
+    expect(coord({ ...step, next: [-1] })).toThrow(/field 'next' must be null or an array, each item a whole number >= 0/);
+    expect(coord({ type: 'ring', endpoints: ['tcp://a:1'], allreduce: 'tcp', shmName: '' })).toThrow(
+      /field 'allreduce' must be one of shm, ring/,
+    );
+  });
+
+  it('checks the arrays nested in validate and welcome orders', () => {
+    const batches = (indices: unknown[], real: unknown) => coord({ type: 'validate', epoch: 0, batches: [{ indices, real }] });
+    expect(batches([0, 1], 2)).not.toThrow();
+    expect(batches([0, -1], 2)).toThrow(/field 'batches' must be an array, each item a map with indices/);
+    expect(batches([0, 1], 'two')).toThrow(/field 'batches'/);
+    const welcome = (items: unknown) => coord({ type: 'welcome', rank: 0, world: 1, config: {}, items, validItems: [] });
+    expect(welcome([{ file: 'a/1.png', label: 0 }])).not.toThrow();
+    expect(welcome([{ file: 'a/1.png' }])).toThrow(/field 'items'/);
+    expect(welcome([{ file: 'a/1.png', label: 0 }, 'b/2.png'])).toThrow(/field 'items'/);
+  });
+
+  it('accepts a diverged loss (lr_find stops on it), but not a NaN count', () => {
+    const done = {
+      type: 'stepDone' as const,
+      step: 1,
+      loss: NaN,
+      n: 4,
+      computeMs: 1,
+      allreduceMs: 1,
+      allreduceWaitMs: 0,
+      allreduceBytes: 64,
+      tensors: 10,
+      rssBytes: 1 << 20,
     };
-    expect(decodeCoordMsg(encode(step)).msg).toEqual({ v: PROTOCOL_VERSION, ...step });
+    expect(decodeWorkerMsg(encode(done), 'rank 0').msg.type).toBe('stepDone');
+    expect(() => decodeWorkerMsg(encode({ ...done, n: NaN }), 'rank 0')).toThrow(/field 'n' must be a whole number >= 0/);
+  });
+});
+
+describe('heartbeat thread', () => {
+  it("pings with the shared encoding and ends the worker on the coordinator's abort", async () => {
+    const router = new zmq.Router({ linger: 0 });
+    await router.bind('tcp://127.0.0.1:*');
+    let aborted: (reason: string) => void = () => undefined;
+    const abort = new Promise<string>((r) => (aborted = r));
+    const beat = startHeartbeat({ address: router.lastEndpoint!, rank: 3, onAbort: (reason) => aborted(reason) });
+    try {
+      const [id, ...frames] = await router.receive();
+      expect(decodeWorkerMsg(frames, 'the heartbeat').msg).toEqual({ v: PROTOCOL_VERSION, type: 'heartbeat', rank: 3, pid: process.pid });
+      await router.send([id, ...encode({ type: 'abort', reason: 'rank 1 died' })]);
+      expect(await abort).toBe('the coordinator aborted the run: rank 1 died');
+    } finally {
+      await beat.stop();
+      router.close();
+    }
   });
 });

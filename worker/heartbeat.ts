@@ -6,15 +6,16 @@
  * the main thread is stuck it kills the process outright. So no worker outlives its coordinator.
  */
 import { Worker } from 'worker_threads';
-import { HEARTBEAT_MS, COORDINATOR_SILENT_MS, PROTOCOL_VERSION } from '../shared/protocol';
+import { HEARTBEAT_MS, COORDINATOR_SILENT_MS, PROTOCOL_VERSION, encode } from '../shared/protocol';
 
-// Runs in the thread. Plain JS (no imports of project files) so it works from any bundle.
+// Runs in the thread. Plain JS (no imports of project files) so it works from any bundle: the ping
+// it sends is encoded by the main thread (shared/protocol's encode), the thread only reads replies.
 const THREAD_SOURCE = `
 const { workerData, parentPort } = require('worker_threads');
 const { writeSync } = require('fs');
 const zmq = require(workerData.zmqPath);
-const { pack, unpack } = require(workerData.msgpackrPath);
-const { address, rank, version, intervalMs, silentMs, parentPid } = workerData;
+const { unpack } = require(workerData.msgpackrPath);
+const { address, rank, version, intervalMs, silentMs, parentPid, ping } = workerData;
 const sock = new zmq.Dealer({ linger: 0 });
 if (workerData.curve) Object.assign(sock, workerData.curve);
 sock.connect(address);
@@ -33,7 +34,7 @@ function end(reason) {
 const timer = setInterval(() => {
   if (parentPid && process.ppid !== parentPid) end('the launcher (pid ' + parentPid + ') is gone');
   if (Date.now() - lastAnswer > silentMs) end('the coordinator at ' + address + ' has not answered for ' + Math.round(silentMs / 1000) + ' s');
-  if (!ending) sock.send(pack({ v: version, type: 'heartbeat', rank, pid: process.pid })).catch(() => {});
+  if (!ending) sock.send(ping).catch(() => {});
 }, intervalMs);
 // A stop request proves the main thread is responsive: the kill timer goes too, so the thread can end.
 parentPort.on('message', (m) => { if (m === 'stop') { ending = true; clearInterval(timer); clearTimeout(killer); sock.close(); parentPort.close(); } });
@@ -71,6 +72,8 @@ export function startHeartbeat(o: {
       address: o.address,
       rank: o.rank,
       version: PROTOCOL_VERSION,
+      // The thread shares the process (and its pid) with the main thread.
+      ping: encode({ type: 'heartbeat', rank: o.rank, pid: process.pid })[0],
       intervalMs: HEARTBEAT_MS,
       silentMs: COORDINATOR_SILENT_MS,
       parentPid,
