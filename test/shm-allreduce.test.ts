@@ -177,6 +177,21 @@ describeShm('shm all-reduce across processes', () => {
     expect(shmUnavailable(1, '/no/such/dir')).toMatch(/cannot read the free space of \/no\/such\/dir/);
   });
 
+  test("allReduceSum's timing splits waiting for a late rank from the whole call", async () => {
+    const name = segmentName();
+    const ranks = await Promise.all([0, 1].map((rank) => ShmAllReduce.attach({ rank, world: 2, name, capacity: 1000, timeoutMs: 5000 })));
+    try {
+      const early = ranks[0].allReduceSum(ranks[0].buffer(1000), 1);
+      await new Promise((r) => setTimeout(r, 300));
+      const [first, late] = await Promise.all([early, ranks[1].allReduceSum(ranks[1].buffer(1000), 1)]);
+      expect(first.waitMs).toBeGreaterThanOrEqual(250);
+      expect(first.totalMs).toBeGreaterThanOrEqual(first.waitMs);
+      expect(late.waitMs).toBeLessThan(250);
+    } finally {
+      await Promise.all(ranks.map((r) => r.close()));
+    }
+  });
+
   test('a bad segment name or rank is refused before anything is mapped', async () => {
     await expect(ShmAllReduce.attach({ rank: 0, world: 2, name: 'no-slash', capacity: 10 })).rejects.toThrow(/segment name/);
     await expect(ShmAllReduce.attach({ rank: 2, world: 2, name: segmentName(), capacity: 10 })).rejects.toThrow(/rank must be in \[0, 2\)/);

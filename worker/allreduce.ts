@@ -1,4 +1,13 @@
 /**
+ * Timing of one allReduceSum: `waitMs` until the peers had arrived (their compute running longer
+ * than ours, not the transport), `totalMs` for the whole call.
+ */
+export interface AllReduceTiming {
+  waitMs: number;
+  totalMs: number;
+}
+
+/**
  * What a replica needs from a gradient all-reduce, whatever moves the bytes: the ZeroMQ ring
  * (ring.ts, any hosts) or shared memory (shm-allreduce.ts, every rank on one host).
  */
@@ -17,12 +26,7 @@ export interface AllReduce {
    * In place: buf = scale * (sum over ranks), bitwise identical on every rank and in every run.
    * `tag` (e.g. the step number) must be the same on every rank; a mismatch is an error naming the peer.
    */
-  allReduceSum(buf: Float32Array, tag: number, scale?: number): Promise<void>;
-  /**
-   * Timing of the last allReduceSum: `waitMs` until the peers had arrived (their compute running
-   * longer than ours, not the transport), `totalMs` for the whole call.
-   */
-  readonly lastCall: Readonly<{ waitMs: number; totalMs: number }>;
+  allReduceSum(buf: Float32Array, tag: number, scale?: number): Promise<AllReduceTiming>;
   /** Bytes of buffer passed through allReduceSum so far. */
   readonly bytesReduced: number;
   /** Releases sockets or shared memory. */

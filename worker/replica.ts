@@ -119,8 +119,7 @@ export class Replica {
         // The mean, not the sum: fastai's loss is a batch mean.
         summed = summed.then(async () => {
           view.set(values);
-          await this.allreduce.allReduceSum(view, tag * BUCKET_TAGS + k, 1 / this.world);
-          waitMs += this.allreduce.lastCall.waitMs;
+          waitMs += (await this.allreduce.allReduceSum(view, tag * BUCKET_TAGS + k, 1 / this.world)).waitMs;
         });
         summed.catch(() => undefined); // awaited below; this only keeps a failure from going unhandled meanwhile
       }

@@ -14,7 +14,7 @@
  * right neighbour in the new call, so that neighbour had already finished the previous call, i.e.
  * received every staging frame of it.
  */
-import type { AllReduce } from '../allreduce';
+import type { AllReduce, AllReduceTiming } from '../allreduce';
 import { clientOptions, serverOptions, startZapHandler, type JobKeys } from '../../shared/curve';
 import { rmSync } from 'fs';
 import type * as zmq from 'zeromq';
@@ -58,7 +58,6 @@ export class Ring implements AllReduce {
   private writer: FrameWriter | null = null;
   private broken: Error | null = null;
   private sent = 0;
-  private timing = { waitMs: 0, totalMs: 0 };
   /** Outgoing copy of the segment this rank owns after the reduce-scatter (Note [zero-copy lifetimes]). */
   private staging = new Float32Array(0);
   private reduced = 0;
@@ -121,14 +120,6 @@ export class Ring implements AllReduce {
     return this.sent;
   }
 
-  /**
-   * Timing of the last allReduceSum: `waitMs` until the left neighbour's first frame arrived
-   * (time spent waiting for slower ranks to reach the call), `totalMs` for the whole call.
-   */
-  get lastCall(): Readonly<{ waitMs: number; totalMs: number }> {
-    return this.timing;
-  }
-
   /** Bytes of buffer passed through `allReduceSum` so far (the size of what was all-reduced). */
   get bytesReduced(): number {
     return this.reduced;
@@ -163,28 +154,29 @@ export class Ring implements AllReduce {
   /**
    * In place: buf = scale * (sum over all ranks). The result is bitwise identical on every rank and
    * in every run (fixed reduction order; the owner of a chunk scales it before the all-gather).
-   * `tag` (e.g. the step number) is checked on every frame.
+   * `tag` (e.g. the step number) is checked on every frame. `waitMs` of the timing lasts until the
+   * left neighbour's first frame arrived (time spent waiting for slower ranks to reach the call).
    */
-  async allReduceSum(buf: Float32Array, tag: number, scale = 1): Promise<void> {
+  async allReduceSum(buf: Float32Array, tag: number, scale = 1): Promise<AllReduceTiming> {
     if (this.broken) throw new Error(`ring: rank ${this.rank} is unusable after an earlier failure: ${this.broken.message}`);
     this.reduced += buf.byteLength;
+    const t0 = performance.now();
     if (this.world === 1) {
       if (scale !== 1) scaleInPlace(buf, scale);
-      return;
+      return { waitMs: 0, totalMs: performance.now() - t0 };
     }
     if (!this.writer) throw new Error(`ring: rank ${this.rank} must connect() before allReduceSum`);
-    const t0 = performance.now();
-    this.timing = { waitMs: 0, totalMs: 0 };
     try {
-      await this.runCollective(buf, tag, scale, this.writer, t0);
-      this.timing.totalMs = performance.now() - t0;
+      const waitMs = await this.runCollective(buf, tag, scale, this.writer, t0);
+      return { waitMs, totalMs: performance.now() - t0 };
     } catch (e) {
       this.broken = e as Error;
       throw e;
     }
   }
 
-  private async runCollective(buf: Float32Array, tag: number, scale: number, writer: FrameWriter, t0: number): Promise<void> {
+  /** The reduce-scatter and all-gather; returns how long the first frame took to arrive (from t0). */
+  private async runCollective(buf: Float32Array, tag: number, scale: number, writer: FrameWriter, t0: number): Promise<number> {
     const { rank, world } = this;
     const codec: WireCodec = wireCodec(this.wire);
     const n = buf.length;
@@ -207,13 +199,14 @@ export class Ring implements AllReduce {
     }
 
     const steps = ringSteps(world);
+    let waitMs = 0;
     for (let step = 0; step < steps; step++) {
       const seg = recvSegment(rank, world, step);
       for (let c = 0; c < chunks; c++) {
         if (writer.failure) throw writer.failure;
         const [h, payload] = await receiveFrom(this.pull, this.left, this.timeoutMs, `step ${step} chunk ${c} of tag ${tag}`);
         checkHeader(decodeHeader(h, this.left), this.expected(step, c, tag, n), this.left);
-        if (step === 0 && c === 0) this.timing.waitMs = performance.now() - t0;
+        if (step === 0 && c === 0) waitMs = performance.now() - t0;
         const at = chunkRange(n, world, chunks, seg, c);
         const dst = buf.subarray(at.start, at.end);
         if (payload === undefined || payload.byteLength !== codec.payloadBytes(dst.length)) {
@@ -234,6 +227,7 @@ export class Ring implements AllReduce {
       }
     }
     await writer.drain();
+    return waitMs;
   }
 
   private header(step: number, chunk: number, tag: number, floats: number): Buffer {

@@ -18,7 +18,7 @@
  * wait is normally already over.
  */
 import { availableParallelism } from 'os';
-import type { AllReduce } from '../allreduce';
+import type { AllReduce, AllReduceTiming } from '../allreduce';
 import { Counter, counterIndex, ownedSlice, segmentLayout } from './layout';
 import { shmNative, type ShmNative } from './native';
 
@@ -59,7 +59,6 @@ export class ShmAllReduce implements AllReduce {
   private progress = 0;
   private reducedBytes = 0;
   private broken: Error | null = null;
-  private timing = { waitMs: 0, totalMs: 0 };
 
   private constructor(
     private readonly native: ShmNative,
@@ -120,11 +119,6 @@ export class ShmAllReduce implements AllReduce {
     return self;
   }
 
-  /** Timing of the last allReduceSum: `waitMs` until every rank had arrived, `totalMs` for the call. */
-  get lastCall(): Readonly<{ waitMs: number; totalMs: number }> {
-    return this.timing;
-  }
-
   get bytesReduced(): number {
     return this.reducedBytes;
   }
@@ -142,7 +136,8 @@ export class ShmAllReduce implements AllReduce {
     }
   }
 
-  async allReduceSum(buf: Float32Array, tag: number, scale = 1): Promise<void> {
+  /** See AllReduce.allReduceSum; `waitMs` of the timing lasts until every rank had arrived. */
+  async allReduceSum(buf: Float32Array, tag: number, scale = 1): Promise<AllReduceTiming> {
     if (this.broken) throw new Error(`shm all-reduce: rank ${this.rank} is unusable after an earlier failure: ${this.broken.message}`);
     const n = buf.length;
     this.checkSize(n);
@@ -157,8 +152,9 @@ export class ShmAllReduce implements AllReduce {
         await this.prepare();
         own.set(buf);
       }
-      await this.collective(offset, n, tag, scale);
+      const timing = await this.collective(offset, n, tag, scale);
       if (!inPlace) buf.set(own.subarray(0, n));
+      return timing;
     } catch (e) {
       this.broken = e as Error;
       throw e;
@@ -166,7 +162,7 @@ export class ShmAllReduce implements AllReduce {
   }
 
   /** Sums floats [offset, offset + n) of every region (see the steps at the top). */
-  private async collective(offset: number, n: number, tag: number, scale: number): Promise<void> {
+  private async collective(offset: number, n: number, tag: number, scale: number): Promise<AllReduceTiming> {
     const { native, counters, regions, rank, world } = this;
     const t0 = performance.now();
     const gen = (this.gen + 1) | 0;
@@ -187,7 +183,7 @@ export class ShmAllReduce implements AllReduce {
         );
       }
     }
-    this.timing.waitMs = performance.now() - t0;
+    const waitMs = performance.now() - t0;
     const slices = Array.from({ length: world }, (_, j) => {
       const s = ownedSlice(n, world, j);
       return { start: offset + s.start, end: offset + s.end };
@@ -215,7 +211,7 @@ export class ShmAllReduce implements AllReduce {
     }
     this.progress = (base + blocks) | 0;
     native.publish(counters, counterIndex(rank, Counter.Gathered), gen);
-    this.timing.totalMs = performance.now() - t0;
+    return { waitMs, totalMs: performance.now() - t0 };
   }
 
   /** Waits (spinning, then sleeping in short slices that let the event loop run) for a peer's counter. */
