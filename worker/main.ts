@@ -31,6 +31,15 @@ export interface WorkerOptions {
   log?: (line: string) => void;
 }
 
+/** What every order is handled with: the way back to the coordinator and this worker's settings. */
+interface Link {
+  send: (m: WorkerMsg, f?: Uint8Array[]) => Promise<void>;
+  opts: WorkerOptions;
+  log: (l: string) => void;
+  keys: JobKeys | null;
+}
+
+/** What a worker holds once welcomed. */
 interface Session {
   rank: number;
   world: number;
@@ -52,6 +61,7 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
   const sock = new zmq.Dealer({ linger: 0, receiveHighWaterMark: 0, ...curve });
   sock.connect(opts.connect);
   const send = (msg: WorkerMsg, frames: Uint8Array[] = []) => sock.send(encode(msg, frames));
+  const link: Link = { send, opts, log, keys };
   let session: Session | null = null;
   let heartbeat: Heartbeat | null = null;
   try {
@@ -71,7 +81,7 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
           },
         });
       }
-      session = await handle(msg, data, session, send, opts, log, keys);
+      session = await handle(msg, data, session, link);
     }
   } catch (e) {
     const message = (e as Error).message ?? String(e);
@@ -84,15 +94,9 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
   }
 }
 
-async function handle(
-  msg: CoordMsg,
-  frames: Buffer[],
-  s: Session | null,
-  send: (m: WorkerMsg, f?: Uint8Array[]) => Promise<void>,
-  opts: WorkerOptions,
-  log: (l: string) => void,
-  keys: JobKeys | null,
-): Promise<Session | null> {
+/** Carries out one order; returns the session (created by 'welcome'). */
+async function handle(msg: CoordMsg, frames: Buffer[], s: Session | null, link: Link): Promise<Session | null> {
+  const { send, opts, log, keys } = link;
   switch (msg.type) {
     case 'welcome': {
       const { config, rank, world } = msg;
@@ -206,7 +210,7 @@ async function step(s: Session, order: StepOrder, send: (m: WorkerMsg) => Promis
   if (order.next) s.train.prefetch(order.next, order.epoch);
   // Dropout masks follow the run seed (different per rank and step), so runs are reproducible.
   seedDropout(s.replica.net.model, mixSeed(s.config.seed, order.step, s.rank));
-  const r = await s.replica.step(batch.x, batch.y, batch.n, s.config.size, order.lrs, order.mom, order.step);
+  const r = await s.replica.step({ ...batch, size: s.config.size, lrs: order.lrs, mom: order.mom, tag: order.step });
   await send({
     type: 'stepDone',
     step: order.step,

@@ -25,6 +25,20 @@ export interface StepResult {
   allreduceBytes: number;
 }
 
+/** One training step's input: a local batch and the coordinator's orders for it. */
+export interface StepInput {
+  /** n images of size x size x 3, NHWC. */
+  x: Float32Array;
+  y: Int32Array;
+  n: number;
+  size: number;
+  /** Learning rate per parameter group. */
+  lrs: number[];
+  mom: number;
+  /** The step number: tags the step's all-reduces, the same on every rank. */
+  tag: number;
+}
+
 /** Mean softmax cross-entropy of integer labels. */
 function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Tensor1D {
   const logp = tf.logSoftmax(logits);
@@ -89,7 +103,7 @@ export class Replica {
   }
 
   /** One synchronized step on a local batch. */
-  async step(x: Float32Array, y: Int32Array, n: number, size: number, lrs: number[], mom: number, tag: number): Promise<StepResult> {
+  async step({ x, y, n, size, lrs, mom, tag }: StepInput): Promise<StepResult> {
     const t0 = performance.now();
     const { loss, parts } = tf.tidy(() => {
       const xs = tf.tensor4d(x, [n, size, size, 3]);

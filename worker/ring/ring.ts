@@ -47,6 +47,22 @@ export interface RingOptions {
   wire?: WireName;
 }
 
+/** A rank's settings after defaults, with the socket bind() opened. */
+interface BoundRing {
+  rank: number;
+  world: number;
+  pull: zmq.Pull;
+  /** What the left neighbour must connect to. */
+  endpoint: string;
+  chunkFloats: number;
+  timeoutMs: number;
+  /** The ipc socket file to remove on close (null: tcp only). */
+  ipcFile: string | null;
+  /** Wire code of the payload encoding (frame.ts). */
+  wire: number;
+  keys: JobKeys | null;
+}
+
 const DEFAULT_CHUNK_BYTES = 1 << 20;
 const DEFAULT_TIMEOUT_MS = 30000;
 const CLOSE_LINGER_MS = 1000;
@@ -64,18 +80,12 @@ export class Ring implements AllReduce {
   private readonly left: string;
   private readonly right: string;
 
-  private constructor(
-    private readonly rank: number,
-    private readonly world: number,
-    private readonly pull: zmq.Pull,
-    /** What the left neighbour must connect to. */
-    readonly endpoint: string,
-    private readonly chunkFloats: number,
-    private readonly timeoutMs: number,
-    private readonly ipcFile: string | null,
-    private readonly wire: number,
-    private readonly keys: JobKeys | null,
-  ) {
+  /** What the left neighbour must connect to. */
+  readonly endpoint: string;
+
+  private constructor(private readonly bound: BoundRing) {
+    const { rank, world } = bound;
+    this.endpoint = bound.endpoint;
     this.left = `rank ${(rank + world - 1) % world} (left neighbour of rank ${rank})`;
     this.right = `rank ${(rank + 1) % world} (right neighbour of rank ${rank})`;
   }
@@ -112,7 +122,17 @@ export class Ring implements AllReduce {
       throw new Error(`ring: rank ${rank} could not bind ${transport} on ${opts.host ?? '127.0.0.1'}: ${(e as Error).message}`);
     }
     const endpoint = formatEndpoint({ tcp, ipc, host: hostKey() });
-    return new Ring(rank, world, pull, endpoint, Math.floor(chunkBytes / 4), timeoutMs, ipc ? ipcPath(ipc) : null, wireCode, keys);
+    return new Ring({
+      rank,
+      world,
+      pull,
+      endpoint,
+      chunkFloats: Math.floor(chunkBytes / 4),
+      timeoutMs,
+      ipcFile: ipc ? ipcPath(ipc) : null,
+      wire: wireCode,
+      keys,
+    });
   }
 
   /** Bytes of payload this rank has sent so far. */
@@ -127,18 +147,18 @@ export class Ring implements AllReduce {
 
   /** Connects to the right neighbour, given every rank's endpoint (index = rank), and shakes hands. */
   async connect(endpoints: string[]): Promise<void> {
-    if (this.world === 1) return;
-    if (this.push) throw new Error(`ring: rank ${this.rank} is already connected`);
-    if (endpoints.length !== this.world) {
-      throw new Error(`ring: rank ${this.rank} got ${endpoints.length} endpoints for a ring of ${this.world}`);
+    if (this.bound.world === 1) return;
+    if (this.push) throw new Error(`ring: rank ${this.bound.rank} is already connected`);
+    if (endpoints.length !== this.bound.world) {
+      throw new Error(`ring: rank ${this.bound.rank} got ${endpoints.length} endpoints for a ring of ${this.bound.world}`);
     }
-    const address = pickAddress(endpoints, (this.rank + 1) % this.world, hostKey());
-    this.push = makePush(this.timeoutMs, this.keys ? clientOptions(this.keys) : {});
+    const address = pickAddress(endpoints, (this.bound.rank + 1) % this.bound.world, hostKey());
+    this.push = makePush(this.bound.timeoutMs, this.bound.keys ? clientOptions(this.bound.keys) : {});
     this.push.connect(address);
-    this.writer = new FrameWriter(this.push, this.right, this.timeoutMs);
+    this.writer = new FrameWriter(this.push, this.right, this.bound.timeoutMs);
     const hello = this.header(HELLO_STEP, 0, 0, 0);
     this.writer.push([hello], () => 'the handshake');
-    const [h] = await receiveFrom(this.pull, this.left, this.timeoutMs, 'the handshake');
+    const [h] = await receiveFrom(this.bound.pull, this.left, this.bound.timeoutMs, 'the handshake');
     checkHeader(decodeHeader(h, this.left), this.expected(HELLO_STEP, 0, 0, 0), this.left);
     await this.writer.drain();
   }
@@ -158,14 +178,14 @@ export class Ring implements AllReduce {
    * left neighbour's first frame arrived (time spent waiting for slower ranks to reach the call).
    */
   async allReduceSum(buf: Float32Array, tag: number, scale = 1): Promise<AllReduceTiming> {
-    if (this.broken) throw new Error(`ring: rank ${this.rank} is unusable after an earlier failure: ${this.broken.message}`);
+    if (this.broken) throw new Error(`ring: rank ${this.bound.rank} is unusable after an earlier failure: ${this.broken.message}`);
     this.reduced += buf.byteLength;
     const t0 = performance.now();
-    if (this.world === 1) {
+    if (this.bound.world === 1) {
       if (scale !== 1) scaleInPlace(buf, scale);
       return { waitMs: 0, totalMs: performance.now() - t0 };
     }
-    if (!this.writer) throw new Error(`ring: rank ${this.rank} must connect() before allReduceSum`);
+    if (!this.writer) throw new Error(`ring: rank ${this.bound.rank} must connect() before allReduceSum`);
     try {
       const waitMs = await this.runCollective(buf, tag, scale, this.writer, t0);
       return { waitMs, totalMs: performance.now() - t0 };
@@ -177,10 +197,10 @@ export class Ring implements AllReduce {
 
   /** The reduce-scatter and all-gather; returns how long the first frame took to arrive (from t0). */
   private async runCollective(buf: Float32Array, tag: number, scale: number, writer: FrameWriter, t0: number): Promise<number> {
-    const { rank, world } = this;
-    const codec: WireCodec = wireCodec(this.wire);
+    const { rank, world } = this.bound;
+    const codec: WireCodec = wireCodec(this.bound.wire);
     const n = buf.length;
-    const chunks = chunksPerSegment(n, world, this.chunkFloats);
+    const chunks = chunksPerSegment(n, world, this.bound.chunkFloats);
     const send = (step: number, c: number, payload: Buffer): void => {
       this.sent += payload.byteLength;
       writer.push([this.header(step, c, tag, n), payload], () => `step ${step} chunk ${c} of tag ${tag}`);
@@ -204,7 +224,7 @@ export class Ring implements AllReduce {
       const seg = recvSegment(rank, world, step);
       for (let c = 0; c < chunks; c++) {
         if (writer.failure) throw writer.failure;
-        const [h, payload] = await receiveFrom(this.pull, this.left, this.timeoutMs, `step ${step} chunk ${c} of tag ${tag}`);
+        const [h, payload] = await receiveFrom(this.bound.pull, this.left, this.bound.timeoutMs, `step ${step} chunk ${c} of tag ${tag}`);
         checkHeader(decodeHeader(h, this.left), this.expected(step, c, tag, n), this.left);
         if (step === 0 && c === 0) waitMs = performance.now() - t0;
         const at = chunkRange(n, world, chunks, seg, c);
@@ -231,11 +251,19 @@ export class Ring implements AllReduce {
   }
 
   private header(step: number, chunk: number, tag: number, floats: number): Buffer {
-    return encodeHeader({ world: this.world, rank: this.rank, step, chunk, tag, floats, wire: this.wire });
+    return encodeHeader({ world: this.bound.world, rank: this.bound.rank, step, chunk, tag, floats, wire: this.bound.wire });
   }
 
   private expected(step: number, chunk: number, tag: number, floats: number): FrameHeader {
-    return { world: this.world, rank: (this.rank + this.world - 1) % this.world, step, chunk, tag, floats, wire: this.wire };
+    return {
+      world: this.bound.world,
+      rank: (this.bound.rank + this.bound.world - 1) % this.bound.world,
+      step,
+      chunk,
+      tag,
+      floats,
+      wire: this.bound.wire,
+    };
   }
 
   /**
@@ -246,9 +274,9 @@ export class Ring implements AllReduce {
   async close(): Promise<void> {
     const healthy = !this.broken;
     this.broken ??= new Error('the ring was closed');
-    if (this.push) this.push.linger = healthy ? Math.min(this.timeoutMs, CLOSE_LINGER_MS) : 0;
+    if (this.push) this.push.linger = healthy ? Math.min(this.bound.timeoutMs, CLOSE_LINGER_MS) : 0;
     this.push?.close();
-    this.pull.close();
-    if (this.ipcFile) rmSync(this.ipcFile, { force: true });
+    this.bound.pull.close();
+    if (this.bound.ipcFile) rmSync(this.bound.ipcFile, { force: true });
   }
 }

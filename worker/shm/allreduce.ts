@@ -46,6 +46,20 @@ export interface ShmOptions {
   blockFloats?: number;
 }
 
+/** A rank's settings after defaults, with the segment attach() mapped. */
+interface MappedShm {
+  native: ShmNative;
+  rank: number;
+  world: number;
+  /** The control block: each rank's counters (layout.ts). */
+  counters: Int32Array;
+  /** Every rank's region, index = rank. */
+  regions: Float32Array[];
+  timeoutMs: number;
+  spins: number;
+  blockFloats: number;
+}
+
 const DEFAULT_TIMEOUT_MS = 30000;
 /** Longest time one native wait blocks the event loop, so aborts and heartbeats get through. */
 const WAIT_SLICE_MS = 50;
@@ -60,16 +74,7 @@ export class ShmAllReduce implements AllReduce {
   private reducedBytes = 0;
   private broken: Error | null = null;
 
-  private constructor(
-    private readonly native: ShmNative,
-    private readonly rank: number,
-    private readonly world: number,
-    private readonly counters: Int32Array,
-    private readonly regions: Float32Array[],
-    private readonly timeoutMs: number,
-    private readonly spins: number,
-    private readonly blockFloats: number,
-  ) {}
+  private constructor(private readonly mapped: MappedShm) {}
 
   /** Maps the segment (creating it if this rank is first) and waits until every rank has. */
   static async attach(o: ShmOptions): Promise<ShmAllReduce> {
@@ -97,7 +102,7 @@ export class ShmAllReduce implements AllReduce {
     const blockFloats = o.blockFloats ?? (spins > 0 ? 262144 : Math.max(1, capacity));
     if (!Number.isSafeInteger(blockFloats) || blockFloats < 1)
       throw new Error(`shm all-reduce: blockFloats must be at least 1, got ${blockFloats}`);
-    const self = new ShmAllReduce(native, rank, world, counters, regions, timeoutMs, spins, blockFloats);
+    const self = new ShmAllReduce({ native, rank, world, counters, regions, timeoutMs, spins, blockFloats });
     try {
       native.publish(counters, counterIndex(rank, Counter.Attached), ATTACHED);
       for (let j = 0; j < world; j++) {
@@ -126,23 +131,24 @@ export class ShmAllReduce implements AllReduce {
   /** This rank's region (see AllReduce.buffer); call prepare() before each refill. */
   buffer(floats: number): Float32Array {
     this.checkSize(floats);
-    return this.regions[this.rank].subarray(0, floats);
+    return this.mapped.regions[this.mapped.rank].subarray(0, floats);
   }
 
   /** Waits until every peer has copied what it needed from this rank's region (Note [who may write when]). */
   async prepare(): Promise<void> {
-    for (let j = 0; j < this.world; j++) {
-      if (j !== this.rank) await this.waitFor(j, Counter.Gathered, this.gen, 'finish the previous all-reduce', this.gen);
+    for (let j = 0; j < this.mapped.world; j++) {
+      if (j !== this.mapped.rank) await this.waitFor(j, Counter.Gathered, this.gen, 'finish the previous all-reduce', this.gen);
     }
   }
 
   /** See AllReduce.allReduceSum; `waitMs` of the timing lasts until every rank had arrived. */
   async allReduceSum(buf: Float32Array, tag: number, scale = 1): Promise<AllReduceTiming> {
-    if (this.broken) throw new Error(`shm all-reduce: rank ${this.rank} is unusable after an earlier failure: ${this.broken.message}`);
+    if (this.broken)
+      throw new Error(`shm all-reduce: rank ${this.mapped.rank} is unusable after an earlier failure: ${this.broken.message}`);
     const n = buf.length;
     this.checkSize(n);
     this.reducedBytes += buf.byteLength;
-    const own = this.regions[this.rank];
+    const own = this.mapped.regions[this.mapped.rank];
     // A view into this rank's region (the whole buffer or a bucket of it) is summed where it lies.
     const at = (buf.byteOffset - own.byteOffset) / 4;
     const inPlace = buf.buffer === own.buffer && at >= 0 && at + n <= own.length;
@@ -163,7 +169,7 @@ export class ShmAllReduce implements AllReduce {
 
   /** Sums floats [offset, offset + n) of every region (see the steps at the top). */
   private async collective(offset: number, n: number, tag: number, scale: number): Promise<AllReduceTiming> {
-    const { native, counters, regions, rank, world } = this;
+    const { native, counters, regions, rank, world } = this.mapped;
     const t0 = performance.now();
     const gen = (this.gen + 1) | 0;
     this.gen = gen;
@@ -188,10 +194,10 @@ export class ShmAllReduce implements AllReduce {
       const s = ownedSlice(n, world, j);
       return { start: offset + s.start, end: offset + s.end };
     });
-    const blocks = Math.max(1, Math.ceil((slices[0].end - slices[0].start) / this.blockFloats)); // slice 0 is a longest one
+    const blocks = Math.max(1, Math.ceil((slices[0].end - slices[0].start) / this.mapped.blockFloats)); // slice 0 is a longest one
     const block = (j: number, b: number) => {
-      const start = Math.min(slices[j].start + b * this.blockFloats, slices[j].end);
-      return { start, end: Math.min(start + this.blockFloats, slices[j].end) };
+      const start = Math.min(slices[j].start + b * this.mapped.blockFloats, slices[j].end);
+      return { start, end: Math.min(start + this.mapped.blockFloats, slices[j].end) };
     };
     const base = this.progress;
     for (let b = 0; b < blocks; b++) {
@@ -217,14 +223,14 @@ export class ShmAllReduce implements AllReduce {
   /** Waits (spinning, then sleeping in short slices that let the event loop run) for a peer's counter. */
   private async waitFor(peer: number, c: Counter, target: number, what: string, tag: number, hint = ''): Promise<void> {
     const index = counterIndex(peer, c);
-    if (this.native.waitAtLeast(this.counters, index, target, this.spins, 0)) return;
-    const deadline = performance.now() + this.timeoutMs;
+    if (this.mapped.native.waitAtLeast(this.mapped.counters, index, target, this.mapped.spins, 0)) return;
+    const deadline = performance.now() + this.mapped.timeoutMs;
     for (;;) {
-      if (this.native.waitAtLeast(this.counters, index, target, 0, WAIT_SLICE_MS)) return;
+      if (this.mapped.native.waitAtLeast(this.mapped.counters, index, target, 0, WAIT_SLICE_MS)) return;
       if (this.broken) throw this.broken;
       if (performance.now() > deadline) {
         throw new Error(
-          `shm all-reduce: rank ${peer} did not ${what} (tag ${tag}) within ${this.timeoutMs} ms, seen from rank ${this.rank}${hint}`,
+          `shm all-reduce: rank ${peer} did not ${what} (tag ${tag}) within ${this.mapped.timeoutMs} ms, seen from rank ${this.mapped.rank}${hint}`,
         );
       }
       await new Promise((r) => setImmediate(r));
@@ -232,7 +238,7 @@ export class ShmAllReduce implements AllReduce {
   }
 
   private checkSize(floats: number): void {
-    const capacity = this.regions[this.rank].length;
+    const capacity = this.mapped.regions[this.mapped.rank].length;
     if (!Number.isInteger(floats) || floats < 0 || floats > capacity) {
       throw new Error(`shm all-reduce: a buffer of ${floats} floats does not fit the segment (capacity ${capacity} floats)`);
     }
