@@ -9,6 +9,7 @@
  */
 import * as zmq from 'zeromq';
 import { serverOptions, startZapHandler, type JobKeys } from '../shared/curve';
+import { Mailbox, type Delivery } from './mailbox';
 import { decodeWorkerMsg, encode, ProtocolError, HEARTBEAT_MS, WORKER_SILENT_MS, type CoordMsg, type WorkerMsg } from '../shared/protocol';
 
 /** Where a worker runs, for error messages. */
@@ -18,7 +19,16 @@ export interface WorkerInfo {
   pid: number;
 }
 
-type Waiter = { resolve: (m: { msg: WorkerMsg; frames: Buffer[] }) => void; reject: (e: Error) => void };
+/** Everything the hub knows of one rank. */
+interface Peer {
+  info: WorkerInfo;
+  /** ROUTER identity of its control socket, and of its heartbeat thread's socket once it pinged. */
+  id: Buffer;
+  heartbeatId: Buffer | null;
+  lastHeard: number;
+  lastStep: number;
+  mailbox: Mailbox<WorkerMsg>;
+}
 
 /** How long a normal close may take to deliver the last 'stop' messages. */
 const CLOSE_LINGER_MS = 2000;
@@ -33,14 +43,8 @@ export class WorkerFailure extends Error {
 }
 
 export class WorkerHub {
-  readonly workers: WorkerInfo[] = [];
-  private readonly ids: Buffer[] = [];
-  /** Per rank, per message type: messages not yet asked for, and who waits for the next one. */
-  private readonly mailboxes: Map<string, { msg: WorkerMsg; frames: Buffer[] }[]>[] = [];
-  private readonly waiters: Map<string, Waiter>[] = [];
-  private readonly heartbeatIds: (Buffer | null)[] = [];
-  private readonly lastHeard: number[] = [];
-  private readonly lastStep: number[] = [];
+  /** Index = rank (ranks are given in hello order). */
+  private readonly peers: Peer[] = [];
   private monitor: NodeJS.Timeout | null = null;
   /** Silence counts only once workers were welcomed: their heartbeat threads start then. */
   private watching = false;
@@ -83,10 +87,10 @@ export class WorkerHub {
   }
 
   private describe(rank: number): string {
-    const w = this.workers[rank];
-    const step = this.lastStep[rank] ?? -1;
-    const at = step >= 0 ? `, last finished step ${step}` : ', before its first step';
-    return w ? `worker rank ${rank} (host ${w.host}, pid ${w.pid}${at})` : `worker rank ${rank}`;
+    const p = this.peers[rank];
+    if (!p) return `worker rank ${rank}`;
+    const at = p.lastStep >= 0 ? `, last finished step ${p.lastStep}` : ', before its first step';
+    return `worker rank ${rank} (host ${p.info.host}, pid ${p.info.pid}${at})`;
   }
 
   private watchDisconnects(): void {
@@ -96,7 +100,7 @@ export class WorkerHub {
       // heartbeats a moment, then name the ranks that went silent.
       setTimeout(() => {
         const now = Date.now();
-        const gone = this.lastHeard.map((t, r) => (now - t > 4 * HEARTBEAT_MS ? r : -1)).filter((r) => r >= 0);
+        const gone = this.peers.filter((p) => now - p.lastHeard > 4 * HEARTBEAT_MS).map((p) => p.info.rank);
         if (gone.length > 0)
           this.fail(new WorkerFailure(`${gone.map((r) => this.describe(r)).join(' and ')} disconnected (process died)`, gone[0]));
       }, 6 * HEARTBEAT_MS).unref();
@@ -106,20 +110,20 @@ export class WorkerHub {
   /** Starts declaring silent ranks dead (call when the welcome is sent: heartbeats start then). */
   startLiveness(): void {
     const now = Date.now();
-    for (let r = 0; r < this.lastHeard.length; r++) this.lastHeard[r] = Math.max(this.lastHeard[r], now);
+    for (const p of this.peers) p.lastHeard = Math.max(p.lastHeard, now);
     this.watching = true;
   }
 
   private checkSilence(): void {
     if (this.closed || this.failure || !this.watching) return;
     const now = Date.now();
-    for (let r = 0; r < this.lastHeard.length; r++) {
-      const silent = now - this.lastHeard[r];
+    for (const { info, lastHeard } of this.peers) {
+      const silent = now - lastHeard;
       if (silent > WORKER_SILENT_MS) {
         this.fail(
           new WorkerFailure(
-            `${this.describe(r)} stopped answering: no heartbeat for ${(silent / 1000).toFixed(1)} s (killed, frozen or unreachable)`,
-            r,
+            `${this.describe(info.rank)} stopped answering: no heartbeat for ${(silent / 1000).toFixed(1)} s (killed, frozen or unreachable)`,
+            info.rank,
           ),
         );
         return;
@@ -128,13 +132,13 @@ export class WorkerHub {
   }
 
   private onHeartbeat(id: Buffer, msg: Extract<WorkerMsg, { type: 'heartbeat' }>): void {
-    const r = msg.rank;
-    if (!Number.isInteger(r) || r < 0 || r >= this.workers.length || this.workers[r].pid !== msg.pid) {
-      this.log(`ringtune: ignored a heartbeat claiming rank ${r} (pid ${msg.pid})`);
+    const p = this.peers[msg.rank];
+    if (!p || p.info.pid !== msg.pid) {
+      this.log(`ringtune: ignored a heartbeat claiming rank ${msg.rank} (pid ${msg.pid})`);
       return;
     }
-    this.heartbeatIds[r] = Buffer.from(id);
-    this.lastHeard[r] = Date.now();
+    p.heartbeatId = Buffer.from(id);
+    p.lastHeard = Date.now();
     const reply: CoordMsg = this.failure ? { type: 'abort', reason: this.failure.message } : { type: 'heartbeat' };
     this.sendRaw([id, ...encode(reply)]);
   }
@@ -142,7 +146,7 @@ export class WorkerHub {
   private async receiveLoop(): Promise<void> {
     try {
       for await (const [id, ...frames] of this.sock) {
-        let rank = this.ids.findIndex((x) => x.equals(id));
+        const rank = this.peers.findIndex((p) => p.id.equals(id));
         let decoded;
         try {
           decoded = decodeWorkerMsg(frames, rank >= 0 ? this.describe(rank) : 'an unknown peer');
@@ -164,37 +168,30 @@ export class WorkerHub {
             this.log(`ringtune: ignored '${msg.type}' from a peer that has not said hello`);
             continue;
           }
-          if (this.ids.length >= this.world) {
+          if (this.peers.length >= this.world) {
             this.log(`ringtune: refused worker ${msg.host}:${msg.pid}: all ${this.world} ranks are taken`);
             continue;
           }
-          rank = this.ids.length;
-          this.ids.push(Buffer.from(id));
-          this.workers.push({ rank, host: msg.host, pid: msg.pid });
-          this.mailboxes.push(new Map());
-          this.waiters.push(new Map());
-          this.heartbeatIds.push(null);
-          this.lastHeard.push(Date.now());
-          this.lastStep.push(-1);
-          if (this.ids.length === this.world) this.helloWaiter?.();
+          this.peers.push({
+            info: { rank: this.peers.length, host: msg.host, pid: msg.pid },
+            id: Buffer.from(id),
+            heartbeatId: null,
+            lastHeard: Date.now(),
+            lastStep: -1,
+            mailbox: new Mailbox(`rank ${this.peers.length}`),
+          });
+          if (this.peers.length === this.world) this.helloWaiter?.();
           continue;
         }
-        this.lastHeard[rank] = Date.now();
+        const p = this.peers[rank];
+        p.lastHeard = Date.now();
         if (msg.type === 'heartbeat') continue;
-        if (msg.type === 'stepDone') this.lastStep[rank] = msg.step;
+        if (msg.type === 'stepDone') p.lastStep = msg.step;
         if (msg.type === 'error') {
           this.fail(new WorkerFailure(`${this.describe(rank)} failed: ${msg.message}`, rank));
           continue;
         }
-        const waiter = this.waiters[rank].get(msg.type);
-        if (waiter) {
-          this.waiters[rank].delete(msg.type);
-          waiter.resolve(decoded);
-        } else {
-          const box = this.mailboxes[rank].get(msg.type) ?? [];
-          box.push(decoded);
-          this.mailboxes[rank].set(msg.type, box);
-        }
+        p.mailbox.deliver(decoded);
       }
     } catch (e) {
       if (!this.closed) this.fail(new WorkerFailure(`coordinator socket failed: ${(e as Error).message}`, null));
@@ -204,22 +201,24 @@ export class WorkerHub {
   private fail(err: WorkerFailure): void {
     if (this.failure) return;
     this.failure = err;
-    for (const id of this.heartbeatIds) if (id) this.sendRaw([id, ...encode({ type: 'abort', reason: err.message })]);
-    for (const perType of this.waiters) {
-      for (const w of perType.values()) w.reject(err);
-      perType.clear();
-    }
+    this.abortHeartbeats(err.message);
+    for (const p of this.peers) p.mailbox.rejectAll(err);
+  }
+
+  /** Tells every heartbeat thread to end its worker now (Note [liveness]). */
+  private abortHeartbeats(reason: string): void {
+    for (const { heartbeatId } of this.peers) if (heartbeatId) void this.sendRaw([heartbeatId, ...encode({ type: 'abort', reason })]);
   }
 
   /** Waits until `world` workers have said hello. */
   async accept(timeoutMs: number): Promise<WorkerInfo[]> {
-    if (this.ids.length < this.world) {
+    if (this.peers.length < this.world) {
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(
           () =>
             reject(
               new WorkerFailure(
-                `only ${this.ids.length} of ${this.world} workers connected to ${this.endpoint} within ${Math.round(timeoutMs / 1000)} s`,
+                `only ${this.peers.length} of ${this.world} workers connected to ${this.endpoint} within ${Math.round(timeoutMs / 1000)} s`,
                 null,
               ),
             ),
@@ -231,7 +230,7 @@ export class WorkerHub {
         };
       });
     }
-    return this.workers;
+    return this.peers.map((p) => p.info);
   }
 
   /** Queues frames on the one send chain (zeromq allows one pending send per socket). */
@@ -242,7 +241,7 @@ export class WorkerHub {
 
   /** Sends a message to one rank. */
   send(rank: number, msg: CoordMsg, frames: Uint8Array[] = []): Promise<void> {
-    return this.sendRaw([this.ids[rank], ...encode(msg, frames)], (e) => {
+    return this.sendRaw([this.peers[rank].id, ...encode(msg, frames)], (e) => {
       this.fail(new WorkerFailure(`cannot reach ${this.describe(rank)}: ${e.message}`, rank));
     });
   }
@@ -254,33 +253,12 @@ export class WorkerHub {
   }
 
   /** Next message of `type` from one rank (messages of each type are delivered in order). */
-  next<T extends WorkerMsg['type']>(
-    rank: number,
-    type: T,
-    timeoutMs: number,
-  ): Promise<{ msg: Extract<WorkerMsg, { type: T }>; frames: Buffer[] }> {
+  next<T extends WorkerMsg['type']>(rank: number, type: T, timeoutMs: number): Promise<Delivery<Extract<WorkerMsg, { type: T }>>> {
     if (this.failure) return Promise.reject(this.failure);
-    type Reply = { msg: Extract<WorkerMsg, { type: T }>; frames: Buffer[] };
-    const queued = this.mailboxes[rank].get(type)?.shift();
-    if (queued) return Promise.resolve(queued as Reply);
-    if (this.waiters[rank].has(type)) return Promise.reject(new Error(`internal: two waits for '${type}' from rank ${rank}`));
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters[rank].delete(type);
-        const err = new WorkerFailure(`${this.describe(rank)} sent no '${type}' within ${Math.round(timeoutMs / 1000)} s`, rank);
-        this.fail(err);
-        reject(err);
-      }, timeoutMs);
-      this.waiters[rank].set(type, {
-        resolve: (m) => {
-          clearTimeout(timer);
-          resolve(m as Reply);
-        },
-        reject: (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      });
+    return this.peers[rank].mailbox.next(type, timeoutMs, () => {
+      const err = new WorkerFailure(`${this.describe(rank)} sent no '${type}' within ${Math.round(timeoutMs / 1000)} s`, rank);
+      this.fail(err);
+      return err;
     });
   }
 
@@ -295,9 +273,8 @@ export class WorkerHub {
     if (failed && !this.failure) this.failure = new WorkerFailure(reason, null);
     this.closed = true;
     if (this.monitor) clearInterval(this.monitor);
-    for (let r = 0; r < this.ids.length; r++) void this.sendRaw([this.ids[r], ...encode({ type: 'stop', reason })]);
-    if (this.failure)
-      for (const id of this.heartbeatIds) if (id) void this.sendRaw([id, ...encode({ type: 'abort', reason: this.failure.message })]);
+    for (const { id } of this.peers) void this.sendRaw([id, ...encode({ type: 'stop', reason })]);
+    if (this.failure) this.abortHeartbeats(this.failure.message);
     await Promise.race([this.sendChain, new Promise((r) => setTimeout(r, 1000))]);
     // A resolved send is only queued: with linger 0 a busy machine could drop 'stop' on close, and
     // the workers would wait out the heartbeat silence and end as if the coordinator had died.
