@@ -8,6 +8,7 @@ import { join, resolve } from 'path';
 import { hasImageExtension, imageProblem } from './image-files';
 import { mapPool } from './pool';
 import { randomSplit } from './split';
+import { DEFAULTS } from '../config';
 
 /** One sample: a path relative to the data folder (always with '/') and its class index. */
 export interface Item {
@@ -24,7 +25,7 @@ export interface Dataset {
   skipped: { file: string; reason: string }[];
 }
 
-/** How to scan: validPct/seed apply to the single-folder layout; verify decodes every header. */
+/** How to scan: validPct/seed (default: the run's defaults) apply to the single-folder layout; verify decodes every header. */
 export interface ScanOptions {
   validPct?: number;
   seed?: number;
@@ -62,7 +63,7 @@ export async function scanImageFolders(root: string, opts: ScanOptions = {}): Pr
   const folders = await scanSplit(dir, '', skipped, opts.verify ?? false);
   const classes = folders.map((c) => c.name);
   const all = toItems(folders, classes, '');
-  const { train, valid } = randomSplit(all.length, opts.validPct ?? 0.2, opts.seed ?? 42);
+  const { train, valid } = randomSplit(all.length, opts.validPct ?? DEFAULTS.validPct, opts.seed ?? DEFAULTS.seed);
   return { root: dir, classes, train: train.map((i) => all[i]), valid: valid.map((i) => all[i]), skipped };
 }
 
