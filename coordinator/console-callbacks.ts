@@ -8,12 +8,12 @@ export const TABLE_COLUMNS = ['epoch', 'train_loss', 'valid_loss', 'accuracy', '
 export function tablePrinter(write: (line: string) => void): Callback {
   return {
     order: 50,
-    beforePhase(phase) {
+    beforePhase({ progress: { phase } }) {
       write(`\n${phase.name === 'train' ? 'fit_one_cycle' : `fine_tune: ${phase.name} phase`}`);
       write(tableHeader(TABLE_COLUMNS));
     },
-    afterEpoch(e) {
-      write(tableRow([e.epoch, e.trainLoss, e.validLoss, e.accuracy, e.errorRate, formatDuration(e.seconds)], TABLE_COLUMNS));
+    afterEpoch({ epochDone: e }) {
+      if (e) write(tableRow([e.epoch, e.trainLoss, e.validLoss, e.accuracy, e.errorRate, formatDuration(e.seconds)], TABLE_COLUMNS));
     },
   };
 }
@@ -29,14 +29,14 @@ export function progressBarCallback(stream: NodeJS.WriteStream = process.stderr)
   };
   return {
     order: 40,
-    beforePhase(phase) {
-      epochs = phase.epochs;
+    beforePhase({ progress }) {
+      epochs = progress.phase.epochs;
     },
     beforeEpoch() {
       epochStart = Date.now();
     },
-    afterStep(s) {
-      if (!stream.isTTY) return;
+    afterStep({ stepDone: s }) {
+      if (!s || !stream.isTTY) return;
       const done = (s.iter % s.batchesPerEpoch) + 1;
       const bar = progressBar({
         label: epochLabel(s.epoch, epochs),

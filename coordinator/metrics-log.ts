@@ -9,7 +9,8 @@ export function metricsLog(file: string): Callback {
   const write = (record: object) => appendFileSync(file, JSON.stringify(record) + '\n');
   return {
     order: 60,
-    afterStep(s) {
+    afterStep({ stepDone: s }) {
+      if (!s) return;
       write({
         kind: 'step',
         phase: s.phase.name,
@@ -29,7 +30,8 @@ export function metricsLog(file: string): Callback {
         rss_mb: Math.round(s.rssBytes / 1048576),
       });
     },
-    afterEpoch(e) {
+    afterEpoch({ epochDone: e }) {
+      if (!e) return;
       write({
         kind: 'epoch',
         phase: e.phase.name,

@@ -6,7 +6,7 @@
  */
 import { join } from 'path';
 import type { Phase } from '../shared/plan';
-import type { Callback, EpochInfo, StepInfo } from './events';
+import type { Callback } from './events';
 import { figureSvg, svgToPng, type Panel } from './plot';
 import { writePngAtomic } from './figures';
 import { schedulePanels, type ScheduleRecord } from './schedule-figure';
@@ -89,10 +89,11 @@ export function plotsCallback(out: string, o: PlotsOptions = {}): Callback & { r
     order: 70,
     history,
     redraw,
-    beforeFit(plan) {
+    beforeFit({ plan }) {
       history.plan = plan;
     },
-    async afterStep(s: StepInfo) {
+    async afterStep({ stepDone: s }) {
+      if (!s) return;
       lastStep = s.step;
       history.steps.push({
         step: s.step,
@@ -102,7 +103,8 @@ export function plotsCallback(out: string, o: PlotsOptions = {}): Callback & { r
       });
       if (Date.now() - lastDraw >= minIntervalMs) await redraw();
     },
-    async afterEpoch(e: EpochInfo) {
+    async afterEpoch({ epochDone: e }) {
+      if (!e) return;
       history.epochs.push({ step: lastStep, validLoss: e.validLoss, accuracy: e.accuracy, label: `${e.phase.name} ${e.epoch}` });
       await redraw();
     },

@@ -20,7 +20,8 @@ import type { Callback } from './events';
 import { lrFind } from './lr-find';
 import { jobKeysFromEnv } from '../shared/curve';
 import type { LrFindOptions } from '../shared/lr-find';
-import { CHECKPOINT_VERSION, findCheckpoint, readCheckpoint, writeCheckpoint, type CheckpointMeta, type Position } from './checkpoint';
+import { findCheckpoint, readCheckpoint } from './checkpoint';
+import { checkpointer } from './checkpointer';
 
 /** Skip reasons that are not damaged images: other files in a class folder are just ignored. */
 const NOT_IMAGES = new Set(['not a file (sub-folders are not scanned)', 'not an image file extension']);
@@ -142,20 +143,10 @@ export async function runCoordinator(o: CoordinatorOptions): Promise<RunSummary>
     await hub.gather('ringReady', timeoutMs);
 
     const plan = planFor(config, first.groups);
+    const sampling = { nTrain: dataset.train.length, nValid: dataset.valid.length, bs: config.bs, seed: config.seed };
     if (o.lrFind) {
-      const freezeTo = plan[0]?.freezeTo ?? 0;
-      log(`ringtune: lr_find with groups [0, ${freezeTo}) frozen (as the plan's first phase)`);
-      await lrFind(hub, {
-        ...o.lrFind,
-        nTrain: dataset.train.length,
-        bs: config.bs,
-        seed: config.seed,
-        freezeTo,
-        groups: first.groups,
-        out: config.out,
-        timeoutMs,
-        log,
-      });
+      log(`ringtune: lr_find with groups [0, ${plan[0].freezeTo}) frozen (as the plan's first phase)`);
+      await lrFind(hub, { ...o.lrFind, ...sampling, phase: plan[0], out: config.out, timeoutMs, log });
       return { steps: 0, classes: dataset.classes, out: config.out, finalAccuracy: null };
     }
     if (resumed) {
@@ -173,48 +164,23 @@ export async function runCoordinator(o: CoordinatorOptions): Promise<RunSummary>
       for (let r = 0; r < o.world; r++) void hub.send(r, header, [weights, fresh ? none : adamM, fresh ? none : adamV, bnStats[r]]);
       log(`ringtune: resuming from ${resumed.dir}: phase ${pos.phase}, epoch ${pos.epoch}, batch ${pos.iter}, step ${pos.step}`);
     }
-    const checkpoints = join(config.out, 'checkpoints');
-    const checkpoint = async (position: Position) => {
-      await hub.broadcast(() => ({ type: 'checkpoint', step: position.step }));
-      const parts = await hub.gather('checkpointData', timeoutMs);
-      const [bn0, weights, adamM, adamV] = parts[0].frames;
-      const meta: CheckpointMeta = {
-        version: CHECKPOINT_VERSION,
-        config,
-        world: o.world,
-        classes: dataset.classes,
-        position,
-        adamStep: parts[0].msg.adamStep,
-        writtenAt: new Date().toISOString(),
-      };
-      writeCheckpoint(
-        checkpoints,
-        meta,
-        { weights, adamM, adamV, bnStats: [bn0, ...parts.slice(1).map((p) => p.frames[0])] },
-        config.keepCheckpoints,
-      );
-    };
     let finalAccuracy: number | null = null;
     const callbacks: Callback[] = [
       tablePrinter(log),
       progressBarCallback(),
       metricsLog(join(config.out, 'metrics.jsonl')),
       plotsCallback(config.out),
-      { afterEpoch: (e) => void (finalAccuracy = e.accuracy) },
+      checkpointer(hub, {
+        dir: join(config.out, 'checkpoints'),
+        config,
+        classes: dataset.classes,
+        every: config.checkpointEvery,
+        timeoutMs,
+      }),
+      { afterEpoch: ({ epochDone }) => void (finalAccuracy = epochDone?.accuracy ?? finalAccuracy) },
       ...(o.callbacks ?? []),
     ];
-    const steps = await fit(hub, {
-      plan,
-      nTrain: dataset.train.length,
-      nValid: dataset.valid.length,
-      bs: config.bs,
-      seed: config.seed,
-      callbacks,
-      timeoutMs,
-      start: resumed?.meta.position,
-      checkpoint,
-      checkpointEvery: config.checkpointEvery,
-    });
+    const steps = await fit(hub, { ...sampling, plan, callbacks, timeoutMs, start: resumed?.meta.position });
 
     void hub.send(0, { type: 'save' });
     const { msg, frames } = await hub.next(0, 'model', timeoutMs);

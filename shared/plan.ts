@@ -11,7 +11,7 @@ import { combinedCos, LrSpec, resolveLrs } from './schedule';
 
 /** One fit_one_cycle call: its length, which groups are frozen, and its schedule parameters. */
 export interface Phase {
-  name: 'frozen' | 'unfrozen' | 'train';
+  name: 'frozen' | 'unfrozen' | 'train' | 'lr_find';
   epochs: number;
   /** Groups [0, freezeTo) are frozen (BatchNorm params excepted, see train_bn); 0 = none frozen. */
   freezeTo: number;

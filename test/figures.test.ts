@@ -5,7 +5,8 @@ import { join } from 'path';
 import sharp from 'sharp';
 import { blues, confusionLayout, confusionSvg, gridLayout, writeConfusionMatrix, writeImageGrid } from '../coordinator/figures';
 import { plotsCallback, lossPanels } from '../coordinator/plots-callback';
-import { fire } from '../coordinator/events';
+import { Events, type Callback, type EpochInfo, type StepInfo } from '../coordinator/events';
+import { Progress } from '../coordinator/progress';
 import { fineTunePlan, hypersAt, phaseIters } from '../shared/plan';
 
 let dir: string;
@@ -113,18 +114,26 @@ describe('training plots callback', () => {
   const plan = fineTunePlan({ epochs: 2, groups: 3 });
 
   /** Replays a run's events (hyper-parameters from the real plan) into the callbacks. */
-  async function replay(cbs: Parameters<typeof fire>[0], afterEachStep?: (step: number) => void): Promise<void> {
-    await fire(cbs, 'beforeFit', plan);
+  async function replay(cbs: Callback[], afterEachStep?: (step: number) => void): Promise<void> {
+    const state = {
+      plan,
+      progress: new Progress(plan),
+      hypers: { lrs: [], mom: 0 },
+      stepDone: null as StepInfo | null,
+      epochDone: null as EpochInfo | null,
+    };
+    const events = new Events(cbs, state);
+    await events.fire('beforeFit');
     let step = 0;
     for (let pi = 0; pi < plan.length; pi++) {
       const phase = plan[pi];
-      await fire(cbs, 'beforePhase', phase, pi);
+      await events.fire('beforePhase');
       for (let epoch = 0; epoch < phase.epochs; epoch++) {
         for (let j = 0; j < batches; j++, step++) {
           const iter = epoch * batches + j;
           const { lr, mom } = hypersAt(phase, iter, batches);
           const loss = 2 / (1 + step * 0.3);
-          await fire(cbs, 'afterStep', {
+          state.stepDone = {
             phase,
             phaseIndex: pi,
             epoch,
@@ -143,10 +152,11 @@ describe('training plots callback', () => {
             allreduceBytes: 4,
             tensors: 100,
             rssBytes: 1e8,
-          });
+          };
+          await events.fire('afterStep');
           afterEachStep?.(step);
         }
-        await fire(cbs, 'afterEpoch', {
+        state.epochDone = {
           phase,
           phaseIndex: pi,
           epoch,
@@ -157,9 +167,10 @@ describe('training plots callback', () => {
           seconds: 1,
           validSamples: 10,
           rankHashes: ['x'],
-        });
+        };
+        await events.fire('afterEpoch');
       }
-      await fire(cbs, 'afterPhase', phase, pi);
+      await events.fire('afterPhase');
     }
   }
 

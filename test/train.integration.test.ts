@@ -10,7 +10,7 @@ import { makeImageFolders } from './helpers/images';
 import { CLI } from './helpers/cli';
 import { runCoordinator } from '../coordinator/run';
 import { DEFAULTS, type RunConfig } from '../shared/config';
-import type { EpochInfo } from '../coordinator/events';
+import type { Callback, EpochInfo, FitState, Hook } from '../coordinator/events';
 
 const dir = mkdtempSync(join(tmpdir(), 'ringtune-train-'));
 const data = join(dir, 'data');
@@ -26,9 +26,20 @@ function workers(endpoint: string, n: number): ChildProcess[] {
   );
 }
 
+const LEVELS = ['Fit', 'Phase', 'Epoch', 'Train', 'Step', 'Validate'] as const;
+
+/** A callback writing every event, steps with their number: `beforeStep 3` (the step about to be ordered), `afterStep 2`. */
+function eventLog(log: string[]): Callback {
+  const name = (h: Hook, f: FitState) =>
+    h === 'beforeStep' ? `${h} ${f.progress.step}` : h === 'afterStep' ? `${h} ${f.stepDone?.step}` : h;
+  const hooks = LEVELS.flatMap((l): Hook[] => [`before${l}`, `afterCancel${l}`, `after${l}`]);
+  return Object.fromEntries(hooks.map((h) => [h, (f: FitState) => void log.push(name(h, f))]));
+}
+
 /** Runs a whole training run: coordinator here, `world` worker processes. */
 async function train(world: number, overrides: Partial<RunConfig>) {
   const epochs: EpochInfo[] = [];
+  const events: string[] = [];
   const lines: string[] = [];
   let procs: ChildProcess[] = [];
   const config = {
@@ -49,12 +60,12 @@ async function train(world: number, overrides: Partial<RunConfig>) {
       log: (l) => lines.push(l),
       timeoutMs: 60_000,
       onListening: (endpoint) => (procs = workers(endpoint, world)),
-      callbacks: [{ afterEpoch: (e) => void epochs.push(e) }],
+      callbacks: [{ afterEpoch: ({ epochDone }) => void (epochDone && epochs.push(epochDone)) }, eventLog(events)],
     });
     const exits = await Promise.all(
       procs.map((p) => new Promise<number | null>((r) => (p.exitCode !== null ? r(p.exitCode) : p.on('exit', (c) => r(c))))),
     );
-    return { summary, epochs, lines, exits, out: config.out };
+    return { summary, epochs, events, lines, exits, out: config.out };
   } finally {
     for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
   }
@@ -72,6 +83,17 @@ describe('fine_tune end to end, 2 worker processes', () => {
     for (const f of ['model.json', 'weights.bin', 'labels.json', 'metrics.jsonl']) expect(existsSync(join(run.out, f))).toBe(true);
     expect(JSON.parse(readFileSync(join(run.out, 'labels.json'), 'utf8'))).toEqual(['a', 'b', 'c']);
     expect(run.exits).toEqual([0, 0]);
+  });
+
+  it('runs every level through its events, each step ordered before the previous one is collected (Note [steps in flight])', () => {
+    // 4 steps per epoch (see below); beforeStep j+1 comes before afterStep j.
+    const epoch = (first: number) => [
+      ...['beforeEpoch', 'beforeTrain', `beforeStep ${first}`],
+      ...[1, 2, 3].flatMap((j) => [`beforeStep ${first + j}`, `afterStep ${first + j - 1}`]),
+      ...[`afterStep ${first + 3}`, 'afterTrain', 'beforeValidate', 'afterValidate', 'afterEpoch'],
+    ];
+    const phase = (first: number) => ['beforePhase', ...epoch(first), 'afterPhase'];
+    expect(run.events).toEqual(['beforeFit', ...phase(0), ...phase(4), 'afterFit']);
   });
 
   it('keeps the replicas bitwise identical (same weight hash on every rank after every epoch)', () => {

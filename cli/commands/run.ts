@@ -145,7 +145,12 @@ async function runRankZero(t: Topology, f: RunFlags, host: string, gpu: number):
     // A worker that dies before the coordinator hears of it (e.g. before its hello) ends rank 0 at once.
     const childFailed = childDone.then((failure) => (failure ? failure : new Promise<never>(() => undefined)));
     const outcome = await Promise.race([
-      runCoordinator({ bind, world, config, callbacks: [{ afterEpoch: (e) => console.error(weightsLine(e)) }] }).then(() => null),
+      runCoordinator({
+        bind,
+        world,
+        config,
+        callbacks: [{ afterEpoch: ({ epochDone: e }) => void (e && console.error(weightsLine(e))) }],
+      }).then(() => null),
       childFailed,
     ]);
     const failure = outcome ?? (await childDone);
