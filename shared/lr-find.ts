@@ -1,7 +1,7 @@
 /**
  * The pure half of fastai's `lr_find`: the exponential LR sweep, the divergence stop, and the
  * suggestion rules (valley, steep, minimum, slide) applied to the recorded (lr, smooth loss) curve.
- * The distributed run itself (save/restore weights, stepping) lives with the coordinator.
+ * The distributed run itself (snapshot and restore, stepping) is the coordinator's LRFinder callback.
  */
 
 /** fastai lr_find's defaults: 1e-7 .. 10 over 100 iterations, stopping on divergence. */
