@@ -67,6 +67,9 @@ export interface FitState {
   readonly epochDone: EpochInfo | null;
 }
 
+/** FitState as the loop sees it: its to write. */
+export type LoopState = { -readonly [K in keyof FitState]: FitState[K] };
+
 export type Level = 'Fit' | 'Phase' | 'Epoch' | 'Train' | 'Step' | 'Validate';
 export type Hook = `before${Level}` | `afterCancel${Level}` | `after${Level}`;
 

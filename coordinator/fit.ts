@@ -6,17 +6,8 @@
  * checkpoints, lr_find and all output are callbacks.
  */
 import type { Phase } from '../shared/plan';
-import {
-  Events,
-  CancelError,
-  CancelFitError,
-  CancelPhaseError,
-  CancelEpochError,
-  CancelTrainError,
-  CancelStepError,
-  CancelValidError,
-} from './events';
-import type { Callback, FitState } from './events';
+import { Events, CancelError, CancelFitError, CancelPhaseError, CancelEpochError, type Callback, type LoopState } from './events';
+import { CancelTrainError, CancelStepError, CancelValidError } from './events';
 import { epochBatches, scheduled, sentStep, stepOrder, stepReport, validateOrder, validation, type Batch, type Sampling } from './orders';
 import { Progress } from './progress';
 import type { WorkerHub } from './hub';
@@ -35,8 +26,8 @@ export interface FitOptions extends Sampling {
 /** Runs the plan from `o.start`. Returns the number of optimizer steps taken in total. */
 export async function fit(hub: WorkerHub, o: FitOptions): Promise<number> {
   const p = new Progress(o.plan, o.start);
-  const f: Writable<FitState> = { plan: o.plan, progress: p, hypers: { lrs: [], mom: 0 }, stepDone: null, epochDone: null };
-  const events = new Events<FitState>(o.callbacks, f);
+  const f: LoopState = { plan: o.plan, progress: p, hypers: { lrs: [], mom: 0 }, stepDone: null, epochDone: null };
+  const events = new Events(o.callbacks, f);
   let perRank: Batch[][] = [];
   let lastReport = Date.now();
 
@@ -75,13 +66,11 @@ export async function fit(hub: WorkerHub, o: FitOptions): Promise<number> {
         inFlight = await startStep();
         await previous?.();
       }
-      const last = inFlight;
-      inFlight = null;
-      await last?.();
     } catch (e) {
       if (e instanceof CancelError && inFlight) await hub.gather('stepDone', o.timeoutMs);
       throw e;
     }
+    await inFlight?.();
   }
 
   /** Runs the step's withEvents up to its order; resolves with its Finish, or null if it ended unordered (cancelled). */
@@ -100,8 +89,7 @@ export async function fit(hub: WorkerHub, o: FitOptions): Promise<number> {
     await hub.broadcast((r) => stepOrder(sent, p.runEpoch, perRank[r], p.iter));
     p.step += 1;
     await new Promise<void>((turn) => ordered(turn));
-    const done = await hub.gather('stepDone', o.timeoutMs);
-    const report = stepReport(sent, done, Date.now() - lastReport);
+    const report = stepReport(sent, await hub.gather('stepDone', o.timeoutMs), Date.now() - lastReport);
     lastReport = Date.now();
     f.stepDone = { ...report, smoothLoss: p.smooth.add(report.loss) };
   }
@@ -119,4 +107,3 @@ export async function fit(hub: WorkerHub, o: FitOptions): Promise<number> {
 
 /** Lets an ordered step collect its reports and fire afterStep: Note [steps in flight]. */
 type Finish = () => Promise<void>;
-type Writable<T> = { -readonly [K in keyof T]: T[K] };
