@@ -7,7 +7,7 @@
 import type { RunConfig } from '../shared/config';
 import type { Callback } from './events';
 import type { WorkerHub } from './hub';
-import { CHECKPOINT_VERSION, writeCheckpoint, type Position } from './checkpoint';
+import { CHECKPOINT_VERSION, writeCheckpoint, type CheckpointMeta, type Position } from './checkpoint';
 
 export interface CheckpointerOptions {
   /** Folder of the checkpoints (OUT/checkpoints). */
@@ -25,14 +25,19 @@ export function checkpointer(hub: WorkerHub, o: CheckpointerOptions): Callback {
   const write = async (position: Position) => {
     const parts = await hub.gather('checkpointData', o.timeoutMs);
     const [bn0, weights, adamM, adamV] = parts[0].frames;
-    const meta = { version: CHECKPOINT_VERSION, config: o.config, world: hub.world, classes: o.classes, position };
-    writeCheckpoint(
-      o.dir,
-      { ...meta, adamStep: parts[0].msg.adamStep, writtenAt: new Date().toISOString() },
-      { weights, adamM, adamV, bnStats: [bn0, ...parts.slice(1).map((p) => p.frames[0])] },
-      o.config.keepCheckpoints,
-    );
+    const meta: CheckpointMeta = {
+      version: CHECKPOINT_VERSION,
+      config: o.config,
+      world: hub.world,
+      classes: o.classes,
+      position,
+      adamStep: parts[0].msg.adamStep,
+      writtenAt: new Date().toISOString(),
+    };
+    const bnStats = [bn0, ...parts.slice(1).map((p) => p.frames[0])];
+    writeCheckpoint(o.dir, meta, { weights, adamM, adamV, bnStats }, o.config.keepCheckpoints);
   };
+  /** The first batch this run trains of the epoch (a resumed one starts mid-way); the first checkpoint in it follows a step. */
   let first = 0;
   let asked: Position | null = null;
   return {
@@ -44,7 +49,9 @@ export function checkpointer(hub: WorkerHub, o: CheckpointerOptions): Callback {
     // save their state after the step in flight; it is written once that step's loss is in, which
     // the position's smoothed loss includes.
     async beforeStep({ progress: p }) {
-      if (o.every > 0 && p.step % o.every === 0 && p.iter > first) await ask((asked = p.position()));
+      if (o.every === 0 || p.step % o.every !== 0 || p.iter === first) return;
+      asked = p.position();
+      await ask(asked);
     },
     async afterStep({ progress, stepDone }) {
       if (!asked || !stepDone) return;

@@ -7,7 +7,7 @@ import type { Phase } from '../shared/plan';
 import { SmoothLoss } from './report';
 import type { Position } from './checkpoint';
 
-export const BEGINNING: Position = { phase: 0, epoch: 0, iter: 0, step: 0, runEpoch: 0, smooth: { val: 0, n: 0 } };
+const BEGINNING: Position = { phase: 0, epoch: 0, iter: 0, step: 0, runEpoch: 0, smooth: { val: 0, n: 0 } };
 
 /** What callbacks may read of the progress. */
 export interface ProgressView {
