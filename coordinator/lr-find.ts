@@ -10,7 +10,7 @@ import { join } from 'path';
 import { writeFileSync } from 'fs';
 import type { Phase } from '../shared/plan';
 import { lrFindSettings, lrFindLr, LrFindStopper, suggestLrs, type LrFindOptions, type LrFindSettings } from '../shared/lr-find';
-import { CancelFitError, CancelValidError, type Callback } from './events';
+import { CancelFitError, CancelStepError, CancelValidError, type Callback } from './events';
 import { fit } from './fit';
 import { epochBatches, type Sampling } from './orders';
 import { writeFigure } from './plot';
@@ -57,6 +57,8 @@ function lrFinder(hub: WorkerHub, s: LrFindSettings, o: LrFindRun): Callback & {
       snapshot = await snapshotReplicas();
     },
     beforeStep(f) {
+      // Note [steps in flight]: step num_it would be ordered before step num_it-1's loss stops the fit.
+      if (f.progress.step >= s.numIt) throw new CancelStepError();
       const lr = lrFindLr(s, f.progress.step);
       f.hypers = { lrs: f.hypers.lrs.map(() => lr), mom: LR_FIND_MOM };
     },
