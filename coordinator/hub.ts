@@ -207,7 +207,11 @@ export class WorkerHub {
 
   /** Tells every heartbeat thread to end its worker now (Note [liveness]). */
   private abortHeartbeats(reason: string): void {
-    for (const { heartbeatId } of this.peers) if (heartbeatId) void this.sendRaw([heartbeatId, ...encode({ type: 'abort', reason })]);
+    this.toHeartbeats({ type: 'abort', reason });
+  }
+
+  private toHeartbeats(msg: CoordMsg): void {
+    for (const { heartbeatId } of this.peers) if (heartbeatId) void this.sendRaw([heartbeatId, ...encode(msg)]);
   }
 
   /** Waits until `world` workers have said hello. */
@@ -274,7 +278,9 @@ export class WorkerHub {
     this.closed = true;
     if (this.monitor) clearInterval(this.monitor);
     for (const { id } of this.peers) void this.sendRaw([id, ...encode({ type: 'stop', reason })]);
+    // A finished run tells the heartbeat threads too, so the silence that follows is not a death (Note [liveness]).
     if (this.failure) this.abortHeartbeats(this.failure.message);
+    else this.toHeartbeats({ type: 'stop', reason });
     await Promise.race([this.sendChain, new Promise((r) => setTimeout(r, 1000))]);
     // A resolved send is only queued: with linger 0 a busy machine could drop 'stop' on close, and
     // the workers would wait out the heartbeat silence and end as if the coordinator had died.

@@ -1,6 +1,6 @@
 import { pack } from 'msgpackr';
 import * as zmq from 'zeromq';
-import { decodeCoordMsg, decodeWorkerMsg, encode, PROTOCOL_VERSION, ProtocolError } from '../shared/protocol';
+import { COORDINATOR_SILENT_MS, decodeCoordMsg, decodeWorkerMsg, encode, PROTOCOL_VERSION, ProtocolError } from '../shared/protocol';
 import { startHeartbeat } from '../worker/heartbeat';
 
 describe('protocol', () => {
@@ -115,6 +115,26 @@ describe('heartbeat thread', () => {
     } finally {
       await beat.stop();
       router.close();
+    }
+  });
+
+  it("after the coordinator's normal close, silence is not a death: finished, never aborted", async () => {
+    const router = new zmq.Router({ linger: 0 });
+    await router.bind('tcp://127.0.0.1:*');
+    const aborts: string[] = [];
+    let finished: () => void = () => undefined;
+    const done = new Promise<void>((r) => (finished = r));
+    const beat = startHeartbeat({ address: router.lastEndpoint!, rank: 0, onAbort: (r) => aborts.push(r), onFinished: () => finished() });
+    try {
+      const [id] = await router.receive();
+      await router.send([id, ...encode({ type: 'stop', reason: 'run finished' })]);
+      await done;
+      router.close(); // the coordinator exits: no more answers
+      await new Promise((r) => setTimeout(r, COORDINATOR_SILENT_MS + 1500));
+      expect(aborts).toEqual([]);
+    } finally {
+      await beat.stop();
+      if (!router.closed) router.close();
     }
   });
 });

@@ -4,6 +4,9 @@
  * HEARTBEAT_MS and expects an answer. If the coordinator stops answering (killed, frozen, host
  * gone) or orders an abort, the thread ends the worker process: it tells the main thread, and if
  * the main thread is stuck it kills the process outright. So no worker outlives its coordinator.
+ * A run that finishes is not a death: the coordinator's normal close sends 'stop' to the heartbeat
+ * thread as well, which then stops watching for silence and tells the main thread (it may still be
+ * on its way to its own 'stop', slowly on a loaded machine, while the coordinator has already exited).
  */
 import { Worker } from 'worker_threads';
 import { HEARTBEAT_MS, COORDINATOR_SILENT_MS, PROTOCOL_VERSION, encode } from '../shared/protocol';
@@ -21,6 +24,7 @@ if (workerData.curve) Object.assign(sock, workerData.curve);
 sock.connect(address);
 let lastAnswer = Date.now();
 let ending = false;
+let finished = false;
 let killer = null;
 function end(reason) {
   if (ending) return;
@@ -33,8 +37,8 @@ function end(reason) {
 }
 const timer = setInterval(() => {
   if (parentPid && process.ppid !== parentPid) end('the launcher (pid ' + parentPid + ') is gone');
-  if (Date.now() - lastAnswer > silentMs) end('the coordinator at ' + address + ' has not answered for ' + Math.round(silentMs / 1000) + ' s');
-  if (!ending) sock.send(ping).catch(() => {});
+  if (!finished && Date.now() - lastAnswer > silentMs) end('the coordinator at ' + address + ' has not answered for ' + Math.round(silentMs / 1000) + ' s');
+  if (!ending && !finished) sock.send(ping).catch(() => {});
 }, intervalMs);
 // A stop request proves the main thread is responsive: the kill timer goes too, so the thread can end.
 parentPort.on('message', (m) => { if (m === 'stop') { ending = true; clearInterval(timer); clearTimeout(killer); sock.close(); parentPort.close(); } });
@@ -46,6 +50,7 @@ parentPort.on('message', (m) => { if (m === 'stop') { ending = true; clearInterv
       if (!msg || msg.v !== version) continue;
       lastAnswer = Date.now();
       if (msg.type === 'abort') end('the coordinator aborted the run: ' + String(msg.reason));
+      if (msg.type === 'stop' && !finished) { finished = true; parentPort.postMessage({ finished: String(msg.reason) }); }
     }
   } catch {}
 })();
@@ -61,6 +66,8 @@ export function startHeartbeat(o: {
   address: string;
   rank: number;
   onAbort: (reason: string) => void;
+  /** The coordinator closed normally: nothing more will come (the worker's own 'stop' may still be on its way). */
+  onFinished?: () => void;
   curve?: Record<string, unknown>;
 }): Heartbeat {
   const parentPid = process.env.RINGTUNE_SUPERVISOR_PID ? Number(process.env.RINGTUNE_SUPERVISOR_PID) : 0;
@@ -80,7 +87,10 @@ export function startHeartbeat(o: {
       curve: o.curve,
     },
   });
-  thread.on('message', (m: { abort?: string }) => m.abort && o.onAbort(m.abort));
+  thread.on('message', (m: { abort?: string; finished?: string }) => {
+    if (m.abort) o.onAbort(m.abort);
+    else if (m.finished !== undefined) o.onFinished?.();
+  });
   thread.unref();
   return {
     // Let the thread close its socket and end by itself: terminating it mid-close aborts libzmq.

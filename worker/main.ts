@@ -23,6 +23,9 @@ import { Replica } from './replica';
 import { startHeartbeat, type Heartbeat } from './heartbeat';
 import { clientOptions, jobKeysFromEnv, type JobKeys } from '../shared/curve';
 
+/** How long a worker waits for its own 'stop' after its heartbeat heard that the run finished. */
+const FINISHED_GRACE_MS = 5000;
+
 /** How a worker finds its coordinator. */
 export interface WorkerOptions {
   connect: string;
@@ -79,6 +82,8 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
             // Stop the heartbeat thread first: exiting with its socket open crashes libzmq's teardown.
             void heartbeat?.stop().finally(() => process.exit(1));
           },
+          // A lost 'stop' must not leave this loop waiting: closing the socket ends it normally.
+          onFinished: () => setTimeout(() => sock.closed || sock.close(), FINISHED_GRACE_MS).unref(),
         });
       }
       session = await handle(msg, data, session, link);
