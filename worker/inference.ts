@@ -9,6 +9,7 @@ import { join } from 'path';
 import { loadModelDir } from './models/io';
 import type { Item } from '../shared/data/folders';
 import { BatchLoader } from './data/loader';
+import { readAllOwned } from './readback';
 
 /** Input statistics buildNet gives every architecture (ImageNet's); a test keeps the two in step. */
 export const TRAINING_STATS = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
@@ -176,13 +177,8 @@ async function scoreBatch(c: Classifier, x: Float32Array, n: number): Promise<{ 
     const lp = tf.logSoftmax(logits);
     return [tf.exp(lp), lp];
   });
-  try {
-    const [p, l] = await Promise.all([probs.data(), logp.data()]);
-    return { probs: p as Float32Array, logp: l as Float32Array };
-  } finally {
-    probs.dispose();
-    logp.dispose();
-  }
+  const [p, l] = await readAllOwned([probs, logp]);
+  return { probs: p as Float32Array, logp: l as Float32Array };
 }
 
 /**

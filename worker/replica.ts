@@ -11,6 +11,7 @@ import { trainableParams, type Net, type ParamInfo } from './models';
 import { FlatAdam, type Segment } from '../shared/optim';
 import type { AllReduce } from './allreduce';
 import { bucketize, type Bucket } from './buckets';
+import { readAllOwned, readOwned } from './readback';
 
 /** Tags of a step's buckets are step * BUCKET_TAGS + bucket, so every bucket's frames are told apart. */
 const BUCKET_TAGS = 1024;
@@ -116,31 +117,28 @@ export class Replica {
       const parts = this.buckets.map((b) => tf.concat(this.vars.slice(b.first, b.last + 1).map(flat)));
       return { loss: value, parts };
     });
-    // Every read-back starts now; each bucket's all-reduce starts once it has arrived and the previous one is done.
-    const reads = parts.map((p) => p.data());
-    const lossValue = loss.data();
+    // Every read-back starts now and owns its tensor (Note [read-back ownership]); each bucket's
+    // all-reduce starts once it has arrived and the previous one is done.
+    const reads = parts.map(readOwned);
+    const lossValue = readOwned(loss);
     for (const r of [...reads, lossValue]) r.catch(() => undefined); // each is awaited below; a failure must not go unhandled first
     let t1 = 0;
     let waitMs = 0;
     let summed: Promise<void> = this.allreduce.prepare(); // peers may still read the last result from a shared buffer
     summed.catch(() => undefined); // awaited below (through the chain); a failure must not go unhandled first
-    try {
-      for (let k = 0; k < this.buckets.length; k++) {
-        const values = (await reads[k]) as Float32Array;
-        if (k === 0) t1 = performance.now();
-        const b = this.buckets[k];
-        const view = this.grads.subarray(b.start, b.end);
-        // The mean, not the sum: fastai's loss is a batch mean.
-        summed = summed.then(async () => {
-          view.set(values);
-          waitMs += (await this.allreduce.allReduceSum(view, tag * BUCKET_TAGS + k, 1 / this.world)).waitMs;
-        });
-        summed.catch(() => undefined); // awaited below; this only keeps a failure from going unhandled meanwhile
-      }
-      await summed;
-    } finally {
-      tf.dispose([loss, ...parts]);
+    for (let k = 0; k < this.buckets.length; k++) {
+      const values = (await reads[k]) as Float32Array;
+      if (k === 0) t1 = performance.now();
+      const b = this.buckets[k];
+      const view = this.grads.subarray(b.start, b.end);
+      // The mean, not the sum: fastai's loss is a batch mean.
+      summed = summed.then(async () => {
+        view.set(values);
+        waitMs += (await this.allreduce.allReduceSum(view, tag * BUCKET_TAGS + k, 1 / this.world)).waitMs;
+      });
+      summed.catch(() => undefined); // awaited below; this only keeps a failure from going unhandled meanwhile
     }
+    await summed;
     const t2 = performance.now();
     this.adam!.step(
       this.params,
@@ -182,9 +180,7 @@ export class Replica {
       const logits = this.net.model.apply(tf.tensor4d(x, [n, size, size, 3]), { training: false }) as tf.Tensor2D;
       return { losses: crossEntropy(logits, tf.tensor1d(y, 'int32')), preds: tf.argMax(logits, -1) };
     });
-    const [l, p] = await Promise.all([losses.data(), preds.data()]);
-    losses.dispose();
-    preds.dispose();
+    const [l, p] = await readAllOwned([losses, preds]);
     let lossSum = 0;
     let correct = 0;
     for (let i = 0; i < real; i++) {
@@ -226,9 +222,7 @@ export class Replica {
   private async flatten(vars: tf.LayerVariable[]): Promise<Float32Array> {
     if (vars.length === 0) return new Float32Array(0);
     const flat = tf.tidy(() => tf.concat(vars.map((v) => tf.reshape(v.read(), [-1]))));
-    const out = new Float32Array((await flat.data()) as Float32Array);
-    flat.dispose();
-    return out;
+    return new Float32Array((await readOwned(flat)) as Float32Array);
   }
 
   private writeFlat(vars: tf.LayerVariable[], flat: Float32Array, what: string): void {
