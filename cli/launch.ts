@@ -11,7 +11,8 @@ import { join } from 'path';
 import { WORKER_SILENT_MS } from '../shared/protocol';
 import { findCheckpoint } from '../coordinator/checkpoint';
 import { generateJobKeys, KEYS_ENV } from '../shared/curve';
-import { gpuForWorker, workerGpuEnv } from '../shared/gpu';
+import { workerGpuEnv } from '../shared/gpu';
+import { assignGpus } from '../shared/gpu-devices';
 
 /** What to launch: the CLI entry, run arguments forwarded to the coordinator, and the worker count. */
 export interface LaunchOptions {
@@ -25,7 +26,7 @@ export interface LaunchOptions {
   out?: string;
   /** Authenticate and encrypt every link with a fresh job key pair (CURVE), even on this host. */
   secure?: boolean;
-  /** GPU ordinals: worker i is pinned to gpus[i % gpus.length] (see shared/gpu.ts). */
+  /** GPU ordinals, one per worker (a GPU listed twice is shared on purpose): worker i is pinned to gpus[i] (see shared/gpu.ts). */
   gpus?: number[];
   log?: (line: string) => void;
 }
@@ -54,6 +55,7 @@ export async function launch(o: LaunchOptions): Promise<number> {
 /** One coordinator + workers run. */
 async function launchOnce(o: LaunchOptions, runArgs: string[]): Promise<{ code: number; cause: string; interrupted: boolean }> {
   const log = o.log ?? ((l: string) => console.error(l));
+  const gpus = assignGpus({ workers: o.workers, requested: o.gpus });
   const dir = mkdtempSync(join(tmpdir(), 'ringtune-'));
   const address = `ipc://${join(dir, 'control')}`;
   const keys = o.secure ? generateJobKeys() : null;
@@ -74,7 +76,7 @@ async function launchOnce(o: LaunchOptions, runArgs: string[]): Promise<{ code: 
   for (let r = 0; r < o.workers; r++)
     start('a worker', ['worker', '--connect', address], 'pipe', {
       ...ringMalloc,
-      ...(o.gpus?.length ? workerGpuEnv(gpuForWorker(o.gpus, r), env) : {}),
+      ...(gpus ? workerGpuEnv(gpus[r], env) : {}),
     });
 
   let failed: string | null = null;

@@ -7,6 +7,7 @@ import { flagParser, positiveFlag, wholeFlag } from './flags';
 import { runCoordinator } from '../coordinator/run';
 import { launch } from './launch';
 import { LR_FIND_DEFAULTS, type LrFindOptions } from '../shared/lr-find';
+import { planWorkers } from './gpu-plan';
 import { generateJobKeys, jobKeysFromEnv, writeKeyFile, KEYS_ENV } from '../shared/curve';
 import { parseGpuList } from '../shared/gpu';
 import { findCheckpoint, readCheckpoint } from '../coordinator/checkpoint';
@@ -96,25 +97,29 @@ export function program(): Command {
     prog
       .command('launch')
       .description('run a coordinator and N local workers as child processes')
-      .option('--workers <n>', 'number of workers (one per CPU core unless given)', wholeFlag('--workers', 1), cpus().length)
+      .option(
+        '--workers <n>',
+        'number of workers (one per CPU core, on webgpu one per GPU, unless given)',
+        wholeFlag('--workers', 1),
+        cpus().length,
+      )
       .option('--max-restarts <k>', 'after a failure, restart from the newest checkpoint up to K times', wholeFlag('--max-restarts', 0), 0)
       .option(
         '--gpus <list>',
-        'GPU numbers, e.g. 0,1: worker i runs on the i-th (cycling); one worker per entry unless --workers is given',
+        'GPU numbers as nvidia-smi counts them, one per worker, e.g. 0,1 (0,0: two workers share GPU 0 on purpose); one worker per entry unless --workers is given',
         flagParser(parseGpuList),
       )
       .option('--secure', 'authenticate and encrypt the local links too (CURVE with a fresh job key pair)'),
   ).action(async (opts: LaunchFlags, cmd: Command) => {
     try {
       const config = configFromOptions(opts); // fail here, before any process starts, on bad options
-      const workers = opts.gpus && cmd.getOptionValueSource('workers') === 'default' ? opts.gpus.length : opts.workers;
+      const workersGiven = cmd.getOptionValueSource('workers') !== 'default';
       process.exitCode = await launch({
         cli: __filename,
-        workers,
+        ...planWorkers({ backend: config.backend, workers: opts.workers, workersGiven, requested: opts.gpus }),
         runArgs: forwardedArgs('launch'),
         maxRestarts: opts.maxRestarts,
         out: config.out,
-        gpus: opts.gpus,
         secure: opts.secure,
       });
     } catch (e) {
@@ -129,14 +134,20 @@ export function program(): Command {
         .description(
           "fastai's lr_find on every worker (real all-reduce): suggests learning rates, writes lr_find.png; weights are restored",
         )
-        .option('--workers <n>', 'number of workers (one per CPU core unless given)', wholeFlag('--workers', 1), cpus().length),
+        .option(
+          '--workers <n>',
+          'number of workers (one per CPU core, on webgpu one per GPU, unless given)',
+          wholeFlag('--workers', 1),
+          cpus().length,
+        ),
     ),
-  ).action(async (opts: LrFindCommandFlags) => {
+  ).action(async (opts: LrFindCommandFlags, cmd: Command) => {
     try {
       const config = configFromOptions(opts);
+      const workersGiven = cmd.getOptionValueSource('workers') !== 'default';
       process.exitCode = await launch({
         cli: __filename,
-        workers: opts.workers,
+        ...planWorkers({ backend: config.backend, workers: opts.workers, workersGiven }),
         runArgs: ['--lr-find', ...forwardedArgs('lr-find')],
         out: config.out,
       });
@@ -193,7 +204,7 @@ export function program(): Command {
         const { meta } = readCheckpoint(ckpt);
         process.exitCode = await launch({
           cli: __filename,
-          workers: meta.world,
+          ...planWorkers({ backend: meta.config.backend, workers: meta.world, workersGiven: true }),
           runArgs: ['--resume', ckpt],
           maxRestarts: opts.maxRestarts,
           out: meta.config.out,

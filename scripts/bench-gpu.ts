@@ -176,6 +176,7 @@ async function main(): Promise<void> {
         console.log(`no GPU adapter: ${r.error}`);
         break;
       }
+      if (/no adapter's name contains/.test(r.error)) throw new Error(r.error); // bad input: the same for every variant
       console.log(`variant ${v} failed: ${r.error}`);
       continue;
     }

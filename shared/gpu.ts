@@ -1,20 +1,18 @@
 /**
  * One worker per GPU: the `--gpus` list, the environment that pins a worker process to its GPU,
- * and the Dawn flags the webgpu backend takes from that environment.
+ * and the Dawn flags the webgpu backend takes from the environment.
  *
  * libtensorflow (tfjs-node-gpu) honours CUDA_VISIBLE_DEVICES, read once when the addon loads, so
  * the launcher sets it per child process. Dawn (Vulkan underneath) does not: the NVIDIA Vulkan
- * driver lists every GPU whatever CUDA_VISIBLE_DEVICES says, and dawn.node picks an adapter by
- * name only (`adapter=<name>`, the first adapter whose name matches). So on webgpu a worker is
- * pinned by RINGTUNE_WEBGPU_ADAPTER, a name: GPUs of different models can be told apart, identical
- * GPUs cannot (they share one name, and every worker gets the first of them).
+ * driver lists every GPU whatever CUDA_VISIBLE_DEVICES says. On webgpu the worker holds itself to
+ * GPU RINGTUNE_GPU through the Vulkan loader (Note [webgpu pinning] in gpu-devices.ts).
  */
 import { homedir } from 'os';
 import { join } from 'path';
 
 /** Environment variables ringtune reads (besides the CUDA ones it sets). */
 export const GPU_ENV = {
-  /** The GPU ordinal this worker was given (`--gpus` entry), for logs. */
+  /** The GPU this worker was given (`--gpus` entry): webgpu holds the worker to it, and logs say it. */
   ordinal: 'RINGTUNE_GPU',
   /** Dawn adapter name for webgpu (first adapter whose name contains it). */
   webgpuAdapter: 'RINGTUNE_WEBGPU_ADAPTER',
@@ -31,12 +29,6 @@ export function parseGpuList(text: string, flag = '--gpus'): number[] {
     if (!/^\d+$/.test(p)) throw new Error(`${flag}: '${p}' is not a GPU number (whole number >= 0) in '${text}'`);
     return Number(p);
   });
-}
-
-/** The GPU that worker `index` (0-based, in start order) runs on: gpus[index % gpus.length]. */
-export function gpuForWorker(gpus: number[], index: number): number {
-  if (gpus.length === 0) throw new Error('gpuForWorker: the GPU list is empty');
-  return gpus[index % gpus.length];
 }
 
 /** Where the CUDA driver keeps its JIT cache across runs (PTX for sm_90 takes minutes to compile once). */

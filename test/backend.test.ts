@@ -5,6 +5,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { releaseBackend, selectBackend, BackendChoice } from '../worker/backend';
 import { wasmKernels } from '../worker/kernels';
+import { webgpuAdapter, withAdapter } from './helpers/webgpu';
 
 const hasTfjsNode = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'].some((p) => {
   try {
@@ -56,10 +57,10 @@ describe('selectBackend', () => {
     );
   });
 
-  test('webgpu without a usable adapter fails clearly and leaves the current backend', async () => {
+  withAdapter('webgpu with an adapter name that matches nothing lists the adapters found and leaves the current backend', async () => {
     await selectBackend('wasm');
     await expect(selectBackend('webgpu', { dawnFlags: ['adapter=no-such-gpu-ringtune'] })).rejects.toThrow(
-      /--backend webgpu: Dawn found no GPU adapter/,
+      `--backend webgpu: no adapter's name contains 'no-such-gpu-ringtune' (Dawn flag adapter=); Dawn found: '${webgpuAdapter}' (vulkan)`,
     );
     expect(tf.getBackend()).toBe('wasm');
     releaseBackend();
@@ -68,6 +69,25 @@ describe('selectBackend', () => {
 
 describe('webgpu wiring on Dawn', () => {
   const built = path.join(__dirname, '..', 'dist', 'worker', 'backend.js');
+
+  test('webgpu on a machine without a Vulkan driver: one error that names the fix', () => {
+    if (!fs.existsSync(built)) throw new Error(`${built} missing: run \`npm run build\` first (npm test does)`);
+    const script = `
+      const { selectBackend, releaseBackend } = require(${JSON.stringify(built)});
+      selectBackend('webgpu').then(() => console.log('chosen'), (e) => console.log('error', e.message)).finally(releaseBackend);`;
+    // The Vulkan loader finds no driver: what a machine without a GPU driver (or without Mesa) looks like.
+    const noDriver = { ...process.env, VK_DRIVER_FILES: path.join(__dirname, 'no-such-vulkan-driver.json'), VK_ICD_FILENAMES: '' };
+    const r = spawnSync(process.execPath, ['-e', script], {
+      encoding: 'utf8',
+      timeout: 60_000,
+      cwd: path.join(__dirname, '..'),
+      env: noDriver,
+    });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(
+      /^error --backend webgpu: no GPU adapter: Dawn found none \(Dawn flags: none\)\. WebGPU needs a Vulkan driver: .*mesa-vulkan-drivers.*--backend wasm\n$/,
+    );
+  });
 
   test('a process that selects webgpu on a null device and releases it exits by itself', () => {
     if (!fs.existsSync(built)) throw new Error(`${built} missing: run \`npm run build\` first (npm test does)`);

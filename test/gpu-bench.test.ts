@@ -1,5 +1,6 @@
 /**
- * bench:gpu without a GPU: with no adapter it says so and exits 0; on Dawn's null device (no
+ * bench:gpu without a GPU: with no adapter it says so and exits 0, with an adapter name that
+ * matches nothing it lists the adapters and fails; on Dawn's null device (no
  * computation, so no meaningful numbers) both the stock and the ringtune variant run the whole
  * way through, in their own processes, with a flat tensor count.
  */
@@ -7,6 +8,7 @@ import { spawnSync } from 'child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
+import { webgpuAdapter, withAdapter } from './helpers/webgpu';
 
 const bench = join(__dirname, '..', 'dist', 'scripts', 'bench-gpu.js');
 const dir = mkdtempSync(join(tmpdir(), 'ringtune-bench-gpu-'));
@@ -17,11 +19,21 @@ function runBench(args: string[], env: NodeJS.ProcessEnv) {
   return spawnSync(process.execPath, [bench, ...args], { encoding: 'utf8', timeout: 110_000, env: { ...process.env, ...env } });
 }
 
-test('no adapter: says "no GPU adapter" and exits 0', () => {
-  const r = runBench(['--no-torch'], { RINGTUNE_WEBGPU_ADAPTER: 'no-such-gpu-ringtune' });
+test('no adapter (no Vulkan driver): says "no GPU adapter", names the fix and exits 0', () => {
+  const r = runBench(['--no-torch'], { VK_DRIVER_FILES: join(dir, 'no-such-vulkan-driver.json'), VK_ICD_FILENAMES: '' });
   expect(r.signal).toBeNull();
   expect(r.status).toBe(0);
-  expect(r.stdout).toMatch(/no GPU adapter: --backend webgpu: Dawn found no GPU adapter \(flags: adapter=no-such-gpu-ringtune\)/);
+  expect(r.stdout).toMatch(/^no GPU adapter: --backend webgpu: no GPU adapter: Dawn found none .*Vulkan driver/m);
+});
+
+withAdapter('an adapter name that matches nothing: one error listing the adapters found, exit 1', () => {
+  const r = runBench(['--no-torch'], { RINGTUNE_WEBGPU_ADAPTER: 'no-such-gpu-ringtune' });
+  expect(r.signal).toBeNull();
+  expect(r.status).toBe(1);
+  expect(r.stdout).toBe('');
+  expect(r.stderr).toContain(
+    `no adapter's name contains 'no-such-gpu-ringtune' (RINGTUNE_WEBGPU_ADAPTER); Dawn found: '${webgpuAdapter}' (vulkan)`,
+  );
 });
 
 test('null device: stock and ringtune variants run through in their own processes, tensor count flat', () => {

@@ -1,16 +1,19 @@
 /**
  * One worker per GPU: the --gpus list, the environment each worker process gets from a real
- * `launch` (child processes that report what they were given), and `ringtune launch --gpus 0,0
- * --backend webgpu` on Dawn's null device (wiring only: that device computes nothing).
+ * `launch` (child processes that report what they were given), the refusals, and `ringtune launch
+ * --gpus 0,0 --backend webgpu` on the real adapter (where there is one) and on Dawn's null device
+ * (wiring only: that device computes nothing). The selection logic itself: gpu-devices.test.ts.
  */
 import { RING_MALLOC_TUNABLES } from '../cli/ring-malloc';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
-import { cudaCacheDir, dawnFlagsFromEnv, gpuForWorker, mergeDawnFlags, parseGpuList, workerGpuEnv } from '../shared/gpu';
+import { cudaCacheDir, dawnFlagsFromEnv, mergeDawnFlags, parseGpuList, workerGpuEnv } from '../shared/gpu';
 import { launch } from '../cli/launch';
 import { runCli } from './helpers/cli';
 import { makeImageFolders } from './helpers/images';
+import { writeTinyBody } from './helpers/tiny-body';
+import { webgpuAdapter, withAdapter } from './helpers/webgpu';
 
 const dir = mkdtempSync(join(tmpdir(), 'ringtune-gpu-pin-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -24,11 +27,6 @@ describe('--gpus list', () => {
 
   test.each(['', '0,', ',1', '0,a', '-1', '1.5', '0;1'])('rejects %p naming the flag', (text) => {
     expect(() => parseGpuList(text)).toThrow(/--gpus/);
-  });
-
-  test('worker i gets gpus[i % n]', () => {
-    expect([0, 1, 2, 3, 4].map((i) => gpuForWorker([2, 5], i))).toEqual([2, 5, 2, 5, 2]);
-    expect(() => gpuForWorker([], 0)).toThrow(/empty/);
   });
 });
 
@@ -82,7 +80,7 @@ describe('worker environment', () => {
     const code = await launch({
       cli: probe,
       workers: 3,
-      gpus: [2, 5],
+      gpus: [2, 5, 2],
       runArgs: [],
       env: { PROBE_DIR: probeDir, CUDA_VISIBLE_DEVICES: 'as-launched', CUDA_CACHE_PATH: '/tmp/jit' },
       log: () => undefined,
@@ -109,6 +107,38 @@ describe('ringtune launch --gpus', () => {
     const r = await runCli(['launch', '--gpus', '0,x', '--data', dir], 30_000);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/--gpus: 'x' is not a GPU number/);
+  });
+
+  test('fewer GPUs than workers (sharing by accident) is refused before any process starts', async () => {
+    const r = await runCli(['launch', '--gpus', '0', '--workers', '2', '--backend', 'wasm', '--data', dir], 30_000);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      'ringtune: --gpus 0 lists 1 GPU(s) for 2 workers: list one per worker; a GPU listed twice is shared on purpose (e.g. --gpus 0,0)\n',
+    );
+  });
+
+  withAdapter('on webgpu a GPU that does not exist is refused, listing the GPUs Dawn found', async () => {
+    const r = await runCli(['launch', '--gpus', '0,1', '--backend', 'webgpu', '--data', dir], 30_000);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      new RegExp(`^ringtune: --gpus: there is no GPU 1; Dawn's adapters: GPU 0: ${webgpuAdapter!.replace(/[()]/g, '\\$&')}`),
+    );
+  });
+
+  withAdapter('--gpus 0,0 on the real adapter: both workers held to GPU 0, each naming it', async () => {
+    const data = join(dir, 'tiny-data');
+    await makeImageFolders(data, { classes: ['a', 'b'], trainPerClass: 8, validPerClass: 2, size: 8 });
+    const arch = await writeTinyBody(join(dir, 'tiny-body'), 8);
+    const r = await runCli(
+      [
+        ...['launch', '--gpus', '0,0', '--backend', 'webgpu', '--data', data, '--arch', arch],
+        ...['--size', '8', '--bs', '4', '--lin-ftrs', '', '--out', join(dir, 'tiny-out')],
+      ],
+      120_000,
+    );
+    expect(r.code).toBe(0);
+    for (const rank of [0, 1]) expect(r.stderr).toContain(`ringtune: rank ${rank}: backend webgpu (Dawn adapter '`);
+    expect(r.stderr.split(` on GPU 0: ${webgpuAdapter}`)).toHaveLength(3);
   });
 
   test('--gpus 0,0 --backend webgpu starts one worker per entry on the Dawn adapter with ringtune kernels (null device)', async () => {
@@ -139,7 +169,10 @@ describe('ringtune launch --gpus', () => {
       { RINGTUNE_DAWN_FLAGS: 'backend=null' },
     );
     const text = r.stdout + r.stderr;
-    expect(text).toMatch(/backend webgpu \(Dawn adapter 'null-backend' \(flags: backend=null\), ringtune webgpu kernels registered\)/);
+    for (const rank of [0, 1])
+      expect(text).toContain(
+        `rank ${rank}: backend webgpu (Dawn adapter 'null-backend' (flags: backend=null) on GPU 0: Null backend, ringtune webgpu kernels registered)`,
+      );
     expect(text).toMatch(/2 worker\(s\) ready on backend webgpu/);
     expect(text).toMatch(/fine_tune: frozen phase/);
     // The null device returns arbitrary bytes on read-back, so the run may stop at the replica

@@ -82,11 +82,14 @@ test('selecting webgpu registers ringtune kernels and flags; a training step run
   expect(got.gradShapes).toEqual(['3x3x3x8', '8', '8', '3x3x8x1', '1x1x8x16', '16x4', '4']);
 });
 
-test('a worker given a GPU other than 0 says that Dawn cannot pin it by number', () => {
+test('a worker given a GPU holds itself to it and names it; a GPU that does not exist is refused naming those found', () => {
   const script = `
     const { selectBackend, releaseBackend } = require(${dist('worker/backend.js')});
     selectBackend('webgpu').then((r) => { console.log(r.reason); releaseBackend(); }, (e) => { console.log('error', e.message); releaseBackend(); });`;
-  const r = runNode(script, { RINGTUNE_DAWN_FLAGS: 'backend=null', RINGTUNE_GPU: '1' });
-  expect(r.status).toBe(0);
-  expect(r.stdout).toMatch(/GPU 1 asked for, but Dawn picks adapters by name only \(set RINGTUNE_WEBGPU_ADAPTER\)/);
+  const on0 = runNode(script, { RINGTUNE_DAWN_FLAGS: 'backend=null', RINGTUNE_GPU: '0' });
+  expect(on0.status).toBe(0);
+  expect(on0.stdout).toBe("Dawn adapter 'null-backend' (flags: backend=null) on GPU 0: Null backend, ringtune webgpu kernels registered\n");
+  const on1 = runNode(script, { RINGTUNE_DAWN_FLAGS: 'backend=null', RINGTUNE_GPU: '1' });
+  expect(on1.status).toBe(0);
+  expect(on1.stdout).toBe("error --backend webgpu, RINGTUNE_GPU=1: GPU 1 does not exist; Dawn's adapters: GPU 0: Null backend\n");
 });

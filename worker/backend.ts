@@ -4,11 +4,12 @@
  * WebGPU runs on Dawn's Node binding (npm `webgpu`), which must set `navigator.gpu` before the
  * tfjs webgpu backend is loaded.
  */
-import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { registerWasmKernels } from './kernels';
 import { registerWebgpuKernels } from './kernels/webgpu';
 import { dawnFlagsFromEnv, GPU_ENV, mergeDawnFlags } from '../shared/gpu';
+import { numberGpus, parseDawnAdapterList, pinGpu, type GpuPin } from '../shared/gpu-devices';
+import { dawnBindingPath, noAdapterError, noMatchError, probeAdapters } from './webgpu-probe';
 
 import { BACKEND_CHOICES, type BackendChoice } from '../shared/config';
 
@@ -69,48 +70,96 @@ async function useWasm(reason: string): Promise<{ name: string; reason: string }
 
 let dawn: { gpu: unknown } | null = null;
 
-function dawnBinding(): { create: (flags: string[]) => unknown; globals: Record<string, unknown> } {
-  // The package's index.js is ESM; its native binding is plain CommonJS and loads from here.
-  const dir = path.dirname(require.resolve('webgpu/package.json'));
-  return require(path.join(dir, 'dist', `${process.platform}-${process.arch}`, 'dawn.node'));
+type DawnGpu = { requestAdapter(): Promise<unknown> };
+type LostInfo = { reason?: string; message?: string };
+
+let signalDeviceLost: (why: string) => void = () => undefined;
+/** Resolves, with what Dawn said, if the webgpu device is lost while ringtune uses it; never otherwise. */
+export const webgpuDeviceLost: Promise<string> = new Promise((resolve) => (signalDeviceLost = resolve));
+
+/**
+ * The GPU this worker is held to, when it was given one (RINGTUNE_GPU, set by `launch --gpus`):
+ * applies the Vulkan loader environment that leaves the process that GPU alone (Note [webgpu
+ * pinning]). Must run before Dawn's instance exists.
+ */
+function pinToGpu(flags: string[]): GpuPin | null {
+  const ordinal = process.env[GPU_ENV.ordinal];
+  if (ordinal === undefined || ordinal === '') return null;
+  const probe = probeAdapters({ flags });
+  if (probe.dawn.length === 0) throw noAdapterError(flags);
+  let pin: GpuPin;
+  try {
+    pin = pinGpu(numberGpus(probe.dawn, probe.vulkan), Number(ordinal));
+  } catch (e) {
+    throw new Error(`--backend webgpu, ${GPU_ENV.ordinal}=${ordinal}: ${(e as Error).message}`);
+  }
+  const asked = adapterFlag(flags);
+  if (asked && !pin.adapterName.includes(asked))
+    throw new Error(`--backend webgpu: ${GPU_ENV.webgpuAdapter}='${asked}' does not name GPU ${ordinal} (${pin.identity})`);
+  Object.assign(process.env, pin.env);
+  return pin;
 }
 
+function dawnBinding(): { create: (flags: string[]) => unknown; globals: Record<string, unknown> } {
+  const file = dawnBindingPath();
+  try {
+    return require(file);
+  } catch (e) {
+    throw new Error(
+      `--backend webgpu: Dawn's binding ${file} did not load: ${(e as Error).message.split('\n')[0]}; run \`npm install webgpu\``,
+    );
+  }
+}
+
+const adapterFlag = (flags: string[]) => flags.find((f) => f.startsWith('adapter='))?.slice('adapter='.length);
+
 async function useWebgpu(opts: BackendOptions): Promise<{ name: string; reason: string }> {
-  const flags = mergeDawnFlags(opts.dawnFlags ?? [], dawnFlagsFromEnv());
+  let flags = mergeDawnFlags(opts.dawnFlags ?? [], dawnFlagsFromEnv());
+  let pin: GpuPin | null = null;
   if (tf.findBackend('webgpu') == null) {
-    let binding;
-    try {
-      binding = dawnBinding();
-    } catch (e) {
-      throw new Error(
-        `--backend webgpu: the optional npm package 'webgpu' (Dawn) did not load: ${(e as Error).message.split('\n')[0]}; run \`npm install webgpu\``,
-      );
-    }
+    const binding = dawnBinding();
+    pin = pinToGpu(flags);
+    if (pin) flags = mergeDawnFlags([`adapter=${pin.adapterName}`], flags);
     Object.assign(globalThis, binding.globals);
     dawn = { gpu: binding.create(flags) };
     (globalThis as { navigator?: unknown }).navigator = { gpu: dawn.gpu };
     require('@tensorflow/tfjs-backend-webgpu');
   }
-  const gpu = (globalThis as { navigator?: { gpu?: { requestAdapter(): Promise<unknown> } } }).navigator?.gpu;
-  const adapter = gpu ? await gpu.requestAdapter() : null;
-  if (adapter == null) {
-    throw new Error(
-      `--backend webgpu: Dawn found no GPU adapter (flags: ${flags.join(' ') || 'none'}); it needs a Vulkan ` +
-        `driver (libvulkan.so.1 and a GPU ICD); pass --backend wasm to train on the CPU`,
-    );
+  const gpu = (globalThis as { navigator?: { gpu?: DawnGpu } }).navigator?.gpu;
+  let adapter: unknown = null;
+  try {
+    adapter = gpu ? await gpu.requestAdapter() : null;
+  } catch (e) {
+    const message = String((e as Error).message ?? e);
+    const name = adapterFlag(flags);
+    if (name === undefined || !message.includes('Available adapters')) throw e;
+    const source = pin
+      ? `GPU ${process.env[GPU_ENV.ordinal]}`
+      : opts.dawnFlags?.some((f) => f.startsWith('adapter='))
+        ? 'Dawn flag adapter='
+        : GPU_ENV.webgpuAdapter;
+    throw noMatchError(name, source, parseDawnAdapterList(message));
   }
+  if (adapter == null) throw noAdapterError(flags);
   registerWebgpuKernels();
   await activate('webgpu');
+  watchDeviceLoss();
   const device = (adapter as { info?: { device?: string } }).info?.device || 'unnamed';
-  const ordinal = process.env[GPU_ENV.ordinal];
-  const pin =
-    ordinal && ordinal !== '0' && !process.env[GPU_ENV.webgpuAdapter]
-      ? `; GPU ${ordinal} asked for, but Dawn picks adapters by name only (set ${GPU_ENV.webgpuAdapter})`
-      : '';
+  const shown = pin ? flags.filter((f) => f !== `adapter=${pin.adapterName}`) : flags;
+  const where = pin ? ` on ${pin.identity}` : '';
   return {
     name: 'webgpu',
-    reason: `Dawn adapter '${device}'${flags.length ? ` (flags: ${flags.join(' ')})` : ''}, ringtune webgpu kernels registered${pin}`,
+    reason: `Dawn adapter '${device}'${shown.length ? ` (flags: ${shown.join(' ')})` : ''}${where}, ringtune webgpu kernels registered`,
   };
+}
+
+/** A device lost while in use (driver reset, GPU fallen off the bus, destroyed) ends the run: see webgpuDeviceLost. */
+function watchDeviceLoss(): void {
+  const device = (tf.backend() as unknown as { device?: { lost?: Promise<LostInfo> } }).device;
+  void device?.lost?.then((info) => {
+    if (dawn == null) return; // released on purpose
+    signalDeviceLost(`the WebGPU device was lost (${info.reason || 'unknown reason'}: ${info.message || 'no message'})`);
+  });
 }
 
 /** Initialises tfjs on the requested backend (registering ringtune's kernels), returns what was chosen and why. */
@@ -140,9 +189,8 @@ export async function selectBackend(choice: BackendChoice, opts: BackendOptions 
 
 /** Releases what keeps the process alive after training (Dawn's instance); safe to call for any backend. */
 export function releaseBackend(): void {
+  const held = dawn;
+  dawn = null; // first: a device destroyed from here on is released, not lost
   if (tf.getBackend() === 'webgpu') tf.removeBackend('webgpu');
-  if (dawn != null) {
-    delete (globalThis as { navigator?: unknown }).navigator;
-    dawn = null;
-  }
+  if (held != null) delete (globalThis as { navigator?: unknown }).navigator;
 }

@@ -7,7 +7,7 @@ import * as zmq from 'zeromq';
 import { hostname } from 'os';
 import * as tf from '@tensorflow/tfjs';
 import { decodeCoordMsg, encode, type CoordMsg, type StepOrder, type WorkerMsg } from '../shared/protocol';
-import { selectBackend } from './backend';
+import { selectBackend, webgpuDeviceLost } from './backend';
 import { buildNet, seedDropout } from './models';
 import { mixSeed } from '../shared/rng';
 import { modelArtifacts } from './models/io';
@@ -67,6 +67,13 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
   const link: Link = { send, opts, log, keys };
   let session: Session | null = null;
   let heartbeat: Heartbeat | null = null;
+  // A lost GPU may leave no step to fail (idle, or a read that never lands): report it and go.
+  void webgpuDeviceLost.then(async (why) => {
+    log(`ringtune worker: ${why}; exiting`);
+    await Promise.race([send({ type: 'error', message: why }), new Promise((r) => setTimeout(r, 1000))]).catch(() => undefined);
+    await heartbeat?.stop();
+    process.exit(1);
+  });
   try {
     await send({ type: 'hello', host: hostname(), pid: process.pid });
     for await (const frames of sock) {
@@ -106,7 +113,8 @@ async function handle(msg: CoordMsg, frames: Buffer[], s: Session | null, link: 
     case 'welcome': {
       const { config, rank, world } = msg;
       const backend = await selectBackend(config.backend);
-      if (rank === 0) log(`ringtune: backend ${backend.name} (${backend.reason})`);
+      // Every webgpu worker names its adapter: each may be on a GPU of its own.
+      if (rank === 0 || backend.name === 'webgpu') log(`ringtune: rank ${rank}: backend ${backend.name} (${backend.reason})`);
       const net = await buildNet({
         arch: config.arch,
         nClasses: config.nClasses,
