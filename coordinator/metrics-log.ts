@@ -42,6 +42,8 @@ export function metricsLog(file: string): Callback {
         error_rate: e.errorRate,
         seconds: e.seconds,
         valid_samples: e.validSamples,
+        // Every worker's weight hash after the epoch (the run stops if they differ): the record shows they agreed.
+        rank_hashes: e.rankHashes,
       });
     },
   };
