@@ -23,21 +23,19 @@ cd "$root"
 
 pack() {
   set -e
-  local tool=../shared/tools/pack-for-gpu-host
-  [ -x "$tool" ] || tool="$root/../shared/tools/pack-for-gpu-host"
-  [ -f "$tool" ] || { echo "gpu-check: $tool not found" >&2; exit 2; }
+  # The packing tool sits in a shared/tools folder beside the checkout (or a worktree's parent); PACK_TOOL overrides.
+  local tool=${PACK_TOOL:-}
+  for d in "$root/.." "$root/../.."; do [ -n "$tool" ] || [ ! -f "$d/shared/tools/pack-for-gpu-host" ] || tool="$d/shared/tools/pack-for-gpu-host"; done
+  [ -n "$tool" ] && [ -f "$tool" ] || { echo "gpu-check: pack-for-gpu-host not found in ../shared/tools or ../../shared/tools (set PACK_TOOL)" >&2; exit 2; }
   npx tsc -p . >/dev/null || true # dist/ for prepare-data; bundles are built from the sources
   bash "$tool" scripts/bench-gpu.ts .gpu
   bash "$tool" cli/main.ts .gpu/cli
-  # Two run-time lookups a single bundle cannot satisfy by itself: the worker's heartbeat thread
-  # require()s msgpackr by path (the bundle inlines it: put the package beside the bundle), and
-  # cli/commands/run.ts calls require.resolve('../cli') when it loads (give it a cli.js
-  # one folder up that runs the same bundled CLI).
+  # One run-time lookup a single bundle cannot satisfy by itself: the worker's heartbeat thread
+  # require()s msgpackr by path (the bundle inlines it: put the package beside the bundle).
   local tmp; tmp=$(mktemp -d)
   tar -C "$tmp" -xJf .gpu/cli/app.tar.xz
   cp -r node_modules/msgpackr "$tmp/app/node_modules/"
-  echo "require('./app/main.cjs').program().parseAsync(process.argv);" > "$tmp/cli.js"
-  XZ_OPT=-6T0 tar -C "$tmp" -cJf .gpu/cli/app.tar.xz app cli.js
+  XZ_OPT=-6T0 tar -C "$tmp" -cJf .gpu/cli/app.tar.xz app
   rm -rf "$tmp"
   # One copy of node and of the Vulkan loader debs.
   rm -rf .gpu/cli/node.xz .gpu/cli/gl
