@@ -87,12 +87,17 @@ function pinToGpu(flags: string[]): GpuPin | null {
   if (ordinal === undefined || ordinal === '') return null;
   const probe = probeAdapters({ flags });
   if (probe.dawn.length === 0) throw noAdapterError(flags);
+  const gpus = numberGpus(probe.dawn, probe.vulkan);
+  // A software adapter runs on the CPU cores and is shared freely: any GPU number (a cluster task's
+  // local rank on a node without a GPU) lands on the first one.
+  const software = gpus.every((g) => g.software) && Number(ordinal) >= gpus.length;
   let pin: GpuPin;
   try {
-    pin = pinGpu(numberGpus(probe.dawn, probe.vulkan), Number(ordinal));
+    pin = pinGpu(gpus, software ? 0 : Number(ordinal));
   } catch (e) {
     throw new Error(`--backend webgpu, ${GPU_ENV.ordinal}=${ordinal}: ${(e as Error).message}`);
   }
+  if (software) pin = { ...pin, identity: `${pin.identity} (for GPU ${ordinal}: no hardware GPU here)` };
   const asked = adapterFlag(flags);
   if (asked && !pin.adapterName.includes(asked))
     throw new Error(`--backend webgpu: ${GPU_ENV.webgpuAdapter}='${asked}' does not name GPU ${ordinal} (${pin.identity})`);
