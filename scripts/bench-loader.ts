@@ -9,6 +9,7 @@ import { existsSync, mkdirSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import sharp from 'sharp';
+import { DEFAULTS } from '../shared/config';
 import { scanImageFolders } from '../shared/data/folders';
 import { mapPool } from '../shared/data/pool';
 import { Rng } from '../shared/rng';
@@ -78,7 +79,7 @@ async function ringtune(c: Case): Promise<{ cold: number; warm: number }> {
     std: STD,
     train: c.train,
     flip: true,
-    minScale: 0.35,
+    minScale: DEFAULTS.minScale,
     seed: 42,
   });
   const cold = await epochMs(loader, batches, 0);
@@ -97,6 +98,8 @@ function torchvision(c: Case): number | null {
     `${c.bs}`,
     '--batches',
     `${c.batches}`,
+    '--min-scale',
+    `${DEFAULTS.minScale}`,
   ];
   try {
     const out = execFileSync(PYTHON, c.train ? [...args, '--train'] : args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });

@@ -1,5 +1,6 @@
 """Peer for bench-loader: torchvision's ImageFolder + DataLoader with the same transforms
-(RandomResizedCrop + flip + normalize in training; resize + centre crop in validation).
+(RandomResizedCrop + flip + normalize in training; fastai's validation squash to size + val_xtra
+and centre crop in validation).
 Prints one JSON line: {"ms_per_batch": ..., "first_batch_ms": ...}."""
 import argparse, json, os, time
 
@@ -12,7 +13,7 @@ p.add_argument("--size", type=int, required=True)
 p.add_argument("--bs", type=int, required=True)
 p.add_argument("--batches", type=int, required=True)
 p.add_argument("--train", action="store_true")
-p.add_argument("--min-scale", type=float, default=0.35)
+p.add_argument("--min-scale", type=float, default=0.08)
 p.add_argument("--workers", type=int, default=2)
 a = p.parse_args()
 
@@ -21,7 +22,8 @@ if a.train:
     tf = transforms.Compose([transforms.RandomResizedCrop(a.size, scale=(a.min_scale, 1.0), ratio=(3 / 4, 4 / 3)),
                              transforms.RandomHorizontalFlip(), transforms.ToTensor(), norm])
 else:
-    tf = transforms.Compose([transforms.Resize(a.size), transforms.CenterCrop(a.size), transforms.ToTensor(), norm])
+    squash = a.size + -(-a.size * 14 // 800) * 8
+    tf = transforms.Compose([transforms.Resize((squash, squash)), transforms.CenterCrop(a.size), transforms.ToTensor(), norm])
 torch.manual_seed(0)
 torch.set_num_threads(1)
 ds = datasets.ImageFolder(os.path.join(a.root, "train" if a.train else "valid"), transform=tf)

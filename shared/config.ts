@@ -89,7 +89,7 @@ export const DEFAULTS: Omit<RunConfig, 'data' | 'nClasses'> = {
   backend: 'auto',
   out: 'runs/latest',
   flip: true,
-  minScale: 0.35,
+  minScale: 0.08,
   skipBadImages: false,
   linFtrs: [...HEAD_DEFAULTS.linFtrs],
   ps: HEAD_DEFAULTS.ps,

@@ -92,7 +92,9 @@ describe('ringtune export', () => {
       pixelScale: 255,
       output: 'probabilities',
     });
-    expect(prep.resize).toEqual({ fit: 'cover', kernel: 'lanczos3', crop: 'centre' });
+    expect(prep.version).toBe(2);
+    expect(prep.resize).toEqual({ method: 'squish', to: size + Math.ceil((size * 0.14) / 8) * 8, filter: 'bilinear', reference: 'PIL.Image.resize' });
+    expect(prep.crop).toEqual({ kind: 'centre', size });
   });
 
   test('model.json holds only classes plain TensorFlow.js knows, and ends in a softmax', () => {

@@ -1,9 +1,7 @@
-/** Pure parts of the loader: RandomResizedCrop's choice, the flip draw, and the JS resampler against hand-computed values. */
+/** Pure parts of the loader: RandomResizedCrop's choice, the flip draw, the validation squash + centre crop, and the Pillow-exact resampler against hand-computed values. */
 import { Rng } from '../shared/rng';
-import { augmentationFor, randomResizedCrop } from '../worker/data/augment';
-import { axisTaps, makeNormalizer, normalizeInto, resampleInto } from '../worker/data/resample';
-
-const identity = makeNormalizer([0, 0, 0], [1 / 255, 1 / 255, 1 / 255]); // v * 1 + 0
+import { augmentationFor, randomResizedCrop, roundHalfEven, validationPlan, validationResize } from '../worker/data/augment';
+import { bilinearTaps, makeNormalizer, normalizeInto, resizeCropRgb } from '../worker/data/resample';
 
 describe('randomResizedCrop', () => {
   test('crops stay inside the image with area and aspect ratio in range (up to rounding)', () => {
@@ -72,50 +70,84 @@ describe('augmentationFor', () => {
   });
 });
 
-describe('resampleInto', () => {
+describe('resizeCropRgb (Pillow-exact bilinear)', () => {
   const grey = (vals: number[]) => Uint8Array.from(vals.flatMap((v) => [v, v, v]));
-  const channel0 = (out: Float32Array) => Array.from(out).filter((_, i) => i % 3 === 0);
+  const channel0 = (bytes: Uint8Array) => Array.from(bytes).filter((_, i) => i % 3 === 0);
+  const whole = (w: number, h: number, to: number, flip = false) => ({
+    crop: { left: 0, top: 0, width: w, height: h },
+    resizeTo: to,
+    window: { left: 0, top: 0, size: to },
+    flip,
+  });
 
   test('same size, whole image: an exact copy; flipped: an exact mirror', () => {
     const src = Uint8Array.from({ length: 4 * 4 * 3 }, (_, i) => (i * 37) % 256);
-    const out = new Float32Array(48);
-    resampleInto(src, 4, { left: 0, top: 0, width: 4, height: 4 }, 4, false, identity, out, 0);
-    expect(Array.from(out)).toEqual(Array.from(src));
-    resampleInto(src, 4, { left: 0, top: 0, width: 4, height: 4 }, 4, true, identity, out, 0);
+    expect(Array.from(resizeCropRgb(src, 4, whole(4, 4, 4)))).toEqual(Array.from(src));
+    const m = resizeCropRgb(src, 4, whole(4, 4, 4, true));
     for (let y = 0; y < 4; y++)
-      for (let x = 0; x < 4; x++) for (let c = 0; c < 3; c++) expect(out[(y * 4 + x) * 3 + c]).toBe(src[(y * 4 + 3 - x) * 3 + c]);
+      for (let x = 0; x < 4; x++) for (let c = 0; c < 3; c++) expect(m[(y * 4 + x) * 3 + c]).toBe(src[(y * 4 + 3 - x) * 3 + c]);
   });
 
-  test('upscaling 2 -> 4 is half-pixel bilinear with clamped edges: 0, 63.75, 191.25, 255', () => {
-    const out = new Float32Array(4 * 4 * 3);
-    resampleInto(grey([0, 255, 0, 255]), 2, { left: 0, top: 0, width: 2, height: 2 }, 4, false, identity, out, 0);
-    expect(channel0(out).slice(0, 4)).toEqual([0, 63.75, 191.25, 255]);
-    expect(channel0(out).slice(12, 16)).toEqual([0, 63.75, 191.25, 255]);
+  test('upscaling 2 -> 4: the edge outputs see one pixel, the inner ones .75/.25, each pass rounded to a byte', () => {
+    // Row 0 [0, 255] -> [0, 63.75, 191.25, 255] -> bytes [0, 64, 191, 255] (Pillow adds 0.5 and floors).
+    // Row 1 of the output is .75 * row 0 + .25 * row 1 of that intermediate, rounded again.
+    const out = channel0(resizeCropRgb(grey([0, 255, 255, 0]), 2, whole(2, 2, 4)));
+    expect(out).toEqual([0, 64, 191, 255, 64, 96, 159, 191, 191, 159, 96, 64, 255, 191, 64, 0]);
   });
 
-  test('downscaling widens the triangle filter so every source pixel counts', () => {
-    const taps = axisTaps(0, 4, 2);
-    // Output 0 is centred at source 1.0 with radius 2: weights .75, .75, .25 (normalized by 1.75).
-    expect(Array.from(taps.weights.subarray(0, 3)).map((w) => +w.toFixed(6))).toEqual([0.428571, 0.428571, 0.142857]);
-    const out = new Float32Array(2 * 2 * 3);
+  test('downscaling 4 -> 2 widens the triangle to radius 2: weights .75 .75 .25 / 1.75', () => {
+    const taps = bilinearTaps(4, 2);
+    expect(Array.from(taps.count)).toEqual([3, 3]);
+    expect(Array.from(taps.first)).toEqual([0, 1]);
+    // 3/7 and 1/7 in 22-bit fixed point; they sum to exactly 1 << 22.
+    expect(Array.from(taps.weights.subarray(0, 3))).toEqual([1797559, 1797559, 599186]);
     const row = [0, 100, 200, 255];
-    resampleInto(grey([...row, ...row, ...row, ...row]), 4, { left: 0, top: 0, width: 4, height: 4 }, 2, false, identity, out, 0);
-    expect(channel0(out)[0]).toBeCloseTo((100 * 0.75 + 200 * 0.25) / 1.75, 4);
+    // (100 * .75 + 200 * .25) / 1.75 = 71.43 -> 71; (100 * .25 + (200 + 255) * .75) / 1.75 = 209.29 -> 209.
+    expect(channel0(resizeCropRgb(grey([...row, ...row, ...row, ...row]), 4, whole(4, 4, 2)))).toEqual([71, 209, 71, 209]);
   });
 
-  test('crops read only inside the rectangle and write at the offset with normalization', () => {
+  test('a crop is resized on its own: pixels outside it never leak in', () => {
     const w = 6;
     const src = grey([9, 9, 9, 9, 9, 9, 9, 50, 50, 9, 9, 9, 9, 50, 50, 9, 9, 9, 9, 9, 9, 9, 9, 9]); // 6 x 4, a 2 x 2 block of 50
-    const norm = makeNormalizer([0.1, 0.2, 0.3], [0.5, 0.5, 0.5]);
-    const out = new Float32Array(2 * 3 * 3 * 3).fill(-99);
-    resampleInto(src, w, { left: 1, top: 1, width: 2, height: 2 }, 3, false, norm, out, 27);
-    expect(out.subarray(0, 27).every((v) => v === -99)).toBe(true);
-    for (let i = 27; i < 54; i++) expect(out[i]).toBeCloseTo((50 / 255 - [0.1, 0.2, 0.3][i % 3]) / 0.5, 5);
+    const plan = { crop: { left: 1, top: 1, width: 2, height: 2 }, resizeTo: 3, window: { left: 0, top: 0, size: 3 }, flip: false };
+    expect(channel0(resizeCropRgb(src, w, plan))).toEqual(new Array(9).fill(50));
   });
 
-  test('normalizeInto maps bytes and mirrors', () => {
-    const out = new Float32Array(12);
-    normalizeInto(Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]), 2, true, identity, out, 0);
-    expect(Array.from(out)).toEqual([4, 5, 6, 1, 2, 3, 10, 11, 12, 7, 8, 9]);
+  test('normalize tables: fastai float32 (v / 255 - mean) / std', () => {
+    const norm = makeNormalizer([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]);
+    const f = Math.fround;
+    const out = new Float32Array(6);
+    normalizeInto(Uint8Array.from([0, 128, 255, 7, 8, 9]), norm, out, 0);
+    const want = [0, 128, 255, 7, 8, 9].map((v, i) => f(f(f(v / 255) - f([0.485, 0.456, 0.406][i % 3])) / f([0.229, 0.224, 0.225][i % 3])));
+    expect(Array.from(out)).toEqual(want);
+  });
+});
+
+describe('validation: squash to size + val_xtra, keep the centre (fastai RandomResizedCrop, split_idx 1)', () => {
+  test('the extra margin is ceil(size * 0.14 / 8) * 8', () => {
+    expect([4, 28, 32, 64, 224].map((s) => validationResize(s))).toEqual([12, 36, 40, 80, 256]);
+  });
+
+  test('an 8 x 4 image is squashed to 12 x 12 and its centre 4 x 4 kept', () => {
+    const plan = validationPlan(8, 4, 4);
+    expect(plan).toEqual({ crop: { left: 0, top: 0, width: 8, height: 4 }, resizeTo: 12, window: { left: 4, top: 4, size: 4 }, flip: false });
+    // Columns 4..7 of an 8 -> 12 resize (scale 2/3) sit at source 3, 3.67, 4.33, 5: weights .5/.5 of
+    // pixels 2,3; 5/6 and 1/6 of 3,4; 1/6 and 5/6 of 3,4; .5/.5 of 4,5. Rows are all alike, so the
+    // vertical 4 -> 12 stretch leaves the values alone.
+    const row = [0, 0, 10, 20, 100, 200, 0, 0];
+    const src = Uint8Array.from([...row, ...row, ...row, ...row].flatMap((v) => [v, v, v]));
+    const out = Array.from(resizeCropRgb(src, 8, plan)).filter((_, i) => i % 3 === 0);
+    expect(out).toEqual([15, 33, 87, 150, 15, 33, 87, 150, 15, 33, 87, 150, 15, 33, 87, 150]);
+  });
+
+  test('a 28 px digit is scored at the zoom of an average training crop: 28 -> 36, centre 28', () => {
+    const plan = validationPlan(28, 28, 28);
+    expect([plan.resizeTo, plan.window.left, plan.window.top]).toEqual([36, 4, 4]);
+  });
+});
+
+describe('roundHalfEven (Python round)', () => {
+  test('halves go to the even neighbour, everything else to the nearest', () => {
+    expect([0.5, 1.5, 2.5, 3.5, 2.4999, 2.5001, 7].map(roundHalfEven)).toEqual([0, 2, 2, 4, 2, 3, 7]);
   });
 });

@@ -108,7 +108,7 @@ describe('conversion to 8-bit sRGB', () => {
       10,
       rgbPixels(12, 10, () => colour),
     );
-    const px = await decodeRgb(path, { kind: 'shorterAtMost', side: 100 });
+    const px = await decodeRgb(path);
     expect([px.width, px.height, px.data.length]).toEqual([12, 10, 360]);
     for (let c = 0; c < 3; c++) expect(Math.abs(px.data[5 * 36 + 6 * 3 + c] - colour[c])).toBeLessThanOrEqual(tol);
   });
@@ -121,7 +121,7 @@ describe('conversion to 8-bit sRGB', () => {
       6,
       rgbPixels(6, 6, (x) => [x * 40, x * 40, x * 40]),
     );
-    const px = await decodeRgb(path, { kind: 'shorterAtMost', side: 100 });
+    const px = await decodeRgb(path);
     expect(px.data.length).toBe(6 * 6 * 3);
     expect(Array.from(px.data.subarray(9, 12))).toEqual([120, 120, 120]);
   });
@@ -130,7 +130,7 @@ describe('conversion to 8-bit sRGB', () => {
     const pixels = rgbPixels(16, 8, (x) => (x < 8 ? [255, 0, 0] : [0, 0, 255]));
     const path = await writeImage(join(tmp, 'conv/exif6.jpg'), 'exif6', 16, 8, pixels);
     expect((await sharp(path).metadata()).orientation).toBe(6);
-    const px = await decodeRgb(path, { kind: 'shorterAtMost', side: 100 });
+    const px = await decodeRgb(path);
     expect([px.width, px.height]).toEqual([8, 16]);
     // Clockwise: the left (red) half becomes the top, the right (blue) half the bottom.
     const at = (x: number, y: number) => Array.from(px.data.subarray((y * 8 + x) * 3, (y * 8 + x) * 3 + 3));
@@ -147,7 +147,7 @@ describe('conversion to 8-bit sRGB', () => {
     expect(pixelAt(b.x, 8, 0, 4, 7)[2]).toBeGreaterThan(200);
   });
 
-  test('training decode shrinks big images only to what the smallest crop needs', async () => {
+  test('decoding keeps the full size: fastai crops the original image', async () => {
     const path = await writeImage(
       join(tmp, 'big/a.jpg'),
       'jpeg',
@@ -155,13 +155,13 @@ describe('conversion to 8-bit sRGB', () => {
       300,
       rgbPixels(400, 300, (x, y) => [x % 256, y % 256, 0]),
     );
-    const px = await decodeRgb(path, { kind: 'shorterAtMost', side: Math.ceil(64 / Math.sqrt(0.25)) });
-    expect([px.width, px.height]).toEqual([171, 128]);
+    const px = await decodeRgb(path);
+    expect([px.width, px.height]).toEqual([400, 300]);
   });
 });
 
-describe('validation: resize the shorter side, then centre crop', () => {
-  test('a 40x20 red|green|blue image gives the green middle at size 20', async () => {
+describe('validation: squash the whole image to size + val_xtra, then centre crop', () => {
+  test('a 40x20 red|green|blue image is squashed, not cut: all three stripes show at size 20', async () => {
     const f = 'valid/stripes.png';
     await writeImage(
       join(tmp, f),
@@ -171,11 +171,15 @@ describe('validation: resize the shorter side, then centre crop', () => {
       rgbPixels(40, 20, (x) => (x < 10 ? [255, 0, 0] : x < 30 ? [0, 255, 0] : [0, 0, 255])),
     );
     const b = await new BatchLoader(tmp, [{ file: f, label: 0 }], { ...base, train: false, size: 20 }).load([0], 0);
-    for (let y = 0; y < 20; y++)
-      for (let x = 0; x < 20; x++) pixelAt(b.x, 20, 0, x, y).forEach((v, c) => expect(v).toBeCloseTo(c === 1 ? 255 : 0, 3));
+    // 40 x 20 -> 28 x 28, window 4..23: output column x reads source columns around (x + 4.5) * 40 / 28.
+    for (let y = 0; y < 20; y++) {
+      expect(pixelAt(b.x, 20, 0, 0, y).map((v) => Math.round(v) + 0)).toEqual([255, 0, 0]);
+      expect(pixelAt(b.x, 20, 0, 10, y).map((v) => Math.round(v) + 0)).toEqual([0, 255, 0]);
+      expect(pixelAt(b.x, 20, 0, 19, y).map((v) => Math.round(v) + 0)).toEqual([0, 0, 255]);
+    }
   });
 
-  test('downscaled 80x40 -> 10: the centre is green, and validation ignores epoch and flip', async () => {
+  test('downscaled 80x40 -> 18, centre 10: the middle is green, and validation ignores epoch and flip', async () => {
     const f = 'valid/stripes80.png';
     await writeImage(
       join(tmp, f),

@@ -1,7 +1,7 @@
 /**
  * `ringtune predict` on a model folder built with buildNet + saveModelDir: the CLI's
  * probabilities must equal a reference computed here from preprocessing's own definition
- * (sharp cover-resize, /255, ImageNet mean/std, softmax of the logits).
+ * (decode, fastai's validation squash + centre crop, /255, ImageNet mean/std, softmax of the logits).
  */
 import * as tf from '@tensorflow/tfjs';
 import { mkdtempSync, rmSync, writeFileSync } from 'fs';
@@ -14,6 +14,9 @@ import { runCli } from './helpers/cli';
 import { makeImageFolders } from './helpers/images';
 import { disposeClassifier, loadClassifier, scoreFiles, TRAINING_STATS } from '../worker/inference';
 import { formatPredictions, topK } from '../cli/commands/predict';
+import { decodeRgb } from '../worker/data/decode';
+import { validationPlan } from '../worker/data/augment';
+import { resizeCropRgb } from '../worker/data/resample';
 
 const dir = mkdtempSync(join(tmpdir(), 'ringtune-predict-'));
 const model = join(dir, 'model');
@@ -44,13 +47,8 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Class probabilities of one image, computed from the preprocessing definition. */
 async function reference(file: string): Promise<number[]> {
-  const { data } = await sharp(file)
-    .rotate()
-    .resize(size, size, { fit: 'cover', position: 'centre' })
-    .removeAlpha()
-    .toColourspace('srgb')
-    .raw()
-    .toBuffer({ resolveWithObject: true });
+  const px = await decodeRgb(file);
+  const data = resizeCropRgb(px.data, px.width, validationPlan(px.width, px.height, size));
   const x = Float32Array.from(data, (v, i) => (v / 255 - TRAINING_STATS.mean[i % 3]) / TRAINING_STATS.std[i % 3]);
   const m = await loadModelDir(join(model, 'model.json'));
   const p = tf.tidy(() => tf.softmax(m.predict(tf.tensor4d(x, [1, size, size, 3])) as tf.Tensor2D).dataSync());

@@ -1,6 +1,7 @@
 /**
  * Inference on a saved classifier: load a model folder (a training output or an export), prepare
- * images exactly as validation does (BatchLoader, centre crop), and turn logits into
+ * images exactly as validation does (BatchLoader: fastai's validation RandomResizedCrop, the
+ * whole image squashed to size + val_xtra and its centre kept, as learn.predict does), and turn logits into
  * probabilities, per-sample losses and predictions. Tensors live only inside this module.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -10,6 +11,7 @@ import { loadModelDir } from './models/io';
 import type { Item } from '../shared/data/folders';
 import { BatchLoader } from './data/loader';
 import { readAllOwned } from './readback';
+import { validationResize } from './data/augment';
 
 /** Input statistics buildNet gives every architecture (ImageNet's); a test keeps the two in step. */
 export const TRAINING_STATS = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
@@ -20,7 +22,7 @@ export const EXPORT_SOFTMAX_LAYER = 'probabilities';
 /** preprocessing.json: everything a browser needs to feed the exported model the way training did. */
 export interface Preprocessing {
   format: 'ringtune-preprocessing';
-  version: 1;
+  version: 2;
   /** The model input is [batch, size, size, 3]. */
   size: number;
   layout: 'NHWC';
@@ -31,8 +33,13 @@ export interface Preprocessing {
   std: number[];
   /** Apply EXIF orientation, drop alpha, convert to sRGB. */
   decode: { exifOrientation: true; alpha: 'dropped'; colourspace: 'srgb' };
-  /** Scale so the shorter side is `size` (libvips lanczos3), then cut the centre size x size square. */
-  resize: { fit: 'cover'; kernel: 'lanczos3'; crop: 'centre' };
+  /**
+   * fastai's validation RandomResizedCrop: squash the whole image (aspect ratio not kept) to
+   * `to` x `to` = size + ceil(size * 0.14 / 8) * 8 with Pillow's bilinear filter (antialiased
+   * when shrinking; each pass rounded to 8 bits), then cut the centre size x size square.
+   */
+  resize: { method: 'squish'; to: number; filter: 'bilinear'; reference: 'PIL.Image.resize' };
+  crop: { kind: 'centre'; size: number };
   /** What the model outputs: class probabilities (softmax applied), in labels.json order. */
   output: 'probabilities';
 }
@@ -41,7 +48,7 @@ export interface Preprocessing {
 export function preprocessingFor(size: number, stats: { mean: number[]; std: number[] }): Preprocessing {
   return {
     format: 'ringtune-preprocessing',
-    version: 1,
+    version: 2,
     size,
     layout: 'NHWC',
     channelOrder: 'RGB',
@@ -49,7 +56,8 @@ export function preprocessingFor(size: number, stats: { mean: number[]; std: num
     mean: [...stats.mean],
     std: [...stats.std],
     decode: { exifOrientation: true, alpha: 'dropped', colourspace: 'srgb' },
-    resize: { fit: 'cover', kernel: 'lanczos3', crop: 'centre' },
+    resize: { method: 'squish', to: validationResize(size), filter: 'bilinear', reference: 'PIL.Image.resize' },
+    crop: { kind: 'centre', size },
     output: 'probabilities',
   };
 }

@@ -1,18 +1,19 @@
 /**
- * A worker's batch loader: decode with sharp (on libuv threads), augment, normalize into one
- * NHWC Float32Array. Decoded pixels (before augmentation) are cached up to a byte budget, so a
- * small dataset is decoded once and later epochs only crop, resize and normalize.
+ * A worker's batch loader: decode with sharp (on libuv threads), apply fastai's item transforms
+ * (RandomResizedCrop: a random crop for training, the val_xtra squash + centre crop for
+ * validation; see augment.ts), normalize into one NHWC Float32Array. Decoded pixels (before
+ * augmentation) are cached up to a byte budget, so a small dataset is decoded once and later
+ * epochs only crop, resize and normalize.
  *
  * Note [loader determinism]: a sample's pixels are a function of (file, options, seed, epoch,
- * index) only. The cache holds decode output, which does not depend on the epoch, and the
- * choice between the JS and sharp resamplers depends only on `size`, so a batch is the same
- * whether it was cached, prefetched, or loaded by another worker.
+ * index) only. The cache holds full-size decode output, which does not depend on the epoch, so
+ * a batch is the same whether it was cached, prefetched, or loaded by another worker.
  */
 import { join } from 'path';
 import type { Item } from '../../shared/data/folders';
-import { augmentationFor } from './augment';
-import { cropResize, decodeRgb, type DecodeFit, type Pixels } from './decode';
-import { makeNormalizer, normalizeInto, resampleInto, type Normalizer } from './resample';
+import { augmentationFor, trainingPlan, validationPlan } from './augment';
+import { decodeRgb, type Pixels } from './decode';
+import { makeNormalizer, normalizeInto, resizeCropRgb, type Normalizer } from './resample';
 
 /** How samples are prepared; `cacheBytes` (default 256 MiB) bounds the decoded-pixel cache. */
 export interface LoaderOptions {
@@ -33,14 +34,11 @@ export interface Batch {
   n: number;
 }
 
-/** Above this output size the crop + resize runs on sharp's threads; at or below it, in JS (see the resampler's note). */
-export const JS_RESAMPLE_MAX_SIZE = 64;
 const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024;
 const MAX_PREFETCHED = 4;
 
 /** Loads batches of `items` (paths relative to `root`) as normalized, augmented tensors' data. */
 export class BatchLoader {
-  private readonly fit: DecodeFit;
   private readonly norm: Normalizer;
   private readonly cacheLimit: number;
   private readonly decoded = new Map<number, Promise<Pixels>>();
@@ -55,10 +53,6 @@ export class BatchLoader {
     checkOptions(opts);
     this.norm = makeNormalizer(opts.mean, opts.std);
     this.cacheLimit = opts.cacheBytes ?? DEFAULT_CACHE_BYTES;
-    // Training shrinks big images only as far as the smallest crop still covers `size` pixels.
-    this.fit = opts.train
-      ? { kind: 'shorterAtMost', side: Math.ceil(opts.size / Math.sqrt(opts.minScale)) }
-      : { kind: 'centreSquare', size: opts.size };
   }
 
   /** Bytes of decoded pixels held in the cache. */
@@ -101,20 +95,17 @@ export class BatchLoader {
   private async writeSample(index: number, epoch: number, x: Float32Array, offset: number): Promise<void> {
     const px = await this.pixels(index);
     const { size, seed, flip, minScale } = this.opts;
-    if (!this.opts.train) return normalizeInto(px.data, size, false, this.norm, x, offset);
-    const aug = augmentationFor(seed, epoch, index, px.width, px.height, { minScale, flip });
-    if (size <= JS_RESAMPLE_MAX_SIZE) return resampleInto(px.data, px.width, aug.crop, size, aug.flip, this.norm, x, offset);
-    const resized = await cropResize(px, aug.crop, size).catch((e: Error) => {
-      throw new Error(`cannot crop image ${this.path(index)}: ${e.message}`);
-    });
-    normalizeInto(resized, size, aug.flip, this.norm, x, offset);
+    const plan = this.opts.train
+      ? trainingPlan(augmentationFor(seed, epoch, index, px.width, px.height, { minScale, flip }), size)
+      : validationPlan(px.width, px.height, size);
+    normalizeInto(resizeCropRgb(px.data, px.width, plan), this.norm, x, offset);
   }
 
   /** Decoded pixels of one item; concurrent requests share one decode, results stay cached while the budget lasts. */
   private pixels(index: number): Promise<Pixels> {
     const known = this.decoded.get(index);
     if (known) return known;
-    const pending = decodeRgb(this.path(index), this.fit);
+    const pending = decodeRgb(this.path(index));
     this.decoded.set(index, pending);
     pending.then(
       (px) => {

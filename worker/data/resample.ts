@@ -1,157 +1,174 @@
 /**
- * Crop + resize + flip + normalize of 8-bit RGB pixels straight into a batch's Float32Array, in
- * plain JS. For small outputs (MNIST-sized) this beats a sharp round trip by two orders of
- * magnitude, since sharp's fixed cost per call (~0.5 ms) dwarfs the work. The filter is
- * bilinear, widened when shrinking so every source pixel counts (antialiased, as PIL does).
+ * The pixel work of fastai's item transforms, in plain JS: crop, resize with Pillow's bilinear
+ * filter (what fastai's `crop_pad(..., resize_to=...)` calls through `PIL.Image.resize`), keep a
+ * window of the result (the validation centre crop), mirror, normalize into a batch.
+ *
+ * Note [Pillow-exact resize]: the resize reproduces Pillow's 8-bit resampler bit for bit. Weights
+ * are the triangle filter in double precision, widened by the scale when shrinking (so every
+ * source pixel counts, an antialiased bilinear), normalized per output pixel, then rounded to
+ * 22-bit fixed point; a horizontal pass over the rows the vertical pass needs is rounded to bytes,
+ * then the vertical pass is rounded to bytes again. Only the output pixels inside the window are
+ * computed: each depends on its own weights alone, so they equal those of the full resize.
  */
 import type { CropRect } from './augment';
 
-/** Per-channel affine map from a byte to a normalized float: v * scale + bias = (v/255 - mean)/std. */
+/** Per-channel byte -> float tables: fastai's IntToFloatTensor (v / 255) then Normalize ((x - mean) / std), in float32. */
 export interface Normalizer {
-  scale: Float32Array;
-  bias: Float32Array;
+  lut: Float32Array;
 }
 
-/** Builds the byte -> float map for these channel means and standard deviations. */
+/** Builds the byte -> float tables for these channel means and standard deviations. */
 export function makeNormalizer(mean: number[], std: number[]): Normalizer {
-  const scale = new Float32Array(3);
-  const bias = new Float32Array(3);
-  for (let c = 0; c < 3; c++) {
-    scale[c] = 1 / (255 * std[c]);
-    bias[c] = -mean[c] / std[c];
-  }
-  return { scale, bias };
+  const lut = new Float32Array(3 * 256);
+  const f = Math.fround;
+  for (let c = 0; c < 3; c++)
+    for (let v = 0; v < 256; v++) lut[c * 256 + v] = f(f(f(v / 255) - f(mean[c])) / f(std[c]));
+  return { lut };
 }
 
-/** Source taps for each output position along one axis: first index, count, and weights (stride `taps`). */
+/** Pillow's PRECISION_BITS for 8-bit images: 32 - 8 - 2. */
+const PRECISION_BITS = 22;
+const ONE = 1 << PRECISION_BITS;
+const HALF = 1 << (PRECISION_BITS - 1);
+
+/** Source taps of some output positions along one axis: first source index, count, fixed-point weights (stride `taps`). */
 export interface AxisTaps {
   first: Int32Array;
   count: Int32Array;
-  weights: Float32Array;
+  weights: Int32Array;
   taps: number;
 }
 
-function emptyTaps(): AxisTaps {
-  return { first: new Int32Array(0), count: new Int32Array(0), weights: new Float32Array(0), taps: 0 };
-}
-
 /**
- * Triangle-filter taps mapping `srcLen` pixels starting at `srcStart` onto `outLen` pixels.
- * Fills `into` (grown as needed) so the per-image hot path allocates nothing.
+ * Pillow's bilinear taps resizing `inSize` pixels to `outSize`, for output positions
+ * [from, to) (entry o - from), with the same double arithmetic as its precompute_coeffs.
  */
-export function axisTaps(srcStart: number, srcLen: number, outLen: number, into: AxisTaps = emptyTaps()): AxisTaps {
-  const scale = srcLen / outLen;
-  const radius = Math.max(scale, 1);
-  const taps = Math.ceil(radius) * 2 + 2;
-  if (into.first.length < outLen) ((into.first = new Int32Array(outLen)), (into.count = new Int32Array(outLen)));
-  if (into.weights.length < outLen * taps) into.weights = new Float32Array(outLen * taps);
-  into.taps = taps;
-  const { first, count, weights } = into;
-  for (let o = 0; o < outLen; o++) {
-    const centre = (o + 0.5) * scale;
-    const lo = Math.max(0, Math.floor(centre - radius));
-    const hi = Math.min(srcLen, Math.ceil(centre + radius));
-    let sum = 0;
-    let k = 0;
-    for (let i = lo; i < hi; i++, k++) {
-      const w = Math.max(0, 1 - Math.abs((i + 0.5 - centre) / radius));
-      weights[o * taps + k] = w;
-      sum += w;
+export function bilinearTaps(inSize: number, outSize: number, from = 0, to = outSize): AxisTaps {
+  const scale = inSize / outSize;
+  const filterscale = scale < 1 ? 1 : scale;
+  const support = filterscale;
+  const taps = Math.ceil(support) * 2 + 1;
+  const n = to - from;
+  const first = new Int32Array(n);
+  const count = new Int32Array(n);
+  const weights = new Int32Array(n * taps);
+  const w = new Float64Array(taps);
+  const ss = 1 / filterscale;
+  for (let xx = from; xx < to; xx++) {
+    const center = (xx + 0.5) * scale;
+    const xmin = Math.max(0, Math.trunc(center - support + 0.5));
+    const xmax = Math.min(inSize, Math.trunc(center + support + 0.5)) - xmin;
+    let ww = 0;
+    for (let x = 0; x < xmax; x++) {
+      const d = Math.abs((x + xmin - center + 0.5) * ss);
+      w[x] = d < 1 ? 1 - d : 0;
+      ww += w[x];
     }
-    // A centre that lands exactly on a pixel gives that pixel weight 1 and its neighbours 0.
-    for (let j = 0; j < k; j++) weights[o * taps + j] /= sum;
-    first[o] = srcStart + lo;
-    count[o] = k;
+    const row = (xx - from) * taps;
+    for (let x = 0; x < xmax; x++) weights[row + x] = Math.trunc(0.5 + (ww !== 0 ? w[x] / ww : w[x]) * ONE);
+    first[xx - from] = xmin;
+    count[xx - from] = xmax;
   }
-  return into;
+  return { first, count, weights, taps };
 }
 
-const xTaps = emptyTaps();
-const yTaps = emptyTaps();
-let scratch = new Float32Array(0);
+/** Pillow's clip8: a fixed-point sum back to a byte. */
+function clip8(v: number): number {
+  if (v >= ONE * 256) return 255;
+  if (v <= 0) return 0;
+  return v >> PRECISION_BITS;
+}
 
 /**
- * Resamples `crop` of the w-wide RGB image `src` to size x size, mirrors it when `flip`, and
- * writes normalized floats (HWC) into `out` at `offset`.
+ * What one item transform does to a w x h image: cut `crop` out of it, resize that to
+ * `resizeTo` x `resizeTo`, keep the `window` (size x size at left, top) of the result, mirror it when `flip`.
  */
-export function resampleInto(
-  src: Uint8Array,
-  w: number,
-  crop: CropRect,
-  size: number,
-  flip: boolean,
-  norm: Normalizer,
-  out: Float32Array,
-  offset: number,
-): void {
-  const xs = axisTaps(crop.left, crop.width, size, xTaps);
-  const ys = axisTaps(crop.top, crop.height, size, yTaps);
-  const rows = crop.height;
-  if (scratch.length < rows * size * 3) scratch = new Float32Array(rows * size * 3);
-  const tmp = scratch;
-  const { first: xFirst, count: xCount, weights: xW, taps: xT } = xs;
-  const { first: yFirst, count: yCount, weights: yW, taps: yT } = ys;
-  // Horizontal pass: every crop row -> `size` columns.
+export interface ResizeCrop {
+  crop: CropRect;
+  resizeTo: number;
+  window: { left: number; top: number; size: number };
+  flip: boolean;
+}
+
+/** The output bytes (size x size x 3, HWC) of `plan` applied to the RGB image `src` of width `srcWidth`. */
+export function resizeCropRgb(src: Uint8Array, srcWidth: number, plan: ResizeCrop): Uint8Array {
+  const { crop, resizeTo, window: win, flip } = plan;
+  const size = win.size;
+  const out = new Uint8Array(size * size * 3);
+  const sameX = crop.width === resizeTo;
+  const sameY = crop.height === resizeTo;
+  const xs = sameX ? null : bilinearTaps(crop.width, resizeTo, win.left, win.left + size);
+  const ys = sameY ? null : bilinearTaps(crop.height, resizeTo, win.top, win.top + size);
+  // Rows of the crop the vertical pass reads (all of the window's rows when there is no vertical pass).
+  const rowFirst = ys ? ys.first[0] : win.top;
+  const rowEnd = ys ? ys.first[size - 1] + ys.count[size - 1] : win.top + size;
+  const rows = rowEnd - rowFirst;
+  // Horizontal pass: crop rows -> the window's columns, rounded to bytes (Pillow's intermediate image).
+  const mid = new Uint8Array(rows * size * 3);
   for (let r = 0; r < rows; r++) {
-    const rowBase = (crop.top + r) * w * 3;
+    const rowBase = ((crop.top + rowFirst + r) * srcWidth + crop.left) * 3;
     for (let o = 0; o < size; o++) {
-      let a = 0,
-        b = 0,
-        c = 0;
-      const wBase = o * xT;
-      const n = xCount[o];
-      let p = rowBase + xFirst[o] * 3;
-      for (let k = 0; k < n; k++, p += 3) {
-        const wt = xW[wBase + k];
+      const t = (r * size + o) * 3;
+      if (!xs) {
+        const p = rowBase + (win.left + o) * 3;
+        mid[t] = src[p];
+        mid[t + 1] = src[p + 1];
+        mid[t + 2] = src[p + 2];
+        continue;
+      }
+      let a = HALF;
+      let b = HALF;
+      let c = HALF;
+      const k0 = o * xs.taps;
+      let p = rowBase + xs.first[o] * 3;
+      for (let k = 0; k < xs.count[o]; k++, p += 3) {
+        const wt = xs.weights[k0 + k];
         a += src[p] * wt;
         b += src[p + 1] * wt;
         c += src[p + 2] * wt;
       }
-      const t = (r * size + o) * 3;
-      tmp[t] = a;
-      tmp[t + 1] = b;
-      tmp[t + 2] = c;
+      mid[t] = clip8(a);
+      mid[t + 1] = clip8(b);
+      mid[t + 2] = clip8(c);
     }
   }
-  // Vertical pass: `size` output rows from the horizontal result, then normalize and store.
-  const [s0, s1, s2] = norm.scale;
-  const [b0, b1, b2] = norm.bias;
-  const rowStride = size * 3;
+  // Vertical pass: the window's rows, rounded to bytes, mirrored when asked.
+  const stride = size * 3;
   for (let oy = 0; oy < size; oy++) {
-    const wBase = oy * yT;
-    const n = yCount[oy];
-    const r0 = yFirst[oy] - crop.top;
-    const outRow = offset + oy * rowStride;
     for (let ox = 0; ox < size; ox++) {
-      let a = 0,
-        b = 0,
-        c = 0;
-      let t = (r0 * size + ox) * 3;
-      for (let k = 0; k < n; k++, t += rowStride) {
-        const wt = yW[wBase + k];
-        a += tmp[t] * wt;
-        b += tmp[t + 1] * wt;
-        c += tmp[t + 2] * wt;
+      const q = (oy * size + (flip ? size - 1 - ox : ox)) * 3;
+      if (!ys) {
+        const t = ((win.top + oy - rowFirst) * size + ox) * 3;
+        out[q] = mid[t];
+        out[q + 1] = mid[t + 1];
+        out[q + 2] = mid[t + 2];
+        continue;
       }
-      const q = outRow + (flip ? size - 1 - ox : ox) * 3;
-      out[q] = a * s0 + b0;
-      out[q + 1] = b * s1 + b1;
-      out[q + 2] = c * s2 + b2;
+      let a = HALF;
+      let b = HALF;
+      let c = HALF;
+      const k0 = oy * ys.taps;
+      let t = (ys.first[oy] - rowFirst) * stride + ox * 3;
+      for (let k = 0; k < ys.count[oy]; k++, t += stride) {
+        const wt = ys.weights[k0 + k];
+        a += mid[t] * wt;
+        b += mid[t + 1] * wt;
+        c += mid[t + 2] * wt;
+      }
+      out[q] = clip8(a);
+      out[q + 1] = clip8(b);
+      out[q + 2] = clip8(c);
     }
   }
+  return out;
 }
 
-/** Writes a size x size RGB image normalized (and mirrored when `flip`) into `out` at `offset`. */
-export function normalizeInto(src: Uint8Array, size: number, flip: boolean, norm: Normalizer, out: Float32Array, offset: number): void {
-  const [s0, s1, s2] = norm.scale;
-  const [b0, b1, b2] = norm.bias;
-  for (let y = 0; y < size; y++) {
-    for (let x = 0; x < size; x++) {
-      const p = (y * size + x) * 3;
-      const q = offset + (y * size + (flip ? size - 1 - x : x)) * 3;
-      out[q] = src[p] * s0 + b0;
-      out[q + 1] = src[p + 1] * s1 + b1;
-      out[q + 2] = src[p + 2] * s2 + b2;
-    }
+/** Writes RGB bytes (HWC) through the normalizer's tables into `out` at `offset`. */
+export function normalizeInto(bytes: Uint8Array, norm: Normalizer, out: Float32Array, offset: number): void {
+  const { lut } = norm;
+  for (let i = 0; i < bytes.length; i += 3) {
+    out[offset + i] = lut[bytes[i]];
+    out[offset + i + 1] = lut[256 + bytes[i + 1]];
+    out[offset + i + 2] = lut[512 + bytes[i + 2]];
   }
 }
