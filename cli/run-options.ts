@@ -5,7 +5,7 @@
 import { Command, Option } from 'commander';
 import { existsSync } from 'fs';
 import { join, resolve } from 'path';
-import { DEFAULTS, GRAD_DTYPES, type BackendChoice, type GradDtype, type RunConfig } from '../shared/config';
+import { DEFAULTS, GRAD_DTYPES, type BackendChoice, type GradDtype, type LossKind, type RunConfig } from '../shared/config';
 import { ALLREDUCE_REQUESTS, type AllReduceRequest } from '../shared/allreduce-choice';
 import { ONE_CYCLE_DEFAULTS, DEFAULT_MOMS } from '../shared/plan';
 import { parseLrSpec, type LrSpec } from '../shared/schedule';
@@ -67,6 +67,11 @@ export function addRunOptions(cmd: Command): Command {
       DEFAULTS.minScale,
     )
     .option('--no-flip', 'no random horizontal flips (e.g. for digits)')
+    .addOption(
+      new Option('--loss <name>', "cross-entropy, or fastai's LabelSmoothingCrossEntropy (eps 0.1)")
+        .choices(['cross-entropy', 'label-smoothing'])
+        .default(DEFAULTS.loss),
+    )
     .addOption(
       new Option('--lin-ftrs <sizes>', 'head hidden layer sizes, comma-separated; "" for none (fastai lin_ftrs)')
         .argParser(sizesFlag('--lin-ftrs'))
@@ -139,6 +144,7 @@ export interface RunOptionFlags {
   groups?: number;
   minScale: number;
   flip: boolean;
+  loss: LossKind;
   linFtrs: number[];
   ps: number;
   firstBn: boolean;
@@ -194,6 +200,7 @@ export function configFromOptions(o: RunOptionFlags): Omit<RunConfig, 'nClasses'
     out: resolve(o.out),
     flip: o.flip,
     minScale: o.minScale,
+    loss: o.loss,
     skipBadImages: o.skipBadImages === true,
     linFtrs: o.linFtrs,
     ps: o.ps,

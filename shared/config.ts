@@ -20,6 +20,9 @@ export type GradDtype = (typeof GRAD_DTYPES)[number];
 /** fastai create_head's defaults: lin_ftrs [512], ps 0.5, first_bn True. */
 export const HEAD_DEFAULTS: { linFtrs: readonly number[]; ps: number; firstBn: boolean } = { linFtrs: [512], ps: 0.5, firstBn: true };
 
+/** The loss function: softmax cross-entropy, or fastai's LabelSmoothingCrossEntropy (eps 0.1). */
+export type LossKind = 'cross-entropy' | 'label-smoothing';
+
 /** Everything a run needs, after defaults. Plain data: it travels in msgpack and lands in checkpoints. */
 export interface RunConfig {
   data: string;
@@ -46,6 +49,7 @@ export interface RunConfig {
   out: string;
   flip: boolean;
   minScale: number;
+  loss: LossKind;
   /** Train without images that fail to decode (reported by name) instead of stopping. */
   skipBadImages: boolean;
   /** fastai create_head: hidden sizes, last dropout, BN before the first Dense. */
@@ -90,6 +94,7 @@ export const DEFAULTS: Omit<RunConfig, 'data' | 'nClasses'> = {
   out: 'runs/latest',
   flip: true,
   minScale: 0.08,
+  loss: 'cross-entropy',
   skipBadImages: false,
   linFtrs: [...HEAD_DEFAULTS.linFtrs],
   ps: HEAD_DEFAULTS.ps,

@@ -11,6 +11,8 @@ import { runCli } from './helpers/cli';
 import { evaluate, mostConfused, summarize, topLossIndices, TOP_LOSSES_TITLE } from '../cli/commands/evaluate';
 import { confusionLayout, gridLayout } from '../coordinator/figures';
 import { scanImageFolders } from '../shared/data/folders';
+import { disposeClassifier, loadClassifier, scoreItems } from '../worker/inference';
+import { blendTta, scoreItemsTta } from '../worker/tta';
 
 const dir = mkdtempSync(join(tmpdir(), 'ringtune-evaluate-'));
 const data = join(dir, 'data');
@@ -93,6 +95,41 @@ describe('ringtune evaluate', () => {
     const grid = await sharp(join(out, 'top_losses.png')).metadata();
     const L = gridLayout(4, 3, { title: TOP_LOSSES_TITLE });
     expect([grid.format, grid.width, grid.height]).toEqual(['png', L.width, L.height]);
+  });
+
+  test('--tta: 4 passes under the training transforms, blended with the plain pass (fastai Learner.tta)', async () => {
+    const clf = await loadClassifier(run);
+    try {
+      const ds = await scanImageFolders(data, {});
+      const plain = await scoreItems(clf, ds.root, ds.valid, { bs: 8 });
+      const passes = [];
+      for (let pass = 0; pass < 4; pass++) passes.push((await scoreItems(clf, ds.root, ds.valid, { bs: 8, augmentPass: pass })).probs);
+      // The passes really are augmented: each differs from the plain pass and from the others.
+      for (const p of passes) expect(Buffer.from(p.buffer).equals(Buffer.from(plain.probs.buffer))).toBe(false);
+      expect(Buffer.from(passes[0].buffer).equals(Buffer.from(passes[1].buffer))).toBe(false);
+      const blended = blendTta(plain.probs, passes, 0.25);
+      const tta = await scoreItemsTta(clf, ds.root, ds.valid, { bs: 8 });
+      expect(Array.from(tta.probs)).toEqual(Array.from(blended));
+      const { summary } = await evaluate({
+        model: run,
+        data,
+        split: 'valid',
+        bs: 8,
+        topLosses: 0,
+        backend: 'wasm',
+        tta: true,
+        out: join(dir, 'tta'),
+      });
+      const k = classes.length;
+      const right = ds.valid.filter((it, i) => {
+        const row = Array.from(blended.subarray(i * k, (i + 1) * k));
+        return row.indexOf(Math.max(...row)) === it.label;
+      }).length;
+      expect(summary.accuracy).toBeCloseTo(right / ds.valid.length, 10);
+      expect(JSON.parse(readFileSync(join(dir, 'tta', 'evaluation.json'), 'utf8')).tta).toBe(true);
+    } finally {
+      disposeClassifier(clf);
+    }
   });
 
   test('--split train covers the training images; default output goes under the model folder', async () => {

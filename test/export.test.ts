@@ -93,7 +93,12 @@ describe('ringtune export', () => {
       output: 'probabilities',
     });
     expect(prep.version).toBe(2);
-    expect(prep.resize).toEqual({ method: 'squish', to: size + Math.ceil((size * 0.14) / 8) * 8, filter: 'bilinear', reference: 'PIL.Image.resize' });
+    expect(prep.resize).toEqual({
+      method: 'squish',
+      to: size + Math.ceil((size * 0.14) / 8) * 8,
+      filter: 'bilinear',
+      reference: 'PIL.Image.resize',
+    });
     expect(prep.crop).toEqual({ kind: 'centre', size });
   });
 

@@ -130,7 +130,12 @@ describe('validation: squash to size + val_xtra, keep the centre (fastai RandomR
 
   test('an 8 x 4 image is squashed to 12 x 12 and its centre 4 x 4 kept', () => {
     const plan = validationPlan(8, 4, 4);
-    expect(plan).toEqual({ crop: { left: 0, top: 0, width: 8, height: 4 }, resizeTo: 12, window: { left: 4, top: 4, size: 4 }, flip: false });
+    expect(plan).toEqual({
+      crop: { left: 0, top: 0, width: 8, height: 4 },
+      resizeTo: 12,
+      window: { left: 4, top: 4, size: 4 },
+      flip: false,
+    });
     // Columns 4..7 of an 8 -> 12 resize (scale 2/3) sit at source 3, 3.67, 4.33, 5: weights .5/.5 of
     // pixels 2,3; 5/6 and 1/6 of 3,4; 1/6 and 5/6 of 3,4; .5/.5 of 4,5. Rows are all alike, so the
     // vertical 4 -> 12 stretch leaves the values alone.

@@ -12,6 +12,7 @@ import type { Item } from '../shared/data/folders';
 import { BatchLoader } from './data/loader';
 import { readAllOwned } from './readback';
 import { validationResize } from './data/augment';
+import { DEFAULTS } from '../shared/config';
 
 /** Input statistics buildNet gives every architecture (ImageNet's); a test keeps the two in step. */
 export const TRAINING_STATS = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
@@ -42,10 +43,19 @@ export interface Preprocessing {
   crop: { kind: 'centre'; size: number };
   /** What the model outputs: class probabilities (softmax applied), in labels.json order. */
   output: 'probabilities';
+  /** The training transforms (fastai's RandomResizedCrop, ratio 3/4..4/3, then a flip with p 0.5 if on), for test-time augmentation. */
+  training: { transform: 'RandomResizedCrop'; minScale: number; flip: boolean };
 }
 
-/** The preprocessing a model trained at `size` with these statistics expects. */
-export function preprocessingFor(size: number, stats: { mean: number[]; std: number[] }): Preprocessing {
+/** The training transforms a model saw, replayed by test-time augmentation; `seed` seeds its passes. */
+export interface TrainingAugment {
+  minScale: number;
+  flip: boolean;
+  seed: number;
+}
+
+/** The preprocessing a model trained at `size` with these statistics and training transforms expects. */
+export function preprocessingFor(size: number, spec: { mean: number[]; std: number[]; augment: TrainingAugment }): Preprocessing {
   return {
     format: 'ringtune-preprocessing',
     version: 2,
@@ -53,12 +63,13 @@ export function preprocessingFor(size: number, stats: { mean: number[]; std: num
     layout: 'NHWC',
     channelOrder: 'RGB',
     pixelScale: 255,
-    mean: [...stats.mean],
-    std: [...stats.std],
+    mean: [...spec.mean],
+    std: [...spec.std],
     decode: { exifOrientation: true, alpha: 'dropped', colourspace: 'srgb' },
     resize: { method: 'squish', to: validationResize(size), filter: 'bilinear', reference: 'PIL.Image.resize' },
     crop: { kind: 'centre', size },
     output: 'probabilities',
+    training: { transform: 'RandomResizedCrop', minScale: spec.augment.minScale, flip: spec.augment.flip },
   };
 }
 
@@ -73,6 +84,7 @@ export interface Classifier {
   std: number[];
   /** validPct/seed of the training run (config.json), so evaluate can rebuild its split. */
   split?: { validPct: number; seed: number };
+  augment: TrainingAugment;
 }
 
 async function readJson(file: string, what: string): Promise<unknown> {
@@ -98,7 +110,7 @@ const isNumbers = (v: unknown, n: number) =>
   Array.isArray(v) && v.length === n && v.every((x) => typeof x === 'number' && Number.isFinite(x));
 
 /** Reads size and normalization from preprocessing.json (export) or config.json (training output). */
-async function readInputSpec(dir: string): Promise<Pick<Classifier, 'kind' | 'size' | 'mean' | 'std' | 'split'>> {
+async function readInputSpec(dir: string): Promise<Pick<Classifier, 'kind' | 'size' | 'mean' | 'std' | 'split' | 'augment'>> {
   const prepFile = join(dir, 'preprocessing.json');
   const configFile = join(dir, 'config.json');
   if (await exists(prepFile)) {
@@ -106,7 +118,7 @@ async function readInputSpec(dir: string): Promise<Pick<Classifier, 'kind' | 'si
     if (!Number.isInteger(p?.size) || !isNumbers(p.mean, 3) || !isNumbers(p.std, 3) || p.std!.some((s) => !(s > 0))) {
       throw new Error(`preprocessing file ${prepFile} needs an integer 'size' and 3-number 'mean' and positive 'std'`);
     }
-    return { kind: 'export', size: p.size!, mean: p.mean!, std: p.std! };
+    return { kind: 'export', size: p.size!, mean: p.mean!, std: p.std!, augment: augmentFrom(p.training ?? {}) };
   }
   if (await exists(configFile)) {
     const c = (await readJson(configFile, 'run config')) as {
@@ -115,15 +127,26 @@ async function readInputSpec(dir: string): Promise<Pick<Classifier, 'kind' | 'si
       std?: unknown;
       validPct?: unknown;
       seed?: unknown;
+      minScale?: unknown;
+      flip?: unknown;
     };
     if (!Number.isInteger(c?.size) || (c.size as number) < 1) throw new Error(`run config ${configFile} has no positive integer 'size'`);
     const stats = isNumbers(c.mean, 3) && isNumbers(c.std, 3) ? { mean: c.mean as number[], std: c.std as number[] } : TRAINING_STATS;
     const split = typeof c.validPct === 'number' && Number.isInteger(c.seed) ? { validPct: c.validPct, seed: c.seed as number } : undefined;
-    return { kind: 'training', size: c.size as number, ...stats, split };
+    return { kind: 'training', size: c.size as number, ...stats, split, augment: augmentFrom(c) };
   }
   throw new Error(
     `model folder ${dir} has neither config.json (a training output) nor preprocessing.json (an export): cannot tell the input size and normalization`,
   );
+}
+
+/** The training transforms recorded with a model; older folders without them get today's defaults. */
+function augmentFrom(r: { minScale?: unknown; flip?: unknown; seed?: unknown }): TrainingAugment {
+  return {
+    minScale: typeof r.minScale === 'number' && r.minScale > 0 && r.minScale <= 1 ? r.minScale : DEFAULTS.minScale,
+    flip: typeof r.flip === 'boolean' ? r.flip : DEFAULTS.flip,
+    seed: Number.isInteger(r.seed) ? (r.seed as number) : DEFAULTS.seed,
+  };
 }
 
 async function readLabels(file: string): Promise<string[]> {
@@ -189,17 +212,18 @@ async function scoreBatch(c: Classifier, x: Float32Array, n: number): Promise<{ 
   return { probs: p as Float32Array, logp: l as Float32Array };
 }
 
+/** How scoreItems runs: batch size, progress, and `augmentPass` to score under the training transforms (TTA pass i). */
+export interface ScoreOptions {
+  bs: number;
+  onBatch?: (done: number, total: number) => void;
+  augmentPass?: number;
+}
+
 /**
  * Scores `items` (files under `root`, label = index into the model's outputs, or -1 for unknown)
  * in batches of `bs`, decoding the next batch while the model runs on this one.
  */
-export async function scoreItems(
-  c: Classifier,
-  root: string,
-  items: Item[],
-  bs: number,
-  onBatch?: (done: number, total: number) => void,
-): Promise<Scores> {
+export async function scoreItems(c: Classifier, root: string, items: Item[], { bs, onBatch, augmentPass }: ScoreOptions): Promise<Scores> {
   if (!(Number.isInteger(bs) && bs >= 1)) throw new Error(`batch size must be a whole number >= 1, got ${bs}`);
   const k = c.labels.length;
   const n = items.length;
@@ -211,21 +235,14 @@ export async function scoreItems(
     preds: new Int32Array(n),
     targets: new Int32Array(n),
   };
-  const loader = new BatchLoader(root, items, {
-    size: c.size,
-    mean: c.mean,
-    std: c.std,
-    train: false,
-    flip: false,
-    minScale: 1,
-    seed: 0,
-    cacheBytes: 0,
-  });
+  const train = augmentPass !== undefined;
+  const loader = new BatchLoader(root, items, { size: c.size, mean: c.mean, std: c.std, train, ...c.augment, cacheBytes: 0 });
+  const epoch = augmentPass ?? 0;
   const starts = Array.from({ length: Math.ceil(n / bs) }, (_, b) => b * bs);
   const indices = (s: number) => Array.from({ length: Math.min(bs, n - s) }, (_, i) => s + i);
   for (let b = 0; b < starts.length; b++) {
-    if (b + 1 < starts.length) loader.prefetch(indices(starts[b + 1]), 0);
-    const batch = await loader.load(indices(starts[b]), 0);
+    if (b + 1 < starts.length) loader.prefetch(indices(starts[b + 1]), epoch);
+    const batch = await loader.load(indices(starts[b]), epoch);
     const { probs, logp } = await scoreBatch(c, batch.x, batch.n);
     out.probs.set(probs, starts[b] * k);
     for (let i = 0; i < batch.n; i++) {
@@ -253,7 +270,7 @@ export async function scoreFiles(c: Classifier, files: string[], bs: number): Pr
     c,
     '',
     files.map((file) => ({ file, label: -1 })),
-    bs,
+    { bs },
   );
 }
 

@@ -125,7 +125,7 @@ async function handle(msg: CoordMsg, frames: Buffer[], s: Session | null, link: 
         head: { linFtrs: config.linFtrs, ps: config.ps, firstBn: config.firstBn },
       });
       const ring = await Ring.bind({ rank, world, host: opts.host, keys, wire: config.gradDtype });
-      const replica = new Replica(net, ring, world, config.wd, Math.max(1, Math.floor((config.bucketMb * 2 ** 20) / 4)));
+      const replica = new Replica(net, ring, world, config.wd, Math.max(1, Math.floor((config.bucketMb * 2 ** 20) / 4)), config.loss);
       const common = {
         size: config.size,
         mean: net.stats.mean,

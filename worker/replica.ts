@@ -12,6 +12,8 @@ import { FlatAdam, type Segment } from '../shared/optim';
 import type { AllReduce } from './allreduce';
 import { bucketize, type Bucket } from './buckets';
 import { readAllOwned, readOwned } from './readback';
+import { lossPerSample } from './loss';
+import type { LossKind } from '../shared/config';
 
 /** Tags of a step's buckets are step * BUCKET_TAGS + bucket, so every bucket's frames are told apart. */
 const BUCKET_TAGS = 1024;
@@ -40,13 +42,6 @@ export interface StepInput {
   tag: number;
 }
 
-/** Mean softmax cross-entropy of integer labels. */
-function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Tensor1D {
-  const logp = tf.logSoftmax(logits);
-  const picked = tf.sum(tf.mul(logp, tf.oneHot(labels, logits.shape[1])), -1);
-  return tf.neg(picked) as tf.Tensor1D;
-}
-
 export class Replica {
   private active: ParamInfo[] = [];
   private vars: tf.Variable[] = [];
@@ -63,6 +58,8 @@ export class Replica {
     private readonly wd: number,
     /** Gradient bucket size in floats (see buckets.ts). */
     private readonly bucketFloats = Infinity,
+    /** The loss trained and validated with (fastai's loss_func serves both). */
+    private readonly loss: LossKind = 'cross-entropy',
   ) {}
 
   /** Sums with `a` from now on (the coordinator picked shared memory after the ring was bound). */
@@ -110,7 +107,7 @@ export class Replica {
       const xs = tf.tensor4d(x, [n, size, size, 3]);
       const ys = tf.tensor1d(y, 'int32');
       const { value, grads } = tf.variableGrads(
-        () => tf.mean(crossEntropy(this.net.model.apply(xs, { training: true }) as tf.Tensor2D, ys)) as tf.Scalar,
+        () => tf.mean(lossPerSample(this.loss, this.net.model.apply(xs, { training: true }) as tf.Tensor2D, ys)) as tf.Scalar,
         this.vars,
       );
       const flat = (v: tf.Variable) => tf.reshape(grads[v.name], [-1]);
@@ -178,7 +175,7 @@ export class Replica {
   async evaluate(x: Float32Array, y: Int32Array, n: number, size: number, real: number): Promise<{ lossSum: number; correct: number }> {
     const { losses, preds } = tf.tidy(() => {
       const logits = this.net.model.apply(tf.tensor4d(x, [n, size, size, 3]), { training: false }) as tf.Tensor2D;
-      return { losses: crossEntropy(logits, tf.tensor1d(y, 'int32')), preds: tf.argMax(logits, -1) };
+      return { losses: lossPerSample(this.loss, logits, tf.tensor1d(y, 'int32')), preds: tf.argMax(logits, -1) };
     });
     const [l, p] = await readAllOwned([losses, preds]);
     let lossSum = 0;

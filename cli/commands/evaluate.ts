@@ -10,6 +10,7 @@ import { selectBackend } from '../../worker/backend';
 import type { BackendChoice } from '../../shared/config';
 import { backendOption, numberFlag, wholeFlag } from '../flags';
 import { disposeClassifier, loadClassifier, scoreItems, type Scores } from '../../worker/inference';
+import { scoreItemsTta } from '../../worker/tta';
 import { writeConfusionMatrix, writeImageGrid, type Tile } from '../../coordinator/figures';
 
 /** Title of the top-losses grid (fastai's plot_top_losses caption order). */
@@ -105,6 +106,8 @@ export interface EvaluateOptions {
   validPct?: number;
   seed?: number;
   backend: BackendChoice;
+  /** fastai's Learner.tta: 4 passes under the training transforms, blended with the plain pass (beta 0.25). */
+  tta?: boolean;
 }
 
 /** Maps the data folder's items onto the model's label order; a class the model lacks is an error. */
@@ -136,9 +139,11 @@ export async function evaluate(
     );
     if (items.length === 0) throw new Error(`the ${o.split} split of ${o.data} has no images`);
     log(
-      `evaluate: ${items.length} images (${o.split} split of ${o.data}), model ${o.model}, ${clf.labels.length} classes, ${clf.size}x${clf.size}`,
+      `evaluate: ${items.length} images (${o.split} split of ${o.data}), model ${o.model}, ${clf.labels.length} classes, ${clf.size}x${clf.size}${o.tta ? ', with test-time augmentation' : ''}`,
     );
-    const scores = await scoreItems(clf, dataset.root, items, o.bs);
+    const scores = o.tta
+      ? await scoreItemsTta(clf, dataset.root, items, { bs: o.bs })
+      : await scoreItems(clf, dataset.root, items, { bs: o.bs });
     const summary = summarize(scores, clf.labels);
     const out = o.out ?? join(o.model, `eval-${o.split}`);
     mkdirSync(out, { recursive: true });
@@ -154,7 +159,8 @@ export async function evaluate(
     }));
     writeFileSync(
       files[0],
-      JSON.stringify({ model: resolve(o.model), data: dataset.root, split: o.split, ...summary, topLosses }, null, 2) + '\n',
+      JSON.stringify({ model: resolve(o.model), data: dataset.root, split: o.split, tta: o.tta === true, ...summary, topLosses }, null, 2) +
+        '\n',
     );
     await writeConfusionMatrix(
       files[1],
@@ -210,6 +216,10 @@ export function evaluateCommand(write: (line: string) => void = (l) => console.l
     )
     .option('--seed <n>', "split seed for a single-folder dataset (default: the training run's)", wholeFlag('--seed', 0))
     .addOption(backendOption('tfjs backend'))
+    .option(
+      '--tta',
+      "test-time augmentation (fastai's Learner.tta): mean of 4 passes under the training transforms, blended 3:1 with the plain pass",
+    )
     .action(async (opts: EvaluateOptions) => {
       const { summary, files } = await evaluate(opts, write);
       write(

@@ -21,8 +21,7 @@ export interface Normalizer {
 export function makeNormalizer(mean: number[], std: number[]): Normalizer {
   const lut = new Float32Array(3 * 256);
   const f = Math.fround;
-  for (let c = 0; c < 3; c++)
-    for (let v = 0; v < 256; v++) lut[c * 256 + v] = f(f(f(v / 255) - f(mean[c])) / f(std[c]));
+  for (let c = 0; c < 3; c++) for (let v = 0; v < 256; v++) lut[c * 256 + v] = f(f(f(v / 255) - f(mean[c])) / f(std[c]));
   return { lut };
 }
 
