@@ -144,17 +144,36 @@ export function slide(lrs: number[], losses: number[], lrDiff = 15, thresh = 0.0
   return { lr: suggestion, point: [suggestion, losses[k]] };
 }
 
-/** All four suggestions on the recorded curve (window and NaN cut applied). */
+/**
+ * The point of the recorded curve at `lr`: the loss interpolated linearly in log LR between the
+ * two recorded neighbours (the nearest end outside the range). Suggestions are marked here, each at
+ * its own LR; fastai marks `minimum` at the LR of the lowest loss, ten times the LR it suggests.
+ */
+export function pointAt(lrs: number[], losses: number[], lr: number): [number, number] {
+  const n = Math.min(lrs.length, losses.length);
+  if (n === 0) throw new Error('pointAt needs a recorded curve');
+  if (lr <= lrs[0]) return [lr, losses[0]];
+  for (let i = 1; i < n; i++) {
+    if (lr <= lrs[i]) {
+      const t = (Math.log(lr) - Math.log(lrs[i - 1])) / (Math.log(lrs[i]) - Math.log(lrs[i - 1]));
+      return [lr, losses[i - 1] + t * (losses[i] - losses[i - 1])];
+    }
+  }
+  return [lr, losses[n - 1]];
+}
+
+/** All four suggestions on the recorded curve (window and NaN cut applied), each marked at its own LR. */
 export function suggestLrs(
   lrs: number[],
   losses: number[],
   numIt: number,
 ): { valley: Suggestion; steep: Suggestion; minimum: Suggestion; slide: Suggestion } {
   const w = suggestionWindow(lrs, losses, numIt);
+  const mark = (s: Suggestion): Suggestion => ({ lr: s.lr, point: pointAt(w.lrs, w.losses, s.lr) });
   return {
-    valley: valley(w.lrs, w.losses),
-    steep: steep(w.lrs, w.losses),
-    minimum: minimum(w.lrs, w.losses),
-    slide: slide(w.lrs, w.losses),
+    valley: mark(valley(w.lrs, w.losses)),
+    steep: mark(steep(w.lrs, w.losses)),
+    minimum: mark(minimum(w.lrs, w.losses)),
+    slide: mark(slide(w.lrs, w.losses)),
   };
 }

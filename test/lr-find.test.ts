@@ -10,6 +10,7 @@ import {
   suggestionWindow,
   suggestLrs,
   valley,
+  pointAt,
 } from '../shared/lr-find';
 
 describe('sweep', () => {
@@ -83,7 +84,23 @@ describe('suggestions', () => {
       expect(sug[k].lr).toBeLessThanOrEqual(10);
     }
     expect(sug.valley.lr).toBeGreaterThan(1e-5);
-    expect(sug.valley.lr).toBeLessThan(sug.minimum.point[0]);
+    expect(sug.valley.lr).toBeLessThan(sug.minimum.lr * 10);
+    // Every marker sits on the curve at the LR it names (minimum's too: a tenth of the lowest loss's LR).
+    for (const k of ['valley', 'steep', 'minimum', 'slide'] as const) {
+      expect(sug[k].point[0]).toBe(sug[k].lr);
+      expect(sug[k].point).toEqual(pointAt(lrs.slice(10, 95), losses.slice(10, 95), sug[k].lr));
+    }
     expect(Math.abs(Math.log10(sug.steep.lr) + 3.5)).toBeLessThanOrEqual(0.1); // the curve falls fastest at 10^-3.5
+  });
+});
+
+describe('pointAt', () => {
+  test('interpolates the loss linearly in log LR, and holds the end values outside the curve', () => {
+    const lrs = [1, 10, 100];
+    const losses = [3, 2, 1];
+    expect(pointAt(lrs, losses, Math.sqrt(10))[1]).toBeCloseTo(2.5, 12); // half-way in log LR between 1 and 10
+    expect(pointAt(lrs, losses, 10)).toEqual([10, 2]);
+    expect(pointAt(lrs, losses, 0.5)).toEqual([0.5, 3]);
+    expect(pointAt(lrs, losses, 1000)).toEqual([1000, 1]);
   });
 });
