@@ -3,7 +3,7 @@
  * value or throws commander's InvalidArgumentError naming the flag and the text it got.
  */
 import { InvalidArgumentError, Option } from 'commander';
-import { BACKEND_CHOICES, DEFAULTS } from '../shared/config';
+import { BACKEND_CHOICES, DEFAULTS, LR_SUGGESTIONS, type LrSuggestionName } from '../shared/config';
 
 /** A number that satisfies `ok`; `what` says which numbers do, for the error. */
 export function numberFlag(flag: string, ok: (v: number) => boolean, what: string): (text: string) => number {
@@ -33,6 +33,11 @@ export function flagParser<T>(parse: (text: string) => T): (text: string) => T {
       throw new InvalidArgumentError((e as Error).message);
     }
   };
+}
+
+/** One of lr_find's suggestion names, or what `parse` makes of the text. */
+export function orSuggestion<T>(parse: (text: string) => T): (text: string) => T | LrSuggestionName {
+  return (text) => ((LR_SUGGESTIONS as readonly string[]).includes(text) ? (text as LrSuggestionName) : parse(text));
 }
 
 /** Comma-separated whole numbers >= 1 ("" for none), e.g. head layer sizes. */

@@ -5,12 +5,20 @@
 import { Command, Option } from 'commander';
 import { existsSync } from 'fs';
 import { join, resolve } from 'path';
-import { DEFAULTS, GRAD_DTYPES, type BackendChoice, type GradDtype, type LossKind, type RunConfig } from '../shared/config';
+import {
+  DEFAULTS,
+  GRAD_DTYPES,
+  type BackendChoice,
+  type GradDtype,
+  type LossKind,
+  type LrSuggestionName,
+  type RunConfig,
+} from '../shared/config';
 import { ALLREDUCE_REQUESTS, type AllReduceRequest } from '../shared/allreduce-choice';
 import { ONE_CYCLE_DEFAULTS, DEFAULT_MOMS } from '../shared/plan';
 import { parseLrSpec, type LrSpec } from '../shared/schedule';
 import { architectures } from '../worker/models';
-import { backendOption, flagParser, integerFlag, momsFlag, numberFlag, positiveFlag, sizesFlag, wholeFlag } from './flags';
+import { backendOption, flagParser, integerFlag, momsFlag, numberFlag, orSuggestion, positiveFlag, sizesFlag, wholeFlag } from './flags';
 
 /** The backbone committed with ringtune (produced by scripts/pretrain on fashion-mnist). */
 export const EMBEDDED_BACKBONE = join(__dirname, '..', '..', 'pretrained', 'resnet-small-fashion', 'model.json');
@@ -35,13 +43,18 @@ export function addRunOptions(cmd: Command): Command {
     .option('--no-pretrained', 'start from random weights')
     .option('--epochs <n>', 'epochs (fine_tune: unfrozen epochs; 0 = frozen phase only)', wholeFlag('--epochs', 0), DEFAULTS.epochs)
     .option('--freeze-epochs <n>', 'fine_tune: epochs with the body frozen', wholeFlag('--freeze-epochs', 0), DEFAULTS.freezeEpochs)
-    .option('--base-lr <lr>', 'fine_tune base learning rate', positiveFlag('--base-lr'), DEFAULTS.baseLr)
+    .option(
+      '--base-lr <lr|valley|steep|minimum|slide>',
+      "fine_tune base learning rate, or one of lr_find's suggestions (lr_find runs first, on the frozen model)",
+      orSuggestion(positiveFlag('--base-lr')),
+      DEFAULTS.baseLr,
+    )
     .option('--lr-mult <m>', 'fine_tune: ratio of the head peak LR to the first group peak LR', positiveFlag('--lr-mult'), DEFAULTS.lrMult)
     .option('--fit-one-cycle', 'run fit_one_cycle (everything trainable) instead of fine_tune')
     .option(
-      '--lr-max <lr|start,stop>',
-      `fit_one_cycle peak LR: a number or a START,STOP slice (default ${ONE_CYCLE_DEFAULTS.lr}, fastai Learner.lr)`,
-      flagParser((t) => parseLrSpec(t, '--lr-max')),
+      '--lr-max <lr|start,stop|valley|steep|minimum|slide>',
+      `fit_one_cycle peak LR: a number, a START,STOP slice, or one of lr_find's suggestions (lr_find runs first) (default ${ONE_CYCLE_DEFAULTS.lr}, fastai Learner.lr)`,
+      orSuggestion(flagParser((t) => parseLrSpec(t, '--lr-max'))),
     )
     .option(
       '--pct-start <p>',
@@ -130,10 +143,10 @@ export interface RunOptionFlags {
   pretrained?: string | false;
   epochs: number;
   freezeEpochs: number;
-  baseLr: number;
+  baseLr: number | LrSuggestionName;
   lrMult: number;
   fitOneCycle?: true;
-  lrMax?: LrSpec;
+  lrMax?: LrSpec | LrSuggestionName;
   pctStart?: number;
   div?: number;
   divFinal?: number;
@@ -158,6 +171,20 @@ export interface RunOptionFlags {
   keepCheckpoints: number;
 }
 
+/** --base-lr / --lr-max as numbers, or the lr_find suggestion one of them names (for the plan that uses it). */
+function learningRates(o: RunOptionFlags): Pick<RunConfig, 'baseLr' | 'lrMax' | 'lrFrom'> {
+  const named = (v: unknown): v is LrSuggestionName => typeof v === 'string';
+  if (named(o.baseLr) && o.fitOneCycle)
+    throw new Error(`--base-lr ${o.baseLr} sets fine_tune's base_lr; with --fit-one-cycle use --lr-max ${o.baseLr}`);
+  if (named(o.lrMax) && !o.fitOneCycle)
+    throw new Error(`--lr-max ${o.lrMax} sets fit_one_cycle's peak; for fine_tune use --base-lr ${o.lrMax}`);
+  return {
+    baseLr: named(o.baseLr) ? DEFAULTS.baseLr : o.baseLr,
+    lrMax: named(o.lrMax) ? null : (o.lrMax ?? null),
+    lrFrom: named(o.baseLr) ? o.baseLr : named(o.lrMax) ? o.lrMax : null,
+  };
+}
+
 /** Turns parsed options into a RunConfig (paths made absolute so every process agrees). */
 export function configFromOptions(o: RunOptionFlags): Omit<RunConfig, 'nClasses'> {
   const arch = o.arch;
@@ -176,6 +203,7 @@ export function configFromOptions(o: RunOptionFlags): Omit<RunConfig, 'nClasses'
   if (o.data === undefined) throw new Error(`--data DIR is required: image folders train/<class>/* and valid/<class>/*, or <class>/*`);
   const data = resolve(o.data);
   if (!existsSync(data)) throw new Error(`--data: no such folder ${data}`);
+  const { baseLr, lrMax, lrFrom } = learningRates(o);
   return {
     data,
     validPct: o.validPct,
@@ -189,9 +217,10 @@ export function configFromOptions(o: RunOptionFlags): Omit<RunConfig, 'nClasses'
     plan: o.fitOneCycle ? 'fit_one_cycle' : 'fine_tune',
     epochs: o.epochs,
     freezeEpochs: o.freezeEpochs,
-    baseLr: o.baseLr,
+    baseLr,
     lrMult: o.lrMult,
-    lrMax: o.lrMax ?? null,
+    lrMax,
+    lrFrom,
     pctStart: o.pctStart ?? null,
     div: o.div ?? null,
     divFinal: o.divFinal ?? null,

@@ -18,6 +18,7 @@ import { metricsLog } from './metrics-log';
 import { plotsCallback } from './plots-callback';
 import type { Callback } from './events';
 import { lrFind } from './lr-find';
+import { withSuggestedLr } from './lr-from';
 import { jobKeysFromEnv } from '../shared/curve';
 import type { LrFindOptions } from '../shared/lr-find';
 import { findCheckpoint, readCheckpoint } from './checkpoint';
@@ -102,7 +103,7 @@ export async function runCoordinator(o: CoordinatorOptions): Promise<RunSummary>
       `checkpoint ${resumed.dir} was trained on classes [${resumed.meta.classes.join(', ')}] but ${base.data} now has [${dataset.classes.join(', ')}]`,
     );
   }
-  const config: RunConfig = { ...base, nClasses: dataset.classes.length };
+  let config: RunConfig = { ...base, nClasses: dataset.classes.length };
   mkdirSync(config.out, { recursive: true });
   if (!resumed) rmSync(join(config.out, 'metrics.jsonl'), { force: true });
 
@@ -142,8 +143,11 @@ export async function runCoordinator(o: CoordinatorOptions): Promise<RunSummary>
     await hub.broadcast(() => ({ type: 'ring', endpoints: ready.map((r) => r.msg.ringEndpoint), allreduce: allreduce.kind, shmName }));
     await hub.gather('ringReady', timeoutMs);
 
-    const plan = planFor(config, first.groups);
     const sampling = { nTrain: dataset.train.length, nValid: dataset.valid.length, bs: config.bs, seed: config.seed };
+    // A resumed run already trains with the LR its lr_find picked (the checkpoint's config holds it).
+    if (!resumed && !o.lrFind)
+      config = await withSuggestedLr(hub, config, { phase: planFor(config, first.groups)[0], sampling, timeoutMs, log });
+    const plan = planFor(config, first.groups);
     if (o.lrFind) {
       log(`ringtune: lr_find with groups [0, ${plan[0].freezeTo}) frozen (as the plan's first phase)`);
       await lrFind(hub, { ...o.lrFind, ...sampling, phase: plan[0], out: config.out, timeoutMs, log });

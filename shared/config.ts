@@ -20,6 +20,10 @@ export type GradDtype = (typeof GRAD_DTYPES)[number];
 /** fastai create_head's defaults: lin_ftrs [512], ps 0.5, first_bn True. */
 export const HEAD_DEFAULTS: { linFtrs: readonly number[]; ps: number; firstBn: boolean } = { linFtrs: [512], ps: 0.5, firstBn: true };
 
+/** lr_find's suggestion rules: named in place of --base-lr / --lr-max, lr_find runs first and picks the LR. */
+export const LR_SUGGESTIONS = ['valley', 'steep', 'minimum', 'slide'] as const;
+export type LrSuggestionName = (typeof LR_SUGGESTIONS)[number];
+
 /** The loss function: softmax cross-entropy, or fastai's LabelSmoothingCrossEntropy (eps 0.1). */
 export type LossKind = 'cross-entropy' | 'label-smoothing';
 
@@ -41,6 +45,8 @@ export interface RunConfig {
   baseLr: number;
   lrMult: number;
   lrMax: number | number[] | { start?: number; stop: number } | null;
+  /** Run lr_find first and train with this suggestion as base_lr (fine_tune) or lr_max (fit_one_cycle). */
+  lrFrom: LrSuggestionName | null;
   pctStart: number | null;
   div: number | null;
   divFinal: number | null;
@@ -86,6 +92,7 @@ export const DEFAULTS: Omit<RunConfig, 'data' | 'nClasses'> = {
   baseLr: FINE_TUNE_DEFAULTS.baseLr,
   lrMult: FINE_TUNE_DEFAULTS.lrMult,
   lrMax: null,
+  lrFrom: null,
   pctStart: null,
   div: null,
   divFinal: null,

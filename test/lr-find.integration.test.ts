@@ -51,3 +51,37 @@ it('sweeps 1e-7..10 on 2 workers, suggests LRs inside the range, plots them and 
   expect(png.width).toBeGreaterThan(300);
   expect(png.height).toBeGreaterThan(200);
 });
+
+describe('a suggestion in place of the LR', () => {
+  const data = join(dir, 'data-from');
+  const common = ['--workers', '2', '--data', data, '--size', '16', '--bs', '4', '--backend', 'wasm', '--no-pretrained'];
+  beforeAll(() => makeImageFolders(data, { classes: ['a', 'b'], trainPerClass: 16, validPerClass: 4, size: 16 }));
+
+  it('--base-lr valley: lr_find first (100 iterations), then fine_tune with its valley as base_lr', async () => {
+    const out = join(dir, 'from');
+    const r = await runCli(['launch', ...common, '--base-lr', 'valley', '--epochs', '1', '--out', out], 400_000);
+    expect(r.stderr).not.toMatch(/Error/);
+    expect(r.code).toBe(0);
+    const found = JSON.parse(readFileSync(join(out, 'lr_find.json'), 'utf8'));
+    const valley = found.suggestions.valley as number;
+    expect(r.stdout).toMatch(/lr_find first, for base_lr = its valley suggestion/);
+    expect(r.stdout).toContain(`training with base_lr ${valley.toExponential(2)} (lr_find's valley)`);
+    const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+    expect([config.baseLr, config.lrFrom]).toEqual([valley, 'valley']);
+    // fine_tune's frozen phase starts the head at base_lr / 25 (fit_one_cycle's div).
+    const first = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+      .split('\n')
+      .map((l) => (l ? JSON.parse(l) : null))
+      .find((m) => m?.kind === 'step');
+    expect(first.lrs[first.lrs.length - 1]).toBeCloseTo(valley / 25, 12);
+  }, 420_000);
+
+  it('the names refuse the plan they do not set', async () => {
+    const wrongPlan = await runCli(['launch', ...common, '--fit-one-cycle', '--base-lr', 'steep', '--out', join(dir, 'x')], 60_000);
+    expect(wrongPlan.code).not.toBe(0);
+    expect(wrongPlan.stderr).toContain("--base-lr steep sets fine_tune's base_lr; with --fit-one-cycle use --lr-max steep");
+    const wrongFlag = await runCli(['launch', ...common, '--lr-max', 'slide', '--out', join(dir, 'y')], 60_000);
+    expect(wrongFlag.code).not.toBe(0);
+    expect(wrongFlag.stderr).toContain("--lr-max slide sets fit_one_cycle's peak; for fine_tune use --base-lr slide");
+  });
+});
