@@ -19,7 +19,7 @@ let arch = '';
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 beforeAll(async () => {
-  await makeImageFolders(data, { classes: ['a', 'b', 'c', 'd'], trainPerClass: 100, validPerClass: 10, size: 8 });
+  await makeImageFolders(data, { classes: ['a', 'b', 'c', 'd'], trainPerClass: 100, validPerClass: 10, size: 8, pattern: 'tint' });
   arch = await writeTinyBody(join(dir, 'body'), 8);
 }, 60_000);
 
