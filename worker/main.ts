@@ -6,7 +6,7 @@
 import * as zmq from 'zeromq';
 import { hostname } from 'os';
 import * as tf from '@tensorflow/tfjs';
-import { decodeCoordMsg, encode, type CoordMsg, type StepOrder, type WorkerMsg } from '../shared/protocol';
+import { decodeCoordMsg, encode, HEARTBEAT_MS, type CoordMsg, type StepOrder, type WorkerMsg } from '../shared/protocol';
 import { selectBackend, webgpuDeviceLost } from './backend';
 import { buildNet, seedDropout } from './models';
 import { mixSeed } from '../shared/rng';
@@ -74,12 +74,14 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
     await heartbeat?.stop();
     process.exit(1);
   });
+  const orphaned = watchLauncher(log);
   try {
     await send({ type: 'hello', host: hostname(), pid: process.pid });
     for await (const frames of sock) {
       const { msg, frames: data } = decodeCoordMsg(frames);
       if (msg.type === 'stop') break;
       if (msg.type === 'welcome') {
+        clearInterval(orphaned);
         heartbeat = startHeartbeat({
           address: opts.connect,
           rank: msg.rank,
@@ -100,10 +102,26 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
     await Promise.race([send({ type: 'error', message }), new Promise((r) => setTimeout(r, 1000))]).catch(() => undefined);
     throw e;
   } finally {
+    clearInterval(orphaned);
     await heartbeat?.stop();
     await session?.allreduce.close();
     sock.close();
   }
+}
+
+/**
+ * Until the welcome starts the heartbeat thread (which then watches the launcher too), ends this
+ * worker when the process that started it is gone: a launcher killed before the coordinator ever
+ * answered must not leave its workers waiting forever.
+ */
+function watchLauncher(log: (l: string) => void): NodeJS.Timeout | undefined {
+  const launcher = Number(process.env.RINGTUNE_SUPERVISOR_PID ?? 0);
+  if (!launcher) return undefined;
+  return setInterval(() => {
+    if (process.ppid === launcher) return;
+    log(`ringtune worker: the launcher (pid ${launcher}) is gone before the coordinator answered; exiting`);
+    process.exit(1);
+  }, HEARTBEAT_MS).unref();
 }
 
 /** Carries out one order; returns the session (created by 'welcome'). */
