@@ -8,7 +8,8 @@ import { runCoordinator } from '../coordinator/run';
 import { launch } from './launch';
 import { LR_FIND_DEFAULTS, type LrFindOptions } from '../shared/lr-find';
 import { planWorkers } from './gpu-plan';
-import { generateJobKeys, jobKeysFromEnv, writeKeyFile, KEYS_ENV } from '../shared/curve';
+import { generateJobKeys, writeKeyFile, KEYS_ENV } from '../shared/curve';
+import { requireKeysBeyondLoopback } from './exposure';
 import { parseGpuList } from '../shared/gpu';
 import { findCheckpoint, readCheckpoint } from '../coordinator/checkpoint';
 import { runWorker } from '../worker/main';
@@ -56,14 +57,6 @@ interface CoordinatorFlags extends RunOptionFlags, LrFindFlags {
   world: number;
   resume?: string;
   insecure?: true;
-}
-
-/** True for ipc:// and inproc:// addresses and tcp on loopback hosts. */
-function isLoopback(address: string): boolean {
-  const m = /^tcp:\/\/(\[[^\]]+\]|[^:]+):/.exec(address);
-  if (!m) return true;
-  const host = m[1].replace(/^\[|\]$/g, '');
-  return host === 'localhost' || host.startsWith('127.') || host === '::1';
 }
 
 /** Prints an error the way every command does and sets a failing exit code. */
@@ -165,11 +158,7 @@ export function program(): Command {
       .option('--insecure', 'allow a non-loopback address without CURVE keys (anyone who can reach it can join)'),
   ).action(async (opts: CoordinatorFlags) => {
     try {
-      if (!jobKeysFromEnv() && !opts.insecure && !isLoopback(opts.bind)) {
-        throw new Error(
-          `--bind ${opts.bind} is reachable from other hosts but no CURVE keys were given: create them with 'ringtune keygen FILE' and set ${KEYS_ENV.file}=FILE for the coordinator and every worker, or pass --insecure`,
-        );
-      }
+      requireKeysBeyondLoopback({ '--bind': opts.bind }, opts.insecure === true);
       await runCoordinator({
         bind: opts.bind,
         world: opts.world,

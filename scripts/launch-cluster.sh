@@ -11,7 +11,12 @@
 # default); rank 0's log is also shown here. Ctrl-C or SIGTERM stops every task. When one task
 # fails, every other task is stopped and the script exits non-zero.
 #
+# Every task authenticates with the job's CURVE key: RINGTUNE_KEY_FILE when given (a file made by
+# `ringtune keygen`, at the same path on every host), else a fresh key written to OUT/job.key
+# (mode 600, on the shared file system) and removed when the script ends.
+#
 # Environment:
+#   RINGTUNE_KEY_FILE  the job key on every host (default: a fresh OUT/job.key)
 #   RINGTUNE_SSH   the ssh command (default: ssh -o BatchMode=yes); e.g. add -i KEY -p PORT
 #   RINGTUNE_NODE  node on the remote hosts (default: node)
 #   RINGTUNE_CLI   ringtune's cli.js on the remote hosts (default: this checkout's dist/cli/main.js)
@@ -59,12 +64,26 @@ done
 logs=$out/logs
 mkdir -p "$logs" || { echo "launch-cluster: cannot create $logs" >&2; exit 1; }
 
+made_key=
+if [ -n "${RINGTUNE_KEY_FILE:-}" ]; then
+  key=$RINGTUNE_KEY_FILE
+else
+  key=$out/job.key
+  rm -f "$key"
+  (umask 077 && node "$here/dist/cli/main.js" keygen "$key" >/dev/null) || {
+    echo "launch-cluster: cannot make a job key at $key; make one with 'ringtune keygen FILE' on the shared file system and set RINGTUNE_KEY_FILE=FILE" >&2
+    exit 1
+  }
+  made_key=$key
+  echo "launch-cluster: made a job key $key (mode 600): every task authenticates and encrypts with it (CURVE)" >&2
+fi
+
 q() { printf '%q ' "$@"; }
 # Remote side: run the task, and stop it when the ssh connection goes away (stdin closes), so
 # that killing the local ssh client stops the remote task too.
 remote_task() {
   local task
-  task="cd $(q "$cwd") && exec 3<&0 && { $(q "$node_bin" "$cli" run "$@") </dev/null 3<&- & p=\$!; { cat <&3; kill -TERM \$p; } >/dev/null 2>&1 & w=\$!; exec 3<&-; wait \$p; s=\$?; kill \$w 2>/dev/null; exit \$s; }"
+  task="cd $(q "$cwd") && exec 3<&0 && { RINGTUNE_KEY_FILE=$(q "$key") $(q "$node_bin" "$cli" run "$@") </dev/null 3<&- & p=\$!; { cat <&3; kill -TERM \$p; } >/dev/null 2>&1 & w=\$!; exec 3<&-; wait \$p; s=\$?; kill \$w 2>/dev/null; exit \$s; }"
   printf '%s' "$task"
 }
 is_ip() { [[ $1 =~ ^[0-9]+(\.[0-9]+){3}$ || $1 == *:* ]]; }
@@ -106,7 +125,11 @@ teardown() {
   for p in "${alive[@]}"; do kill -KILL "$p" 2>/dev/null; done
   exec 9>&-
 }
-finish() { sleep 0.2; kill "$tail_pid" 2>/dev/null; wait "$tail_pid" 2>/dev/null; exit "$1"; }
+finish() {
+  sleep 0.2; kill "$tail_pid" 2>/dev/null; wait "$tail_pid" 2>/dev/null
+  [ -n "$made_key" ] && rm -f "$made_key"
+  exit "$1"
+}
 on_signal() {
   echo "launch-cluster: interrupted by $1; stopping every task" >&2
   teardown; finish "$2"

@@ -29,9 +29,18 @@ function checkKeys(k: Partial<JobKeys>, from: string): JobKeys {
   return { publicKey: k.publicKey, secretKey: k.secretKey };
 }
 
-/** Writes a key file readable by its owner only. */
+/** Writes a new key file readable by its owner only; an existing file is never overwritten (its mode could be wider). */
 export function writeKeyFile(file: string, keys: JobKeys): void {
-  writeFileSync(file, JSON.stringify(keys) + '\n', { mode: 0o600 });
+  try {
+    writeFileSync(file, JSON.stringify(keys) + '\n', { mode: 0o600, flag: 'wx' });
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    throw new Error(
+      code === 'EEXIST'
+        ? `${file} exists: remove it first (a key file is never overwritten)`
+        : `cannot write ${file}: ${(e as Error).message}`,
+    );
+  }
 }
 
 /** The job keys from the environment (pair or key file), or null when none are given. */

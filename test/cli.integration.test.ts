@@ -2,7 +2,7 @@
  * The command line as a user runs it: `ringtune launch` with real child processes. Bad input must
  * end in a clear message naming the culprit and a non-zero exit, never a hang.
  */
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync, existsSync, copyFileSync, readdirSync } from 'fs';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync, existsSync, copyFileSync, readdirSync, readFileSync, statSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { makeImageFolders } from './helpers/images';
@@ -98,4 +98,19 @@ describe('bad input fails fast with a message naming the culprit', () => {
   });
 
   it('bad flag values', () => expectFailure(['launch', '--workers', '1', '--data', good, '--bs', '0'], /--bs/));
+});
+
+describe('ringtune keygen', () => {
+  it('writes a key pair readable by its owner only, and never overwrites a file', async () => {
+    const file = join(dir, 'job.key');
+    const made = await runCli(['keygen', file], 30_000);
+    expect(made.code).toBe(0);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({ publicKey: expect.any(String), secretKey: expect.any(String) });
+    const before = readFileSync(file, 'utf8');
+    const again = await runCli(['keygen', file], 30_000);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/job\.key exists: remove it first \(a key file is never overwritten\)/);
+    expect(readFileSync(file, 'utf8')).toBe(before);
+  });
 });

@@ -131,6 +131,13 @@ maybe('Kubernetes manifests (scripts/k8s)', () => {
     expect(container.ports[0].containerPort).toBe(Number(env.MASTER_PORT));
     expect([...container.command, ...container.args].slice(2, 3)).toEqual(['run']);
     expect(pod.restartPolicy).toBe('Never');
+    // The job key: a Secret every pod mounts (not optional: no key, no pod), owner-readable, named by RINGTUNE_KEY_FILE.
+    const keyVolume = pod.volumes.find((v: any) => v.secret);
+    expect(keyVolume.secret).toEqual({ secretName: 'ringtune-key', defaultMode: 0o400 });
+    const keyMount = container.volumeMounts.find((m: any) => m.name === keyVolume.name);
+    expect(keyMount.readOnly).toBe(true);
+    expect(env.RINGTUNE_KEY_FILE).toBe(`${keyMount.mountPath}/job.key`);
+    expect(readFileSync(join(K8S, 'job-key.sh'), 'utf8')).toMatch(/create secret generic ringtune-key --from-file=job\.key=/);
     expect(job.spec.backoffLimit).toBe(0);
     // What pod 2 of this Job discovers from the environment Kubernetes gives it.
     const t = discoverTopology({ env: { ...env, JOB_COMPLETION_INDEX: '2', HOSTNAME: `${job.metadata.name}-2` } });

@@ -92,6 +92,34 @@ maybe('ringtune run', () => {
     expect(badData.stderr).toMatch(/--data: no such folder/);
   }, 60_000);
 
+  it('refuses to reach beyond loopback without the job key unless --insecure, as the coordinator does', async () => {
+    const across = ['run', '--rank', '1', '--world', '2', '--master-addr', '198.18.0.1', '--host', '198.18.0.2', ...tiny];
+    const worker = await runCli(across, 30_000, { RINGTUNE_KEY_FILE: '' });
+    expect(worker.code).toBe(1);
+    expect(worker.stderr).toMatch(
+      /the coordinator address 198\.18\.0\.1 is reachable from other hosts but no CURVE keys were given: .*RINGTUNE_KEY_FILE=FILE .* or pass --insecure/,
+    );
+    const head = await runCli(
+      ['run', '--rank', '0', '--world', '2', '--master-addr', '127.0.0.1', '--bind-host', '0.0.0.0', ...tiny],
+      30_000,
+      {
+        RINGTUNE_KEY_FILE: '',
+      },
+    );
+    expect(head.code).toBe(1);
+    expect(head.stderr).toMatch(/--bind-host 0\.0\.0\.0 is reachable from other hosts but no CURVE keys were given/);
+    const coordinator = await runCli(['coordinator', '--bind', 'tcp://0.0.0.0:0', '--world', '1', ...tiny], 30_000, {
+      RINGTUNE_KEY_FILE: '',
+    });
+    expect(coordinator.code).toBe(1);
+    expect(coordinator.stderr).toMatch(/--bind tcp:\/\/0\.0\.0\.0:0 is reachable from other hosts but no CURVE keys were given/);
+    // --insecure lets the task past the check: it says who it is and waits for a coordinator that is not there (the timeout ends it).
+    const insecure = await runCli([...across, '--insecure'], 10_000, { RINGTUNE_KEY_FILE: '' }).catch((e: Error) => e);
+    expect(insecure).toBeInstanceOf(Error);
+    expect((insecure as Error).message).toMatch(/did not finish within[^]*topology from flags: rank 1, world 2, .*\(worker\)/);
+    expect((insecure as Error).message).not.toMatch(/no CURVE keys/);
+  }, 90_000);
+
   it('launch-cluster.sh rejects a bad hostfile line before starting anything', async () => {
     const hosts = join(dir, 'hosts');
     writeFileSync(hosts, 'node1 2\nnode2 two\n');

@@ -178,5 +178,10 @@ maybe('Slurm: scripts/slurm/ringtune.sbatch on a one-node cluster', () => {
     expect(hashes.map(([r]) => r)).toEqual([0, 1, 2]);
     expect(new Set(hashes.map(([, h]) => h)).size).toBe(1);
     for (const f of ['model.json', 'weights.bin', 'labels.json', 'metrics.jsonl']) expect(existsSync(join(out, f))).toBe(true);
+    // No key was given: the batch file made one on the shared folder, the tasks used it, and it went with the job.
+    const key = /made a job key (\S+) \(mode 600\)/.exec(job.output)?.[1];
+    expect(key).toBeDefined();
+    expect(job.output).toMatch(/^0: ringtune: coordinator on tcp:\/\/[^ ]+ \(CURVE: authenticated, encrypted\)/m);
+    expect(existsSync(key!)).toBe(false);
   }, 300_000);
 });

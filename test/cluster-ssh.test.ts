@@ -1,11 +1,12 @@
 /**
  * scripts/launch-cluster.sh against a real sshd (Debian openssh-server, key authentication) with
- * the loopback addresses 127.0.0.1 and 127.0.0.2 as two hosts: a tiny fine-tune finishes; and
- * when one remote worker is killed, the script stops every task and exits non-zero.
+ * the loopback addresses 127.0.0.1 and 127.0.0.2 as two hosts: a tiny fine-tune finishes over
+ * CURVE with the job key the script made; and when one remote worker is killed, the script stops
+ * every task and exits non-zero.
  * Runs under `npm run test:cluster` as root; skips with the reason otherwise.
  */
 import { spawn } from 'child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, existsSync, rmSync } from 'fs';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, existsSync, rmSync, statSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { makeImageFolders } from './helpers/images';
@@ -154,12 +155,17 @@ maybe('scripts/launch-cluster.sh over ssh to 127.0.0.1 and 127.0.0.2', () => {
     expect(new Set(hashes).size).toBe(1);
     expect(existsSync(join(r.out, 'model.json'))).toBe(true);
     expect(r.stderr).toMatch(/all 3 task\(s\) finished/);
+    // No key was given: the script made one, every link used it, and it is gone with the job.
+    expect(r.stderr).toMatch(/made a job key .*job\.key \(mode 600\)/);
+    expect(rankLog(r.out, 0)).toMatch(/coordinator on tcp:\/\/[^ ]+ \(CURVE: authenticated, encrypted\)/);
+    expect(existsSync(join(r.out, 'job.key'))).toBe(false);
   }, 200_000);
 
   it('tears everything down and exits non-zero when a remote worker is killed', async () => {
     let victim = 0;
     const r = await launch('killed', 50, async (out) => {
       await waitFor('the workers to be training', () => /ready on backend/.test(rankLog(out, 0)), 90_000);
+      expect(statSync(join(out, 'job.key')).mode & 0o777).toBe(0o600);
       victim = Number(/ringtune: topology from flags: rank 2, .* pid (\d+) \(worker\)/.exec(rankLog(out, 2))?.[1]);
       expect(victim).toBeGreaterThan(0);
       process.kill(victim, 'SIGKILL');

@@ -18,6 +18,7 @@ import { addRunOptions, configFromOptions, type RunOptionFlags } from '../run-op
 import { wholeFlag } from '../flags';
 import { runCoordinator } from '../../coordinator/run';
 import { withRingMalloc } from '../ring-malloc';
+import { isLoopbackHost, requireKeysBeyondLoopback } from '../exposure';
 import type { EpochInfo } from '../../coordinator/events';
 import { discoverTopology, describeTopology, firstSlurmHost, gpuIndex, type Topology, type TopologyFlags } from '../../shared/topology';
 
@@ -69,8 +70,9 @@ export function addressToward(host: string, port: number): Promise<string> {
 /** The flags of `ringtune run`: the run options and its own. */
 interface RunFlags extends RunOptionFlags, TopologyFlags {
   host?: string;
-  bindHost: string;
+  bindHost?: string;
   coordinatorOnly?: boolean;
+  insecure?: boolean;
 }
 
 /** Waits for a child process to end; resolves with a description of a failure, or null. */
@@ -131,7 +133,7 @@ async function runWorkerRank(t: Topology, host: string, gpu: number): Promise<vo
 }
 
 /** Rank 0: the coordinator here, and (unless coordinator-only) a worker as a supervised child. */
-async function runRankZero(t: Topology, f: RunFlags, host: string, gpu: number): Promise<void> {
+async function runRankZero(t: Topology, f: RunFlags & { bindHost: string }, host: string, gpu: number): Promise<void> {
   const config = configFromOptions(f);
   const world = f.coordinatorOnly ? t.world - 1 : t.world;
   if (world < 1) throw new Error('--coordinator-only needs at least 2 tasks (the coordinator and one worker)');
@@ -180,19 +182,29 @@ export function runCommand(): Command {
         '--host <address>',
         "address this task's ring listens on, reachable by the other tasks (default: the interface routing to the coordinator)",
       )
-      .option('--bind-host <address>', 'interface the coordinator binds on rank 0', '0.0.0.0')
-      .option('--coordinator-only', 'rank 0 runs no worker (the ring has WORLD - 1 workers)'),
+      .option(
+        '--bind-host <address>',
+        'interface the coordinator binds on rank 0 (default: 127.0.0.1 when the coordinator address is loopback, else 0.0.0.0)',
+      )
+      .option('--coordinator-only', 'rank 0 runs no worker (the ring has WORLD - 1 workers)')
+      .option('--insecure', 'run across hosts without CURVE keys (anyone who reaches the coordinator or a ring socket can join)'),
   ).action(async (f: RunFlags) => {
     try {
       if (f.masterPort !== undefined && f.masterPort > 65535) throw new Error(`--master-port must be at most 65535, got ${f.masterPort}`);
       const t = discoverTopology({ flags: f, env: process.env, slurmHosts });
       configFromOptions(f); // every task checks the options (and that --data is there) before anything connects
       const host = f.host ?? (await addressToward(t.masterAddr, t.masterPort));
+      // A job on one machine's loopback stays there; anything else is reachable and needs keys.
+      const bindHost = f.bindHost ?? (isLoopbackHost(t.masterAddr) ? '127.0.0.1' : '0.0.0.0');
+      requireKeysBeyondLoopback(
+        { 'the coordinator address': t.masterAddr, 'the ring host': host, ...(t.rank === 0 ? { '--bind-host': bindHost } : {}) },
+        f.insecure === true,
+      );
       const gpu = gpuIndex(t.localRank, process.env);
       const trains = t.rank !== 0 || !f.coordinatorOnly;
       const role = t.rank !== 0 ? 'worker' : trains ? 'coordinator + worker' : 'coordinator';
       console.error(describeTopology(t, { 'ring host': host, ...(trains ? { gpu } : {}), pid: process.pid }, role));
-      if (t.rank === 0) await runRankZero(t, f, host, gpu);
+      if (t.rank === 0) await runRankZero(t, { ...f, bindHost }, host, gpu);
       else await runWorkerRank(t, host, gpu);
     } catch (e) {
       console.error(`ringtune: ${(e as Error).message ?? String(e)}`);
