@@ -3,12 +3,17 @@
  * a ring and sends each the same request, collecting one reply per rank. Used by the multi-process
  * test and by `npm run bench:allreduce`. A rank that errors or dies fails the request, naming it.
  */
-import { fork, type ChildProcess } from 'child_process';
+import { fork, spawn, type ChildProcess, type StdioOptions } from 'child_process';
 import { existsSync } from 'fs';
 import { join } from 'path';
 import type { RingOptions } from '../../worker/ring/ring';
 import { withRingMalloc } from '../../cli/ring-malloc';
 import type { PeerReply, PeerRequest } from './ring-peer';
+import type { SliceRing } from '../../worker/hier/allreduce';
+import { hierPlan, type HierPlan } from '../../shared/hier-plan';
+import type { SimulatedHosts } from './sim-hosts';
+
+const PEER_STDIO: StdioOptions = ['ignore', 'inherit', 'inherit', 'ipc'];
 
 /** The compiled peer script (from sources under ts-jest, the copy tsc wrote to dist/). */
 export function peerScript(): string {
@@ -49,15 +54,58 @@ export class RingPeerGroup {
     requestTimeoutMs = 120000,
     shm?: { name: string; capacity: number; spins?: number; blockFloats?: number },
   ): Promise<RingPeerGroup> {
-    const script = peerScript();
-    const children = Array.from({ length: world }, () =>
-      fork(script, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: withRingMalloc(process.env) }),
+    const children = Array.from({ length: world }, () => fork(peerScript(), [], { stdio: PEER_STDIO, env: withRingMalloc(process.env) }));
+    return RingPeerGroup.wire(new RingPeerGroup(children, requestTimeoutMs), (rank) => ({
+      type: 'init',
+      opts: { ...opts, rank, world },
+      shm,
+    }));
+  }
+
+  /**
+   * Starts rank r on simulated host `hostOf[r]`, its ring bound to that host's address: a flat
+   * ring across the hosts, or with `hier` (a segment name prefix and capacity) the hierarchical
+   * all-reduce planned from the same layout.
+   */
+  static async startOnHosts(o: {
+    sim: SimulatedHosts;
+    hostOf: number[];
+    ring: Omit<RingOptions, 'rank' | 'world' | 'host'>;
+    hier?: { shmName: string; capacity: number };
+    requestTimeoutMs?: number;
+  }): Promise<RingPeerGroup> {
+    const world = o.hostOf.length;
+    const plan = hierPlan(o.hostOf.map(String));
+    const children = o.hostOf.map((h) => {
+      const [cmd, args] = o.sim.command(h, process.execPath, [peerScript()]);
+      return spawn(cmd, args, { stdio: PEER_STDIO, env: withRingMalloc(process.env) });
+    });
+    const group = new RingPeerGroup(children, o.requestTimeoutMs ?? 120000);
+    return RingPeerGroup.wire(
+      group,
+      (rank) => ({
+        type: 'init',
+        opts: { ...o.ring, rank, world, host: o.sim.hosts[o.hostOf[rank]].address },
+        hier: o.hier && {
+          placement: plan.placements[rank],
+          shm: { name: `${o.hier.shmName}-h${o.hostOf[rank]}`, capacity: o.hier.capacity },
+        },
+      }),
+      o.hier && plan,
     );
-    const group = new RingPeerGroup(children, requestTimeoutMs);
+  }
+
+  /** Inits every rank, then connects the flat ring (or, given a plan, every slice's ring); kills the ranks on failure. */
+  private static async wire(group: RingPeerGroup, init: (rank: number) => PeerRequest, plan?: HierPlan): Promise<RingPeerGroup> {
     try {
-      const bound = await group.request((rank) => ({ type: 'init', opts: { ...opts, rank, world }, shm }));
-      const endpoints = bound.map((r) => (r as { endpoint: string }).endpoint);
-      await group.request(() => ({ type: 'connect', endpoints }));
+      const bound = (await group.request(init)) as Extract<PeerReply, { type: 'endpoint' }>[];
+      const endpoints = bound.map((r) => r.endpoint);
+      const ringOf = (rank: number): SliceRing[] | undefined =>
+        plan?.placements[rank].owned.map((k) => {
+          const ranks = plan.ringMembers[k];
+          return { slice: k, ranks, endpoints: ranks.map((m) => bound[m].sliceEndpoints![plan.placements[m].owned.indexOf(k)]) };
+        });
+      await group.request((rank) => ({ type: 'connect', endpoints, rings: ringOf(rank) }));
     } catch (e) {
       group.kill();
       throw e;

@@ -7,18 +7,26 @@ import { Rng, mixSeed } from '../../shared/rng';
 import type { AllReduce } from '../../worker/allreduce';
 import { Ring, type RingOptions } from '../../worker/ring/ring';
 import { ShmAllReduce } from '../../worker/shm/allreduce';
+import { HierAllReduce, type SliceRing } from '../../worker/hier/allreduce';
+import type { HierPlacement } from '../../shared/hier-plan';
+
+/** A hierarchical rank's part (shared/hier-plan.ts) and its host's segment. */
+export interface PeerHier {
+  placement: HierPlacement;
+  shm: { name: string; capacity: number };
+}
 
 /** Parent -> peer. */
 export type PeerRequest =
-  | { type: 'init'; opts: RingOptions; shm?: { name: string; capacity: number; spins?: number; blockFloats?: number } }
-  | { type: 'connect'; endpoints: string[] }
+  | { type: 'init'; opts: RingOptions; shm?: { name: string; capacity: number; spins?: number; blockFloats?: number }; hier?: PeerHier }
+  | { type: 'connect'; endpoints: string[]; rings?: SliceRing[] }
   | { type: 'check'; floats: number; seed: number; tag: number; scale?: number; buckets?: number }
   | { type: 'bench'; floats: number; warmup: number; iters: number }
   | { type: 'close' };
 
 /** Peer -> parent. */
 export type PeerReply =
-  | { type: 'endpoint'; endpoint: string }
+  | { type: 'endpoint'; endpoint: string; sliceEndpoints?: string[] }
   | { type: 'connected' }
   | { type: 'result'; bits: string; bytesSent: number }
   | { type: 'timing'; seconds: number; cpu: number }
@@ -53,6 +61,12 @@ interface PeerState {
 async function handle(req: PeerRequest, state: PeerState): Promise<PeerReply> {
   if (req.type === 'init') {
     state.rank = req.opts.rank;
+    if (req.hier) {
+      const { rank, world, ...ring } = req.opts;
+      const hier = await HierAllReduce.create({ placement: req.hier.placement, shm: { ...req.hier.shm, timeoutMs: ring.timeoutMs }, ring });
+      state.ring = hier;
+      return { type: 'endpoint', endpoint: '', sliceEndpoints: hier.endpoints };
+    }
     if (req.shm) {
       state.ring = await ShmAllReduce.attach({ ...req.shm, rank: req.opts.rank, world: req.opts.world, timeoutMs: req.opts.timeoutMs });
       return { type: 'endpoint', endpoint: '' };
@@ -66,6 +80,7 @@ async function handle(req: PeerRequest, state: PeerState): Promise<PeerReply> {
   switch (req.type) {
     case 'connect':
       if (ring instanceof Ring) await ring.connect(req.endpoints);
+      if (ring instanceof HierAllReduce) await ring.connect(req.rings ?? []);
       return { type: 'connected' };
     case 'check': {
       const buf = ring.buffer(req.floats);

@@ -45,6 +45,8 @@ export interface RingOptions {
    * identical on every rank. All ranks must agree.
    */
   wire?: WireName;
+  /** How errors name a ring rank (default `rank r`), e.g. by its rank in the whole job. */
+  peerName?: (rank: number) => string;
 }
 
 /** A rank's settings after defaults, with the socket bind() opened. */
@@ -61,6 +63,7 @@ interface BoundRing {
   /** Wire code of the payload encoding (frame.ts). */
   wire: number;
   keys: JobKeys | null;
+  peerName: (rank: number) => string;
 }
 
 const DEFAULT_CHUNK_BYTES = 1 << 20;
@@ -77,8 +80,8 @@ export class Ring implements AllReduce {
   /** Outgoing copy of the segment this rank owns after the reduce-scatter (Note [zero-copy lifetimes]). */
   private staging = new Float32Array(0);
   private reduced = 0;
-  private readonly left: string;
-  private readonly right: string;
+  private left = '';
+  private right = '';
 
   /** What the left neighbour must connect to. */
   readonly endpoint: string;
@@ -86,8 +89,7 @@ export class Ring implements AllReduce {
   private constructor(private readonly bound: BoundRing) {
     const { rank, world } = bound;
     this.endpoint = bound.endpoint;
-    this.left = `rank ${(rank + world - 1) % world} (left neighbour of rank ${rank})`;
-    this.right = `rank ${(rank + 1) % world} (right neighbour of rank ${rank})`;
+    this.nameNeighbours(bound.peerName);
   }
 
   /** Binds this rank's receiving socket; `endpoint` is what the left neighbour must connect to. */
@@ -132,6 +134,7 @@ export class Ring implements AllReduce {
       ipcFile: ipc ? ipcPath(ipc) : null,
       wire: wireCode,
       keys,
+      peerName: opts.peerName ?? ((r) => `rank ${r}`),
     });
   }
 
@@ -145,8 +148,19 @@ export class Ring implements AllReduce {
     return this.reduced;
   }
 
-  /** Connects to the right neighbour, given every rank's endpoint (index = rank), and shakes hands. */
-  async connect(endpoints: string[]): Promise<void> {
+  /** How errors name the neighbours. */
+  private nameNeighbours(name: (rank: number) => string): void {
+    const { rank, world } = this.bound;
+    this.left = `${name((rank + world - 1) % world)} (left neighbour of ${name(rank)})`;
+    this.right = `${name((rank + 1) % world)} (right neighbour of ${name(rank)})`;
+  }
+
+  /**
+   * Connects to the right neighbour, given every rank's endpoint (index = rank), and shakes hands.
+   * `peerName`, when given, names the ranks in errors from now on (e.g. once their job ranks are known).
+   */
+  async connect(endpoints: string[], peerName?: (rank: number) => string): Promise<void> {
+    if (peerName) this.nameNeighbours(peerName);
     if (this.bound.world === 1) return;
     if (this.push) throw new Error(`ring: rank ${this.bound.rank} is already connected`);
     if (endpoints.length !== this.bound.world) {
