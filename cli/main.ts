@@ -208,9 +208,10 @@ export function program(): Command {
     .description('run one worker: computes gradients for the coordinator at --connect')
     .requiredOption('--connect <address>', 'the coordinator address, e.g. tcp://10.0.0.1:5555')
     .option('--host <interface>', 'interface the ring binds for other workers (tcp)', '127.0.0.1')
-    .action(async (opts: { connect: string; host: string }) => {
+    .option('--task-rank <n>', "this worker's task rank in its job: ranks are numbered by host, then by it", wholeFlag('--task-rank', 0))
+    .action(async (opts: { connect: string; host: string; taskRank?: number }) => {
       try {
-        await runWorker({ connect: opts.connect, host: opts.host });
+        await runWorker({ connect: opts.connect, host: opts.host, order: opts.taskRank });
       } catch (e) {
         fail(e);
       }

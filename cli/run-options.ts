@@ -109,7 +109,7 @@ export function addRunOptions(cmd: Command): Command {
     .addOption(
       new Option(
         '--allreduce <how>',
-        'gradient all-reduce: shared memory when every worker is on one host (auto), always shm, or the ZeroMQ ring',
+        'gradient all-reduce: auto picks shared memory on one host, the hierarchical one (shared memory within hosts, ZeroMQ rings across) when a host has several workers, else the ZeroMQ ring',
       )
         .choices(ALLREDUCE_REQUESTS)
         .default(DEFAULTS.allreduce),

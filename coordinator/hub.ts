@@ -1,6 +1,6 @@
 /**
  * The coordinator's side of the control plane: one ROUTER socket, one receive loop.
- * Workers connect, say hello and get a rank in arrival order. Every message a worker sends lands
+ * Workers connect, say hello and get a rank once all have: by host, then task rank, then arrival. Every message a worker sends lands
  * in that rank's mailbox; `gather` waits for one message of a given type from every rank and fails
  * fast (naming rank, host and pid) when a worker reports an error, disconnects, or stays silent.
  * Liveness: each worker's heartbeat thread pings from its own socket; a rank silent for
@@ -10,6 +10,7 @@
 import * as zmq from 'zeromq';
 import { serverOptions, startZapHandler, type JobKeys } from '../shared/curve';
 import { Mailbox, type Delivery } from './mailbox';
+import { rankOrder } from '../shared/hier-plan';
 import { decodeWorkerMsg, encode, ProtocolError, HEARTBEAT_MS, WORKER_SILENT_MS, type CoordMsg, type WorkerMsg } from '../shared/protocol';
 
 /** Where a worker runs, for error messages. */
@@ -22,6 +23,8 @@ export interface WorkerInfo {
 /** Everything the hub knows of one rank. */
 interface Peer {
   info: WorkerInfo;
+  /** Its task rank in the job, if it has one (Note [rank order] in shared/hier-plan.ts). */
+  order: number | null;
   /** ROUTER identity of its control socket, and of its heartbeat thread's socket once it pinged. */
   id: Buffer;
   heartbeatId: Buffer | null;
@@ -43,7 +46,7 @@ export class WorkerFailure extends Error {
 }
 
 export class WorkerHub {
-  /** Index = rank (ranks are given in hello order). */
+  /** Index = rank (in hello order until accept() numbers them). */
   private readonly peers: Peer[] = [];
   private monitor: NodeJS.Timeout | null = null;
   /** Silence counts only once workers were welcomed: their heartbeat threads start then. */
@@ -174,6 +177,7 @@ export class WorkerHub {
           }
           this.peers.push({
             info: { rank: this.peers.length, host: msg.host, pid: msg.pid },
+            order: msg.order,
             id: Buffer.from(id),
             heartbeatId: null,
             lastHeard: Date.now(),
@@ -214,7 +218,7 @@ export class WorkerHub {
     for (const { heartbeatId } of this.peers) if (heartbeatId) void this.sendRaw([heartbeatId, ...encode(msg)]);
   }
 
-  /** Waits until `world` workers have said hello. */
+  /** Waits until `world` workers have said hello, and numbers them by host (Note [rank order] in shared/hier-plan.ts). */
   async accept(timeoutMs: number): Promise<WorkerInfo[]> {
     if (this.peers.length < this.world) {
       await new Promise<void>((resolve, reject) => {
@@ -234,6 +238,12 @@ export class WorkerHub {
         };
       });
     }
+    const numbered = rankOrder(this.peers.map((p) => ({ host: p.info.host, order: p.order }))).map((i) => this.peers[i]);
+    numbered.forEach((p, rank) => {
+      p.info.rank = rank;
+      p.mailbox = new Mailbox(`rank ${rank}`); // nothing but the hello arrived yet
+    });
+    this.peers.splice(0, this.peers.length, ...numbered);
     return this.peers.map((p) => p.info);
   }
 

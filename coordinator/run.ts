@@ -3,8 +3,6 @@
  * identical, wire the ring, run the plan, save the model. Rank 0 serializes the final model; the
  * coordinator writes the files (it owns the output folder).
  */
-import { randomBytes } from 'crypto';
-import { chooseAllReduce } from '../shared/allreduce-choice';
 import { mkdirSync, rmSync } from 'fs';
 import { writeFileAtomic } from '../shared/files';
 import { join } from 'path';
@@ -12,6 +10,7 @@ import { scanImageFolders, describeSkipped } from '../shared/data/folders';
 import { fineTunePlan, fitOneCyclePlan, ONE_CYCLE_DEFAULTS, type Phase } from '../shared/plan';
 import { DEFAULTS, type RunConfig } from '../shared/config';
 import { WorkerHub, WorkerFailure } from './hub';
+import { wireAllReduce } from './wiring';
 import { fit } from './fit';
 import { tablePrinter, progressBarCallback } from './console-callbacks';
 import { metricsLog } from './metrics-log';
@@ -130,18 +129,8 @@ export async function runCoordinator(o: CoordinatorOptions): Promise<RunSummary>
     log(
       `ringtune: ${o.world} worker(s) ready on backend ${first.backend}; ${config.arch} (${config.pretrained ? `pretrained body from ${config.pretrained}` : 'random init'}), ${first.params} parameters in ${first.groups} groups, identical initial weights`,
     );
-    const allreduce = chooseAllReduce(
-      config.allreduce,
-      ready.map((r) => r.msg),
-      config.gradDtype,
-    );
-    log(
-      `ringtune: gradients all-reduced ${allreduce.kind === 'shm' ? 'through shared memory' : `over the ZeroMQ ring (${config.gradDtype} on the wire)`}: ${allreduce.reason}`,
-    );
     await o.onRing?.(ready.map((r) => r.msg.ringEndpoint));
-    const shmName = `/ringtune-${process.pid}-${randomBytes(6).toString('hex')}`;
-    await hub.broadcast(() => ({ type: 'ring', endpoints: ready.map((r) => r.msg.ringEndpoint), allreduce: allreduce.kind, shmName }));
-    await hub.gather('ringReady', timeoutMs);
+    await wireAllReduce(hub, { config, ready: ready.map((r) => r.msg), timeoutMs, log });
 
     const sampling = { nTrain: dataset.train.length, nValid: dataset.valid.length, bs: config.bs, seed: config.seed };
     // A resumed run already trains with the LR its lr_find picked (the checkpoint's config holds it).

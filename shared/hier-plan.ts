@@ -51,3 +51,29 @@ export function hierPlan(hostOf: string[]): HierPlan {
   });
   return { placements, ringMembers };
 }
+
+/** What a worker says when it connects: its host's name and its task rank in the job, if any. */
+export interface Arrival {
+  host: string;
+  order: number | null;
+}
+
+/**
+ * Note [rank order]: which arrival becomes which rank. Ranks are numbered host by host (hosts in
+ * order of their lowest task rank, then by name), and within a host by task rank, then arrival.
+ * The hierarchical all-reduce sums each host's ranks first, so which ranks share a host decides
+ * the summation order: numbering by host keeps that (and so every bit of a run) independent of
+ * which worker happened to connect first. Returns, for each rank, the index of its arrival.
+ */
+export function rankOrder(arrivals: Arrival[]): number[] {
+  const first = new Map<string, number>();
+  for (const a of arrivals) first.set(a.host, Math.min(first.get(a.host) ?? Infinity, a.order ?? Infinity));
+  const key = (i: number) => arrivals[i];
+  return arrivals
+    .map((_, i) => i)
+    .sort((i, j) => {
+      const [a, b] = [key(i), key(j)];
+      if (a.host !== b.host) return first.get(a.host)! - first.get(b.host)! || (a.host < b.host ? -1 : 1);
+      return (a.order ?? Infinity) - (b.order ?? Infinity) || i - j;
+    });
+}

@@ -9,10 +9,11 @@ import { pack, unpack } from 'msgpackr';
 import type { RunConfig } from './config';
 import type { Item } from './data/folders';
 import { ALLREDUCE_KINDS } from './allreduce-choice';
+import type { HierPlacement } from './hier-plan';
 import { anyNumber, arrayOf, count, failingField, finite, flag, integer, isMap, mapOf, nullable, oneOf, record, text } from './schema';
 import type { Check, Fields, RecordOf } from './schema';
 
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 /** Liveness (see Note [liveness] in worker/heartbeat.ts): ping interval, and silences after which a peer counts as dead. */
 export const HEARTBEAT_MS = 250;
 export const WORKER_SILENT_MS = 4000;
@@ -22,7 +23,8 @@ export const MAX_HEADER_BYTES = 64 * 1024 * 1024;
 
 /** Worker -> coordinator: each message's fields and their checks (the types below derive from these). */
 const WORKER_MESSAGES = {
-  hello: { host: text, pid: count },
+  /** `order`: the worker's task rank in its job, when it has one (ranks are numbered by host, then by it). */
+  hello: { host: text, pid: count, order: nullable(integer) },
   ready: {
     ringEndpoint: text,
     weightsHash: text,
@@ -34,6 +36,8 @@ const WORKER_MESSAGES = {
     shmUnavailable: text,
   },
   ringReady: {},
+  /** Hierarchical all-reduce: the endpoints of this rank's slice rings, one per owned slice. */
+  hierBound: { endpoints: arrayOf(text) },
   stepDone: {
     step: integer,
     loss: anyNumber,
@@ -52,6 +56,17 @@ const WORKER_MESSAGES = {
   error: { message: text },
 } satisfies Record<string, Fields>;
 
+/** A rank's part of the hierarchical all-reduce (shared/hier-plan.ts). */
+const hierPlacement: Check<HierPlacement> = record({
+  host: count,
+  hosts: count,
+  localRank: count,
+  localWorld: count,
+  slices: count,
+  owned: arrayOf(count),
+  hostRanks: arrayOf(count),
+});
+
 /** Dataset indices of one batch. */
 const indices = arrayOf(count);
 const item: Check<Item> = record({ file: text, label: count });
@@ -65,7 +80,10 @@ const COORD_MESSAGES = {
     items: arrayOf(item),
     validItems: arrayOf(item),
   },
-  ring: { endpoints: arrayOf(text), allreduce: oneOf(ALLREDUCE_KINDS), shmName: text },
+  /** The all-reduce to join; `hier`: this rank's part of the hierarchical one (else null), `shmName` its host's segment. */
+  ring: { endpoints: arrayOf(text), allreduce: oneOf(ALLREDUCE_KINDS), shmName: text, hier: nullable(hierPlacement) },
+  /** Hierarchical all-reduce: each owned slice's ring, its members' ranks and endpoints in host order. */
+  hierRings: { rings: arrayOf(record({ slice: count, ranks: arrayOf(count), endpoints: arrayOf(text) })) },
   /** What to compute (and prefetch next: null after an epoch's last step) with which hyper-parameters. */
   step: {
     step: integer,

@@ -1,6 +1,6 @@
 /** The coordinator's choice between shared memory, the hierarchical all-reduce and the ZeroMQ ring, and the hierarchical plan. */
 import { chooseAllReduce } from '../shared/allreduce-choice';
-import { hierPlan } from '../shared/hier-plan';
+import { hierPlan, rankOrder } from '../shared/hier-plan';
 
 const on = (n: number, host = 'h/boot', shmUnavailable = '') => Array.from({ length: n }, () => ({ host, shmUnavailable }));
 
@@ -105,5 +105,33 @@ describe('hierPlan', () => {
       }
     }
     expect(() => hierPlan([])).toThrow(/no ranks/);
+  });
+});
+
+describe('rankOrder', () => {
+  test('numbers ranks host by host, hosts by their lowest task rank, then by task rank within a host', () => {
+    // Arrivals: b/3, a/1, b/2, a/0 -> a (lowest task rank 0) first: a/0, a/1, then b/2, b/3.
+    const arrivals = [
+      { host: 'b', order: 3 },
+      { host: 'a', order: 1 },
+      { host: 'b', order: 2 },
+      { host: 'a', order: 0 },
+    ];
+    expect(rankOrder(arrivals)).toEqual([3, 1, 2, 0]);
+    // Any arrival order of the same workers gives the same numbering (by arrival index mapped back to the worker).
+    const shuffled = [2, 0, 3, 1].map((i) => arrivals[i]);
+    expect(rankOrder(shuffled).map((i) => shuffled[i])).toEqual(rankOrder(arrivals).map((i) => arrivals[i]));
+  });
+
+  test('without task ranks: hosts by name, arrival order within a host (one host: plain arrival order)', () => {
+    expect(
+      rankOrder([
+        { host: 'y', order: null },
+        { host: 'x', order: null },
+        { host: 'y', order: null },
+        { host: 'x', order: null },
+      ]),
+    ).toEqual([1, 3, 0, 2]);
+    expect(rankOrder([0, 1, 2].map(() => ({ host: 'h', order: null })))).toEqual([0, 1, 2]);
   });
 });

@@ -71,6 +71,26 @@ describe('protocol', () => {
     );
   });
 
+  it("checks a rank's part of the hierarchical all-reduce and its rings", () => {
+    const hier = { host: 1, hosts: 2, localRank: 0, localWorld: 2, slices: 2, owned: [0], hostRanks: [2, 3] };
+    const ring = (h: unknown) => coord({ type: 'ring', endpoints: [], allreduce: 'hier', shmName: '/x-h1', hier: h });
+    expect(ring(hier)).not.toThrow();
+    expect(ring(null)).not.toThrow();
+    expect(ring({ ...hier, owned: [-1] })).toThrow(
+      /field 'hier' must be null or a map with host .*owned \(an array, each item a whole number >= 0\)/,
+    );
+    expect(ring(undefined)).toThrow(/field 'hier'/);
+    const rings = (r: unknown) => coord({ type: 'hierRings', rings: [r] });
+    expect(rings({ slice: 0, ranks: [0, 2], endpoints: ['tcp://a:1', 'tcp://b:2'] })).not.toThrow();
+    expect(rings({ slice: 0, ranks: [0, 2], endpoints: [1] })).toThrow(/field 'rings'/);
+    expect(() => decodeWorkerMsg([pack({ v: PROTOCOL_VERSION, type: 'hierBound', endpoints: 'tcp://a:1' })], 'x')).toThrow(
+      /field 'endpoints'/,
+    );
+    expect(() => decodeWorkerMsg([pack({ v: PROTOCOL_VERSION, type: 'hello', host: 'h', pid: 1, order: 1.5 })], 'x')).toThrow(
+      /field 'order' must be null or an integer/,
+    );
+  });
+
   it('checks the arrays nested in validate and welcome orders', () => {
     const batches = (indices: unknown[], real: unknown) => coord({ type: 'validate', epoch: 0, batches: [{ indices, real }] });
     expect(batches([0, 1], 2)).not.toThrow();

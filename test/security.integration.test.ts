@@ -93,7 +93,7 @@ async function pushIntoRing(endpoints: string[], optionSets: Record<string, unkn
 }
 
 const forged = (): Buffer[][] => [
-  [pack({ v: PROTOCOL_VERSION, type: 'hello', host: 'intruder', pid: 1 })],
+  [pack({ v: PROTOCOL_VERSION, type: 'hello', host: 'intruder', pid: 1, order: 0 })],
   [
     pack({
       v: PROTOCOL_VERSION,

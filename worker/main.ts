@@ -15,7 +15,8 @@ import type { RunConfig } from '../shared/config';
 import { BatchLoader } from './data/loader';
 import { Ring } from './ring/ring';
 import { hostKey } from './ring/endpoint';
-import { ShmAllReduce } from './shm/allreduce';
+import { HierAllReduce } from './hier/allreduce';
+import { joinAllReduce } from './join';
 import { shmUnavailable } from './shm/native';
 import { segmentLayout } from './shm/layout';
 import type { AllReduce } from './allreduce';
@@ -31,6 +32,8 @@ export interface WorkerOptions {
   connect: string;
   /** Interface the ring binds for other workers (tcp); defaults to loopback. */
   host?: string;
+  /** This worker's task rank in its job (`ringtune run`): the coordinator numbers ranks by host, then by it. */
+  order?: number;
   log?: (line: string) => void;
 }
 
@@ -50,7 +53,7 @@ interface Session {
   replica: Replica;
   /** Bound at welcome; used for the gradients unless the coordinator picks shared memory. */
   ring: Ring;
-  /** What the replica sums with: the ring, or the shared-memory all-reduce. */
+  /** What the replica sums with: the ring, shared memory or the hierarchical all-reduce (worker/join.ts). */
   allreduce: AllReduce;
   train: BatchLoader;
   valid: BatchLoader;
@@ -76,7 +79,7 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
   });
   const orphaned = watchLauncher(log);
   try {
-    await send({ type: 'hello', host: hostname(), pid: process.pid });
+    await send({ type: 'hello', host: hostname(), pid: process.pid, order: opts.order ?? null });
     for await (const frames of sock) {
       const { msg, frames: data } = decodeCoordMsg(frames);
       if (msg.type === 'stop') break;
@@ -171,18 +174,19 @@ async function handle(msg: CoordMsg, frames: Buffer[], s: Session | null, link: 
     }
     case 'ring': {
       const sess = need(s, msg.type);
-      if (msg.allreduce === 'shm') {
-        sess.allreduce = await ShmAllReduce.attach({
-          rank: sess.rank,
-          world: sess.world,
-          name: msg.shmName,
-          capacity: shmCapacity(sess.replica.net),
-        });
-        sess.replica.useAllReduce(sess.allreduce);
-        await sess.ring.close();
-      } else {
-        await sess.ring.connect(msg.endpoints);
-      }
+      const { rank, world, ring, replica, config } = sess;
+      const ringOptions = { host: opts.host, keys, wire: config.gradDtype };
+      const joined = await joinAllReduce(msg, { rank, world, ring, capacity: shmCapacity(replica.net), ringOptions });
+      if (joined.allreduce !== ring) replica.useAllReduce(joined.allreduce);
+      sess.allreduce = joined.allreduce;
+      await send(joined.reply);
+      return sess;
+    }
+    case 'hierRings': {
+      const sess = need(s, msg.type);
+      if (!(sess.allreduce instanceof HierAllReduce))
+        throw new Error(`the coordinator sent the hierarchical rings, but this worker joined the ${sess.allreduce.kind} all-reduce`);
+      await sess.allreduce.connect(msg.rings);
       await send({ type: 'ringReady' });
       return sess;
     }

@@ -8,7 +8,8 @@
  *   coordinator (a CPU-only head task), and the ring then has WORLD - 1 workers.
  * - any other rank: a worker connecting to MASTER_ADDR:MASTER_PORT, also as a child process
  *   (glibc takes the ring's malloc settings only at process start).
- * Ring ranks are given by the coordinator in arrival order; the task rank only picks the role.
+ * The coordinator numbers the training ranks by host, then by task rank (so with tasks placed host
+ * by host, as srun and launch-cluster.sh place them, a training rank is its task rank).
  * The worker's GPU follows LOCAL_RANK and is passed on as RINGTUNE_GPU.
  */
 import { Command } from 'commander';
@@ -101,7 +102,7 @@ function superviseWorker(
   gpu: number,
   rank: number,
 ): { child: ChildProcess; done: Promise<string | null>; stop: () => void } {
-  const child = spawn(process.execPath, [CLI, 'worker', '--connect', connect, '--host', host], {
+  const child = spawn(process.execPath, [CLI, 'worker', '--connect', connect, '--host', host, '--task-rank', String(rank)], {
     env: { ...withRingMalloc(process.env), RINGTUNE_GPU: String(gpu), RINGTUNE_SUPERVISOR_PID: String(process.pid) },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
