@@ -7,19 +7,30 @@
  * Peers that are not installed are skipped, so it also runs ringtune alone.
  *
  *   npm run bench:allreduce -- --ranks 2,4 --sizes 1,16,100
+ *   npm run bench:allreduce -- --hosts 2 --per-host 2 --sizes 16,100   # across simulated hosts (bench-allreduce-hosts.ts)
  */
 import { spawn, spawnSync } from 'child_process';
 import { Command } from 'commander';
-import { createServer } from 'net';
 import { join } from 'path';
 import { addIntoJs, addIntoWasm, hasWasmSimd } from '../worker/reduce/add';
 import { RingPeerGroup } from '../test/helpers/ring-peer-group';
 import { shmNative } from '../worker/shm/native';
 import { WIRE_NAMES, type WireName } from '../worker/ring/frame';
-
-const PYTHON = '/usr/bin/python3';
-const MIB = 2 ** 20;
-const PEER_TIMEOUT_MS = 600000;
+import { freePort } from '../test/helpers/cluster-daemons';
+import { benchAcrossHosts } from './bench-allreduce-hosts';
+import {
+  benchGroup,
+  printResults,
+  row,
+  collectJsonLines,
+  GLOO_SCRIPT,
+  MIB,
+  PEER_TIMEOUT_MS,
+  pyArgs,
+  pyEnv,
+  PYTHON,
+  type Timings,
+} from './allreduce-bench-parts';
 
 interface Options {
   ranks: number[];
@@ -31,28 +42,9 @@ interface Options {
   add: boolean;
   shmSpins?: number;
   shmBlock?: number;
-}
-
-/** Per size in MiB: mean seconds per all-reduce (the slowest rank's) and CPU seconds per all-reduce (all ranks). */
-type Timings = Map<number, { seconds: number; cpu: number }>;
-
-/** Folds one rank's measurement into the per-size result. */
-function addRank(out: Timings, mib: number, seconds: number, cpu: number): void {
-  const prev = out.get(mib) ?? { seconds: 0, cpu: 0 };
-  out.set(mib, { seconds: Math.max(prev.seconds, seconds), cpu: prev.cpu + cpu });
-}
-
-/** Timed iterations per size: about 256 MiB of buffer per rank, at least 3, at most 40. */
-function itersFor(mib: number): number {
-  return Math.max(3, Math.min(40, Math.round(256 / mib)));
-}
-
-/**
- * Untimed iterations first, the same for every implementation: as many as timed ones, at least 5.
- * Node ranks need a few dozen small calls before their times settle (JIT and allocator warm-up).
- */
-function warmupFor(mib: number): number {
-  return Math.max(5, itersFor(mib));
+  hosts?: number;
+  perHost: number;
+  linkMbit?: number;
 }
 
 function parseList(flag: string, ok: (x: number) => boolean, what: string) {
@@ -76,68 +68,13 @@ async function runRingtune(world: number, transport: Transport, o: Options): Pro
         }
       : undefined;
   const ring = { transport: transport === 'shm' ? ('auto' as const) : transport, chunkBytes: o.chunkBytes, wire: o.wire, timeoutMs: 60000 };
-  const group = await RingPeerGroup.start(world, ring, PEER_TIMEOUT_MS, shm);
-  const out: Timings = new Map();
-  try {
-    for (const mib of o.sizes) {
-      const floats = Math.floor((mib * MIB) / 4);
-      const replies = await group.request(() => ({ type: 'bench', floats, warmup: warmupFor(mib), iters: itersFor(mib) }));
-      for (const r of replies) addRank(out, mib, (r as { seconds: number }).seconds, (r as { cpu: number }).cpu);
-    }
-  } finally {
-    await group.close();
-  }
-  return out;
+  return benchGroup(await RingPeerGroup.start(world, ring, PEER_TIMEOUT_MS, shm), o.sizes);
 }
-
-/** Runs processes that print JSON lines {mib, seconds, cpu}; returns the per-size result. */
-function collectJsonLines(procs: ReturnType<typeof spawn>[], what: string): Promise<Timings> {
-  const out: Timings = new Map();
-  const timer = setTimeout(() => procs.forEach((p) => p.kill()), PEER_TIMEOUT_MS);
-  return Promise.all(
-    procs.map(
-      (p) =>
-        new Promise<void>((resolve, reject) => {
-          let buf = '';
-          let err = '';
-          p.stdout!.on('data', (d: Buffer) => (buf += d.toString()));
-          p.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-          p.on('exit', (code) => {
-            if (code !== 0) return reject(new Error(`${what} exited with code ${code}: ${err.trim().split('\n').slice(-3).join(' | ')}`));
-            // mpirun may interleave ranks' lines, so pick out every JSON object rather than every line.
-            for (const m of buf.match(/\{[^{}]*\}/g) ?? []) {
-              const { mib, seconds, cpu } = JSON.parse(m) as { mib: number; seconds: number; cpu: number };
-              addRank(out, mib, seconds, cpu);
-            }
-            resolve();
-          });
-        }),
-    ),
-  ).then(
-    () => (clearTimeout(timer), out),
-    (e) => (clearTimeout(timer), procs.forEach((p) => p.kill()), Promise.reject(e)),
-  );
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
-
-const pyArgs = (o: Options) => [o.sizes.join(','), o.sizes.map(itersFor).join(','), o.sizes.map(warmupFor).join(',')];
-const pyEnv = { ...process.env, OMP_NUM_THREADS: '1', PYTHONUNBUFFERED: '1' };
 
 async function runGloo(world: number, o: Options): Promise<Timings> {
-  const script = join(__dirname, '..', '..', 'scripts', 'bench_allreduce_gloo.py');
   const port = await freePort();
   const procs = Array.from({ length: world }, (_, rank) =>
-    spawn(PYTHON, [script, ...pyArgs(o)], {
+    spawn(PYTHON, [GLOO_SCRIPT, ...pyArgs(o.sizes)], {
       env: {
         ...pyEnv,
         RANK: String(rank),
@@ -169,7 +106,7 @@ function runMpi(world: number, o: Options, btl: string): Promise<Timings> {
     'lo',
     PYTHON,
     script,
-    ...pyArgs(o),
+    ...pyArgs(o.sizes),
   ];
   return collectJsonLines([spawn('mpirun', args, { env: pyEnv })], `mpirun (btl ${btl})`);
 }
@@ -208,11 +145,6 @@ function addBench(): void {
   }
 }
 
-function row(cells: (string | number)[]): string {
-  const widths = [6, 8, 16, 10, 12, 12, 12, 24];
-  return cells.map((c, i) => String(c).padStart(widths[i])).join(' ');
-}
-
 async function main(): Promise<void> {
   const o = new Command()
     .description('ringtune all-reduce vs gloo and Open MPI on this host')
@@ -238,6 +170,9 @@ async function main(): Promise<void> {
     .option('--wire <dtype>', `ringtune ring payload encoding: ${WIRE_NAMES.join(', ')} (shm moves fp32 in place)`, 'f32')
     .option('--shm-spins <n>', 'shm: busy-wait iterations before sleeping (default: by cores)', (v) => Number(v))
     .option('--shm-block <floats>', 'shm: floats per pipelined block (default: by cores)', (v) => Number(v))
+    .option('--hosts <n>', 'simulate this many hosts (network namespaces; root): hierarchical vs flat ring vs gloo', (v) => Number(v))
+    .option('--per-host <n>', 'with --hosts: ranks per host', (v) => Number(v), 2)
+    .option('--link-mbit <n>', "with --hosts: rate-limit each host's link (Mbit/s)", (v) => Number(v))
     .option('--no-peers', 'run ringtune alone')
     .option('--add', 'also measure the summation kernels')
     .parse(process.argv)
@@ -251,6 +186,13 @@ async function main(): Promise<void> {
   if (!(WIRE_NAMES as readonly string[]).includes(o.wire)) throw new Error(`--wire must be one of ${WIRE_NAMES.join(', ')}, got ${o.wire}`);
   if (!(o.chunkBytes >= 4)) throw new Error(`--chunk-bytes must be at least 4, got ${o.chunkBytes}`);
 
+  if (o.hosts !== undefined) {
+    if (!(Number.isInteger(o.hosts) && o.hosts >= 2)) throw new Error(`--hosts must be a whole number >= 2, got ${o.hosts}`);
+    if (!(Number.isInteger(o.perHost) && o.perHost >= 1)) throw new Error(`--per-host must be a whole number >= 1, got ${o.perHost}`);
+    if (o.linkMbit !== undefined && !(o.linkMbit > 0)) throw new Error(`--link-mbit must be positive, got ${o.linkMbit}`);
+    const gloo = o.peers && available(PYTHON, ['-c', 'import torch.distributed']);
+    return benchAcrossHosts({ ...o, hosts: o.hosts, gloo });
+  }
   if (o.add) addBench();
   const gloo = o.peers && available(PYTHON, ['-c', 'import torch.distributed']);
   const mpi = o.peers && available('mpirun', ['--version']) && available(PYTHON, ['-c', 'import mpi4py, numpy']);
@@ -267,25 +209,7 @@ async function main(): Promise<void> {
     if (mpi) runs.push(['open mpi (tcp)', () => runMpi(world, o, 'tcp,self')], ['open mpi (shm)', () => runMpi(world, o, 'vader,self')]);
     const results: [string, Timings | Error][] = [];
     for (const [name, run] of runs) results.push([name, await run().catch((e: Error) => e)]);
-    const ours = results[0][1];
-    for (const mib of o.sizes) {
-      for (const [name, t] of results) {
-        if (t instanceof Error) {
-          if (mib === o.sizes[0]) console.log(row([world, '', name, 'failed:', '', '', '', '']) + ' ' + t.message);
-          continue;
-        }
-        const { seconds: s, cpu } = t.get(mib)!;
-        const algbw = (mib * MIB) / s / 1e9;
-        const busbw = (algbw * 2 * (world - 1)) / world;
-        const ratio =
-          ours instanceof Error || name === results[0][0]
-            ? `(busbw ${(busbw / copy).toFixed(2)} of memcpy)`
-            : `x${(s / ours.get(mib)!.seconds).toFixed(2)}`;
-        console.log(
-          row([world, `${mib} MiB`, name, (s * 1e3).toFixed(2), algbw.toFixed(2), busbw.toFixed(2), (cpu * 1e3).toFixed(1), ratio]),
-        );
-      }
-    }
+    printResults(world, world, o.sizes, results, (bw: number) => `(busbw ${(bw / copy).toFixed(2)} of memcpy)`);
   }
 }
 

@@ -30,6 +30,11 @@ function apt(args: string[]): boolean {
  */
 export function missingTools(binaries: string[], packages: string[]): string | null {
   if (!CLUSTER_TESTS) return 'cluster tests run with `npm run test:cluster` (RINGTUNE_CLUSTER_TESTS=1)';
+  return systemToolsMissing(binaries, packages);
+}
+
+/** missingTools without the cluster-test switch (for benchmarks a user starts on purpose). */
+export function systemToolsMissing(binaries: string[], packages: string[]): string | null {
   if (process.platform !== 'linux') return `needs Linux, this is ${process.platform}`;
   if (process.getuid?.() !== 0) return 'needs root (it starts system daemons)';
   const missing = () => binaries.filter((b) => !onPath(b));

@@ -14,7 +14,7 @@
  */
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'child_process';
 import { readdirSync, readlinkSync } from 'fs';
-import { missingTools, waitFor } from './cluster-daemons';
+import { missingTools, systemToolsMissing, waitFor } from './cluster-daemons';
 
 /** The test network: host i is 198.18.0.(i+1). */
 const SUBNET = '198.18.0';
@@ -35,9 +35,16 @@ export interface LinkShape {
   rateMbit?: number;
 }
 
-/** Why simulated hosts cannot be made here, or null when they can (installs iproute2 and util-linux if missing, as root). */
-export function simHostsUnavailable(): string | null {
-  return missingTools(['ip', 'unshare', 'nsenter', 'setpriv'], ['iproute2', 'util-linux']);
+/**
+ * Why simulated hosts cannot be made here, or null when they can (installs iproute2 and util-linux
+ * if missing, as root). Tests ask with `forTests` (they also need `npm run test:cluster`).
+ */
+export function simHostsUnavailable(forTests = true): string | null {
+  const tools: [string[], string[]] = [
+    ['ip', 'unshare', 'nsenter', 'setpriv', 'tc'],
+    ['iproute2', 'util-linux'],
+  ];
+  return forTests ? missingTools(...tools) : systemToolsMissing(...tools);
 }
 
 /** Runs a command, throwing with its stderr on failure. */
