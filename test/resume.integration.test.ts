@@ -60,6 +60,20 @@ it('a run killed at a random step and resumed ends bitwise identical to an unint
   expect(readFileSync(join(broken, 'weights.bin')).equals(readFileSync(join(straight, 'weights.bin')))).toBe(true);
 });
 
+it('launch --max-restarts: a worker killed mid-run, the job restarts from the newest checkpoint and ends bitwise identical', async () => {
+  const straight = join(dir, 'straight');
+  if (!existsSync(join(straight, 'weights.bin'))) expect((await runCli(['launch', ...runArgs(straight)], 180_000)).code).toBe(0);
+  const out = join(dir, 'restarted');
+  const run = startLaunch(['--max-restarts', '2', ...runArgs(out)]);
+  await waitForSteps(join(out, 'metrics.jsonl'), 3 + Math.floor(Math.random() * 6));
+  const victim = childrenOf(run.proc.pid!, 'worker')[1];
+  process.kill(victim, 'SIGKILL');
+  expect(await run.exit).toBe(0);
+  expect(run.output()).toMatch(new RegExp(`restart 1/2 from .*step-\\d+ after: a worker \\(pid ${victim}\\) exited with signal SIGKILL`));
+  expect(run.output()).toMatch(/resuming from .*step-\d+/);
+  expect(readFileSync(join(out, 'weights.bin')).equals(readFileSync(join(straight, 'weights.bin')))).toBe(true);
+}, 300_000);
+
 it('a checkpoint write killed half-way leaves the previous checkpoint whole and loadable', async () => {
   const root = join(dir, 'ckpts');
   // A child process writes large checkpoints in a loop; we SIGKILL it while a temporary folder exists.
