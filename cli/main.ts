@@ -12,7 +12,8 @@ import { generateJobKeys, writeKeyFile, KEYS_ENV } from '../shared/curve';
 import { requireKeysBeyondLoopback } from './exposure';
 import { parseGpuList } from '../shared/gpu';
 import { findCheckpoint, readCheckpoint } from '../coordinator/checkpoint';
-import { runWorker } from '../worker/main';
+import { runWorker, RunAborted } from '../worker/main';
+import { EXIT_JOB_FAILED } from '../shared/protocol';
 import { scheduleCommand } from './commands/schedule';
 import { runCommand } from './commands/run';
 import { evaluateCommand } from './commands/evaluate';
@@ -214,6 +215,7 @@ export function program(): Command {
         await runWorker({ connect: opts.connect, host: opts.host, order: opts.taskRank });
       } catch (e) {
         fail(e);
+        if (e instanceof RunAborted && e.final) process.exitCode = EXIT_JOB_FAILED;
       }
     });
 

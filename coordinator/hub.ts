@@ -11,14 +11,10 @@ import * as zmq from 'zeromq';
 import { serverOptions, startZapHandler, type JobKeys } from '../shared/curve';
 import { Mailbox, type Delivery } from './mailbox';
 import { rankOrder } from '../shared/hier-plan';
-import { decodeWorkerMsg, encode, ProtocolError, HEARTBEAT_MS, WORKER_SILENT_MS, type CoordMsg, type WorkerMsg } from '../shared/protocol';
+import { WorkerFailure, type WorkerInfo } from './failure';
 
-/** Where a worker runs, for error messages. */
-export interface WorkerInfo {
-  rank: number;
-  host: string;
-  pid: number;
-}
+export { WorkerFailure, type WorkerInfo };
+import { decodeWorkerMsg, encode, ProtocolError, HEARTBEAT_MS, WORKER_SILENT_MS, type CoordMsg, type WorkerMsg } from '../shared/protocol';
 
 /** Everything the hub knows of one rank. */
 interface Peer {
@@ -33,17 +29,16 @@ interface Peer {
   mailbox: Mailbox<WorkerMsg>;
 }
 
+/** How the hub logs, authenticates, and says whether a failure ends the job for good. */
+export interface HubOptions {
+  log?: (line: string) => void;
+  keys?: JobKeys | null;
+  /** A failure is followed by a restart (`ringtune run --max-restarts`): the aborts tell the workers so. */
+  restartable?: boolean;
+}
+
 /** How long a normal close may take to deliver the last 'stop' messages. */
 const CLOSE_LINGER_MS = 2000;
-
-export class WorkerFailure extends Error {
-  constructor(
-    message: string,
-    readonly rank: number | null,
-  ) {
-    super(message);
-  }
-}
 
 export class WorkerHub {
   /** Index = rank (in hello order until accept() numbers them). */
@@ -52,6 +47,7 @@ export class WorkerHub {
   /** Silence counts only once workers were welcomed: their heartbeat threads start then. */
   private watching = false;
   private failure: WorkerFailure | null = null;
+  private readonly refused = new Set<string>();
   private helloWaiter: (() => void) | null = null;
   private closed = false;
   private sendChain: Promise<void> = Promise.resolve();
@@ -60,15 +56,12 @@ export class WorkerHub {
     private readonly sock: zmq.Router,
     readonly world: number,
     private readonly log: (line: string) => void,
+    private readonly restartable: boolean,
   ) {}
 
   /** Binds the control socket and starts the receive loop. */
-  static async bind(
-    address: string,
-    world: number,
-    log: (line: string) => void = (l) => console.error(l),
-    keys: JobKeys | null = null,
-  ): Promise<WorkerHub> {
+  static async bind(address: string, world: number, o: HubOptions = {}): Promise<WorkerHub> {
+    const { log = (l: string) => console.error(l), keys = null } = o;
     if (keys) await startZapHandler(keys, log);
     const sock = new zmq.Router({ linger: 0, mandatory: true, ...(keys ? serverOptions(keys) : {}) });
     try {
@@ -77,7 +70,7 @@ export class WorkerHub {
       sock.close();
       throw new Error(`cannot bind the coordinator to ${address}: ${(e as Error).message}`);
     }
-    const hub = new WorkerHub(sock, world, log);
+    const hub = new WorkerHub(sock, world, log, o.restartable === true);
     hub.watchDisconnects();
     hub.monitor = setInterval(() => hub.checkSilence(), HEARTBEAT_MS);
     void hub.receiveLoop();
@@ -142,7 +135,7 @@ export class WorkerHub {
     }
     p.heartbeatId = Buffer.from(id);
     p.lastHeard = Date.now();
-    const reply: CoordMsg = this.failure ? { type: 'abort', reason: this.failure.message } : { type: 'heartbeat' };
+    const reply: CoordMsg = this.failure ? this.abort(this.failure.message) : { type: 'heartbeat' };
     this.sendRaw([id, ...encode(reply)]);
   }
 
@@ -172,7 +165,9 @@ export class WorkerHub {
             continue;
           }
           if (this.peers.length >= this.world) {
-            this.log(`ringtune: refused worker ${msg.host}:${msg.pid}: all ${this.world} ranks are taken`);
+            const who = `${msg.host}:${msg.pid}`;
+            if (!this.refused.has(who)) this.log(`ringtune: refused worker ${who}: all ${this.world} ranks are taken`);
+            this.refused.add(who); // a worker says hello on every (re)connection: say it once
             continue;
           }
           this.peers.push({
@@ -189,7 +184,7 @@ export class WorkerHub {
         }
         const p = this.peers[rank];
         p.lastHeard = Date.now();
-        if (msg.type === 'heartbeat') continue;
+        if (msg.type === 'heartbeat' || msg.type === 'hello') continue;
         if (msg.type === 'stepDone') p.lastStep = msg.step;
         if (msg.type === 'error') {
           this.fail(new WorkerFailure(`${this.describe(rank)} failed: ${msg.message}`, rank));
@@ -209,9 +204,14 @@ export class WorkerHub {
     for (const p of this.peers) p.mailbox.rejectAll(err);
   }
 
+  /** The abort order: whether a restart follows is the launcher's to say (restartable). */
+  private abort(reason: string): CoordMsg {
+    return { type: 'abort', reason, final: !this.restartable };
+  }
+
   /** Tells every heartbeat thread to end its worker now (Note [liveness]). */
   private abortHeartbeats(reason: string): void {
-    this.toHeartbeats({ type: 'abort', reason });
+    this.toHeartbeats(this.abort(reason));
   }
 
   private toHeartbeats(msg: CoordMsg): void {
@@ -281,13 +281,14 @@ export class WorkerHub {
     return Promise.all(Array.from({ length: this.world }, (_, r) => this.next(r, type, timeoutMs)));
   }
 
-  /** Tells every worker to stop (or, after a failure, to abort at once) and closes the socket. */
+  /** Tells every worker to stop (or, after a failure, to abort, on both its sockets) and closes the socket. */
   async close(reason: string, failed = false): Promise<void> {
     if (this.closed) return;
     if (failed && !this.failure) this.failure = new WorkerFailure(reason, null);
     this.closed = true;
     if (this.monitor) clearInterval(this.monitor);
-    for (const { id } of this.peers) void this.sendRaw([id, ...encode({ type: 'stop', reason })]);
+    const last: CoordMsg = this.failure ? this.abort(this.failure.message) : { type: 'stop', reason };
+    for (const { id } of this.peers) void this.sendRaw([id, ...encode(last)]);
     // A finished run tells the heartbeat threads too, so the silence that follows is not a death (Note [liveness]).
     if (this.failure) this.abortHeartbeats(this.failure.message);
     else this.toHeartbeats({ type: 'stop', reason });

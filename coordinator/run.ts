@@ -44,6 +44,8 @@ export interface CoordinatorOptions {
   /** Called (and awaited) with every worker's ring endpoint before the ring is wired (tests attack them). */
   onRing?: (endpoints: string[]) => void | Promise<void>;
   timeoutMs?: number;
+  /** A failure will be followed by a restart (ringtune run --max-restarts): the workers' abort says so. */
+  restartable?: boolean;
 }
 
 /** What a finished run leaves behind. */
@@ -107,7 +109,7 @@ export async function runCoordinator(o: CoordinatorOptions): Promise<RunSummary>
   if (!resumed) rmSync(join(config.out, 'metrics.jsonl'), { force: true });
 
   const keys = jobKeysFromEnv();
-  const hub = await WorkerHub.bind(o.bind, o.world, log, keys);
+  const hub = await WorkerHub.bind(o.bind, o.world, { log, keys, restartable: o.restartable });
   o.onListening?.(hub.endpoint);
   let reason = 'run finished';
   let failed = false;

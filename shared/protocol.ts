@@ -18,6 +18,8 @@ export const PROTOCOL_VERSION = 3;
 export const HEARTBEAT_MS = 250;
 export const WORKER_SILENT_MS = 4000;
 export const COORDINATOR_SILENT_MS = 3000;
+/** A worker's exit status when the coordinator ended the job for good: a supervisor must not restart it. */
+export const EXIT_JOB_FAILED = 76;
 /** Largest header we accept: guards against hostile or corrupt input. */
 export const MAX_HEADER_BYTES = 64 * 1024 * 1024;
 
@@ -101,7 +103,8 @@ const COORD_MESSAGES = {
   checkpoint: { step: integer },
   restore: { phase: integer, freezeTo: count, adamStep: count },
   stop: { reason: text },
-  abort: { reason: text },
+  /** The run failed; `final`: no restart follows (the worker exits with EXIT_JOB_FAILED, else it may be restarted). */
+  abort: { reason: text, final: flag },
   heartbeat: {},
 } satisfies Record<string, Fields>;
 

@@ -2,7 +2,9 @@
  * A real one-node Slurm cluster (munged, slurmctld, slurmd from Debian's slurm-wlm and munge) on
  * this machine, configured in a temporary folder. scripts/slurm/ringtune.sbatch is submitted as
  * written, with the job sized to 3 tasks on this node: its `srun ... ringtune run` starts the
- * coordinator and 3 training ranks, which finish a tiny fine-tune with identical final weights.
+ * coordinator and 3 training ranks, which finish a tiny fine-tune with identical final weights; and
+ * with --max-restarts, a task's worker killed mid-run is survived: the job ends with the weights
+ * of an uninterrupted run.
  * Runs under `npm run test:cluster` as root; skips with the reason otherwise.
  */
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, existsSync, rmSync, chmodSync } from 'fs';
@@ -12,6 +14,7 @@ import { randomBytes } from 'crypto';
 import { makeImageFolders } from './helpers/images';
 import { CLI } from './helpers/cli';
 import { Daemon, freePort, missingTools, run, waitFor } from './helpers/cluster-daemons';
+import { childrenOf, waitForSteps } from './helpers/procs';
 
 const REPO = join(__dirname, '..');
 const SBATCH = join(REPO, 'scripts', 'slurm', 'ringtune.sbatch');
@@ -109,38 +112,44 @@ maybe('Slurm: scripts/slurm/ringtune.sbatch on a one-node cluster', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  /** Submits the sbatch file as written (sized by sbatch options) and waits for the job's end state. */
-  async function submit(
-    options: string[],
-    args: string[],
-    extraEnv: NodeJS.ProcessEnv,
-  ): Promise<{ state: string; exit: string; output: string }> {
+  /** Submits the sbatch file as written (sized by sbatch options); returns the job id and its output file. */
+  function start(options: string[], args: string[], extraEnv: NodeJS.ProcessEnv): { id: string; output: string } {
     const output = join(dir, `job-${Date.now()}.out`);
     const id = run('sbatch', ['--parsable', `--output=${output}`, ...options, SBATCH, ...args], { ...env, ...extraEnv }, 30_000)
       .trim()
       .split(';')[0];
+    return { id, output };
+  }
+
+  /** Waits for a job's end state; returns it with the job's output. */
+  async function end(job: { id: string; output: string }): Promise<{ state: string; exit: string; output: string }> {
     let state = '';
     let exit = '';
     await waitFor(
-      `Slurm job ${id} to end`,
+      `Slurm job ${job.id} to end`,
       () => {
-        const info = run('scontrol', ['show', 'job', id], env, 10_000);
+        const info = run('scontrol', ['show', 'job', job.id], env, 10_000);
         state = /JobState=(\S+)/.exec(info)?.[1] ?? '';
         exit = /\bExitCode=(\S+)/.exec(info)?.[1] ?? '';
         return !['PENDING', 'CONFIGURING', 'RUNNING', 'COMPLETING', ''].includes(state);
       },
-      180_000,
+      240_000,
       500,
     );
-    return { state, exit, output: existsSync(output) ? readFileSync(output, 'utf8') : '' };
+    return { state, exit, output: existsSync(job.output) ? readFileSync(job.output, 'utf8') : '' };
   }
+
+  /** Submits and waits for the end state. */
+  const submit = (options: string[], args: string[], extraEnv: NodeJS.ProcessEnv) => end(start(options, args, extraEnv));
+
+  // This node has no GPU and fewer cores than tasks: size the job to it, the script is unchanged.
+  const threeTasks = ['--nodes=1', '--ntasks=3', '--gpus-per-task=0', '--cpus-per-task=1', '--overcommit'];
 
   it('srun -n 3: each task finds its rank from Slurm; coordinator + 3 training ranks finish with identical weights', async () => {
     const out = join(dir, 'out');
     const port = await freePort();
-    // This node has no GPU and fewer cores than tasks: size the job to it, the script is unchanged.
     const job = await submit(
-      ['--nodes=1', '--ntasks=3', '--gpus-per-task=0', '--cpus-per-task=1', '--overcommit'],
+      threeTasks,
       [
         '--data',
         join(dir, 'data'),
@@ -184,4 +193,37 @@ maybe('Slurm: scripts/slurm/ringtune.sbatch on a one-node cluster', () => {
     expect(job.output).toMatch(/^0: ringtune: coordinator on tcp:\/\/[^ ]+ \(CURVE: authenticated, encrypted\)/m);
     expect(existsSync(key!)).toBe(false);
   }, 300_000);
+
+  it("--max-restarts: one task's worker killed mid-run, every rank restarts from the newest checkpoint, the weights equal an uninterrupted run's", async () => {
+    const data = join(dir, 'data-restart');
+    await makeImageFolders(data, { classes: ['a', 'b'], trainPerClass: 48, validPerClass: 4, size: 16 });
+    // 96 images over 3 ranks at bs 8: 4 steps per epoch, 8 in all, a checkpoint every 2.
+    const args = (out: string) => [
+      ...['--data', data, '--size', '16', '--bs', '8', '--backend', 'wasm', '--no-pretrained', '--epochs', '2', '--freeze-epochs', '0'],
+      ...['--checkpoint-every', '2', '--max-restarts', '2', '--out', out],
+    ];
+    const jobEnv = async () => ({ RINGTUNE: `${process.execPath} ${CLI}`, MASTER_PORT: String(await freePort()) });
+    const straight = await submit(threeTasks, args(join(dir, 'straight')), await jobEnv());
+    if (straight.state !== 'COMPLETED') throw new Error(`the uninterrupted job ended ${straight.state}:\n${straight.output}`);
+
+    const out = join(dir, 'restarted');
+    const job = start(threeTasks, args(out), await jobEnv());
+    await waitForSteps(join(out, 'metrics.jsonl'), 3, 180_000);
+    const task = Number(/^2: ringtune: topology from slurm: rank 2, .* pid (\d+) \(worker\)$/m.exec(readFileSync(job.output, 'utf8'))?.[1]);
+    const [victim] = childrenOf(task, 'worker');
+    expect(victim).toBeGreaterThan(0);
+    process.kill(victim, 'SIGKILL');
+    const ended = await end(job);
+    if (ended.state !== 'COMPLETED' || ended.exit !== '0:0') throw new Error(`job ended ${ended.state} (${ended.exit}):\n${ended.output}`);
+    expect(ended.output).toMatch(
+      new RegExp(
+        `^0: ringtune run: restart 1/2 from .*step-\\d+ after: worker rank 2 \\(host ${hostname()}, pid ${victim}, last finished step \\d+\\)`,
+        'm',
+      ),
+    );
+    expect(ended.output).toMatch(
+      new RegExp(`^2: ringtune run: the worker of rank 2 \\(pid ${victim}\\) exited with signal SIGKILL; restarting it \\(1/2\\)$`, 'm'),
+    );
+    expect(readFileSync(join(out, 'weights.bin')).equals(readFileSync(join(dir, 'straight', 'weights.bin')))).toBe(true);
+  }, 600_000);
 });

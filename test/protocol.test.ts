@@ -126,12 +126,16 @@ describe('heartbeat thread', () => {
     await router.bind('tcp://127.0.0.1:*');
     let aborted: (reason: string) => void = () => undefined;
     const abort = new Promise<string>((r) => (aborted = r));
-    const beat = startHeartbeat({ address: router.lastEndpoint!, rank: 3, onAbort: (reason) => aborted(reason) });
+    const beat = startHeartbeat({
+      address: router.lastEndpoint!,
+      rank: 3,
+      onAbort: (reason, final) => aborted(`${reason} (final: ${final})`),
+    });
     try {
       const [id, ...frames] = await router.receive();
       expect(decodeWorkerMsg(frames, 'the heartbeat').msg).toEqual({ v: PROTOCOL_VERSION, type: 'heartbeat', rank: 3, pid: process.pid });
-      await router.send([id, ...encode({ type: 'abort', reason: 'rank 1 died' })]);
-      expect(await abort).toBe('the coordinator aborted the run: rank 1 died');
+      await router.send([id, ...encode({ type: 'abort', reason: 'rank 1 died', final: true })]);
+      expect(await abort).toBe('the coordinator aborted the run: rank 1 died (final: true)');
     } finally {
       await beat.stop();
       router.close();

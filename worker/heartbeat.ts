@@ -26,10 +26,10 @@ let lastAnswer = Date.now();
 let ending = false;
 let finished = false;
 let killer = null;
-function end(reason) {
+function end(reason, final = false) {
   if (ending) return;
   ending = true;
-  parentPort.postMessage({ abort: reason });
+  parentPort.postMessage({ abort: reason, final });
   killer = setTimeout(() => {
     writeSync(2, 'ringtune worker rank ' + rank + ': ' + reason + '; main thread unresponsive, killing the process\\n');
     process.kill(process.pid, 'SIGKILL');
@@ -49,7 +49,7 @@ parentPort.on('message', (m) => { if (m === 'stop') { ending = true; clearInterv
       try { msg = unpack(frame); } catch { continue; }
       if (!msg || msg.v !== version) continue;
       lastAnswer = Date.now();
-      if (msg.type === 'abort') end('the coordinator aborted the run: ' + String(msg.reason));
+      if (msg.type === 'abort') end('the coordinator aborted the run: ' + String(msg.reason), msg.final === true);
       if (msg.type === 'stop' && !finished) { finished = true; parentPort.postMessage({ finished: String(msg.reason) }); }
     }
   } catch {}
@@ -61,11 +61,11 @@ export interface Heartbeat {
   stop(): Promise<void>;
 }
 
-/** Starts pinging the coordinator as `rank`; calls onAbort (on the main thread) when the run must end. */
+/** Starts pinging the coordinator as `rank`; calls onAbort (on the main thread) when the run must end (`final`: the coordinator said no restart follows). */
 export function startHeartbeat(o: {
   address: string;
   rank: number;
-  onAbort: (reason: string) => void;
+  onAbort: (reason: string, final: boolean) => void;
   /** The coordinator closed normally: nothing more will come (the worker's own 'stop' may still be on its way). */
   onFinished?: () => void;
   curve?: Record<string, unknown>;
@@ -87,8 +87,8 @@ export function startHeartbeat(o: {
       curve: o.curve,
     },
   });
-  thread.on('message', (m: { abort?: string; finished?: string }) => {
-    if (m.abort) o.onAbort(m.abort);
+  thread.on('message', (m: { abort?: string; final?: boolean; finished?: string }) => {
+    if (m.abort) o.onAbort(m.abort, m.final === true);
     else if (m.finished !== undefined) o.onFinished?.();
   });
   thread.unref();

@@ -6,7 +6,7 @@
 import * as zmq from 'zeromq';
 import { hostname } from 'os';
 import * as tf from '@tensorflow/tfjs';
-import { decodeCoordMsg, encode, HEARTBEAT_MS, type CoordMsg, type StepOrder, type WorkerMsg } from '../shared/protocol';
+import { decodeCoordMsg, encode, EXIT_JOB_FAILED, HEARTBEAT_MS, type CoordMsg, type StepOrder, type WorkerMsg } from '../shared/protocol';
 import { selectBackend, webgpuDeviceLost } from './backend';
 import { buildNet, seedDropout } from './models';
 import { mixSeed } from '../shared/rng';
@@ -59,14 +59,30 @@ interface Session {
   valid: BatchLoader;
 }
 
-/** Runs one worker until the coordinator says stop. Throws (after telling the coordinator) on failure. */
+/** The coordinator ended the run after a failure elsewhere; `final`: it will not restart the job (exit with EXIT_JOB_FAILED). */
+export class RunAborted extends Error {
+  constructor(
+    message: string,
+    readonly final: boolean,
+  ) {
+    super(message);
+  }
+}
+
+/** Runs one worker until the coordinator says stop. Throws (after telling the coordinator) on failure, RunAborted on its abort. */
 export async function runWorker(opts: WorkerOptions): Promise<void> {
   const log = opts.log ?? ((l: string) => console.error(l));
   const keys = jobKeysFromEnv();
   const curve = keys ? clientOptions(keys) : undefined;
   const sock = new zmq.Dealer({ linger: 0, receiveHighWaterMark: 0, ...curve });
   sock.connect(opts.connect);
-  const send = (msg: WorkerMsg, frames: Uint8Array[] = []) => sock.send(encode(msg, frames));
+  // One send at a time (zeromq.js allows one pending send per socket): hellos may go out on their own.
+  let outbox: Promise<void> = Promise.resolve();
+  const send = (msg: WorkerMsg, frames: Uint8Array[] = []) => {
+    const sent = outbox.then(() => sock.send(encode(msg, frames)));
+    outbox = sent.catch(() => undefined);
+    return sent;
+  };
   const link: Link = { send, opts, log, keys };
   let session: Session | null = null;
   let heartbeat: Heartbeat | null = null;
@@ -79,20 +95,27 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
   });
   const orphaned = watchLauncher(log);
   try {
-    await send({ type: 'hello', host: hostname(), pid: process.pid, order: opts.order ?? null });
+    // Hello again on every connection until welcomed: a coordinator restarted at the same address
+    // (ringtune run --max-restarts) must hear from a worker that said hello to the one before.
+    const hello: WorkerMsg = { type: 'hello', host: hostname(), pid: process.pid, order: opts.order ?? null };
+    const helloAgain = () => void send(hello).catch(() => undefined);
+    sock.events.on('connect', helloAgain);
+    await send(hello);
     for await (const frames of sock) {
       const { msg, frames: data } = decodeCoordMsg(frames);
       if (msg.type === 'stop') break;
+      if (msg.type === 'abort') throw new RunAborted(`the coordinator aborted the run: ${msg.reason}`, msg.final);
       if (msg.type === 'welcome') {
         clearInterval(orphaned);
+        sock.events.off('connect', helloAgain);
         heartbeat = startHeartbeat({
           address: opts.connect,
           rank: msg.rank,
           curve,
-          onAbort: (reason) => {
+          onAbort: (reason, final) => {
             log(`ringtune worker rank ${msg.rank}: ${reason}; exiting`);
             // Stop the heartbeat thread first: exiting with its socket open crashes libzmq's teardown.
-            void heartbeat?.stop().finally(() => process.exit(1));
+            void heartbeat?.stop().finally(() => process.exit(final ? EXIT_JOB_FAILED : 1));
           },
           // A lost 'stop' must not leave this loop waiting: closing the socket ends it normally.
           onFinished: () => setTimeout(() => sock.closed || sock.close(), FINISHED_GRACE_MS).unref(),
@@ -102,7 +125,8 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
     }
   } catch (e) {
     const message = (e as Error).message ?? String(e);
-    await Promise.race([send({ type: 'error', message }), new Promise((r) => setTimeout(r, 1000))]).catch(() => undefined);
+    if (!(e instanceof RunAborted))
+      await Promise.race([send({ type: 'error', message }), new Promise((r) => setTimeout(r, 1000))]).catch(() => undefined);
     throw e;
   } finally {
     clearInterval(orphaned);

@@ -10,21 +10,17 @@
  *   (glibc takes the ring's malloc settings only at process start).
  * The coordinator numbers the training ranks by host, then by task rank (so with tasks placed host
  * by host, as srun and launch-cluster.sh place them, a training rank is its task rank).
- * The worker's GPU follows LOCAL_RANK and is passed on as RINGTUNE_GPU.
+ * The worker's GPU follows LOCAL_RANK and is passed on as RINGTUNE_GPU. With --max-restarts K,
+ * a failure of any rank restarts every rank from the newest checkpoint, up to K times (cli/run-task.ts).
  */
 import { Command } from 'commander';
-import { spawn, execFileSync, type ChildProcess } from 'child_process';
+import { execFileSync } from 'child_process';
 import { createSocket } from 'dgram';
 import { addRunOptions, configFromOptions, type RunOptionFlags } from '../run-options';
 import { wholeFlag } from '../flags';
-import { runCoordinator } from '../../coordinator/run';
-import { withRingMalloc } from '../ring-malloc';
+import { runRankZero, WorkerSupervisor } from '../run-task';
 import { isLoopbackHost, requireKeysBeyondLoopback } from '../exposure';
-import type { EpochInfo } from '../../coordinator/events';
 import { discoverTopology, describeTopology, firstSlurmHost, gpuIndex, type Topology, type TopologyFlags } from '../../shared/topology';
-
-/** The CLI entry this process runs (also right inside a one-file bundle, where ../cli does not exist). */
-const CLI = process.argv[1];
 
 /** A ZeroMQ tcp address (IPv6 hosts in brackets). */
 function tcp(host: string, port: number): string {
@@ -74,93 +70,16 @@ interface RunFlags extends RunOptionFlags, TopologyFlags {
   bindHost?: string;
   coordinatorOnly?: boolean;
   insecure?: boolean;
+  maxRestarts: number;
 }
 
-/** Waits for a child process to end; resolves with a description of a failure, or null. */
-function exited(proc: ChildProcess, name: string): Promise<string | null> {
-  return new Promise((resolve) => {
-    proc.on('error', (e) => resolve(`${name} could not start: ${e.message}`));
-    proc.on('exit', (code, signal) =>
-      resolve(code === 0 ? null : `${name} (pid ${proc.pid}) exited with ${signal ? `signal ${signal}` : `code ${code}`}`),
-    );
-  });
-}
-
-/** Each ring rank's weight hash after an epoch: lets a job's log show that all tasks hold the same model. */
-export function weightsLine(e: EpochInfo): string {
-  return `ringtune run: weights after ${e.phase.name} epoch ${e.epoch}: ${e.rankHashes.map((h, r) => `rank ${r} ${h}`).join(', ')}`;
-}
-
-/**
- * Starts this task's worker as a supervised child: glibc reads the ring's malloc settings
- * (Note [frame memory] in cli/ring-malloc.ts) only at process start, and the child ends by itself
- * if this task dies. SIGINT/SIGTERM to the task reach the child; `stop` undoes that and ends it.
- */
-function superviseWorker(
-  connect: string,
-  host: string,
-  gpu: number,
-  rank: number,
-): { child: ChildProcess; done: Promise<string | null>; stop: () => void } {
-  const child = spawn(process.execPath, [CLI, 'worker', '--connect', connect, '--host', host, '--task-rank', String(rank)], {
-    env: { ...withRingMalloc(process.env), RINGTUNE_GPU: String(gpu), RINGTUNE_SUPERVISOR_PID: String(process.pid) },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  const done = exited(child, `the worker of rank ${rank}`);
-  const onSignal = (signal: NodeJS.Signals) => {
-    child.kill(signal);
-    console.error(`ringtune run: rank ${rank} stopped by ${signal}`);
-    process.exit(signal === 'SIGINT' ? 130 : 143);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  const stop = () => {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-  };
-  return { child, done, stop };
-}
-
-/** A worker rank: its worker as a supervised child; fails with the child. */
-async function runWorkerRank(t: Topology, host: string, gpu: number): Promise<void> {
-  const w = superviseWorker(tcp(t.masterAddr, t.masterPort), host, gpu, t.rank);
-  try {
-    const failure = await w.done;
-    if (failure) throw new Error(failure);
-  } finally {
-    w.stop();
-  }
-}
-
-/** Rank 0: the coordinator here, and (unless coordinator-only) a worker as a supervised child. */
-async function runRankZero(t: Topology, f: RunFlags & { bindHost: string }, host: string, gpu: number): Promise<void> {
-  const config = configFromOptions(f);
+/** Rank 0: the coordinator on MASTER_PORT and, unless coordinator-only, a worker of its own. */
+function rankZero(t: Topology, f: RunFlags & { bindHost: string }, host: string, gpu: number): Promise<void> {
   const world = f.coordinatorOnly ? t.world - 1 : t.world;
   if (world < 1) throw new Error('--coordinator-only needs at least 2 tasks (the coordinator and one worker)');
-  const bind = tcp(f.bindHost, t.masterPort);
   const local = tcp(f.bindHost === '0.0.0.0' ? '127.0.0.1' : f.bindHost === '::' ? '::1' : f.bindHost, t.masterPort);
-  // The worker starts now, not once the coordinator listens: its hello then reaches the
-  // coordinator about when the other tasks' do (ZeroMQ queues it until the bind).
-  const worker = f.coordinatorOnly ? null : superviseWorker(local, host, gpu, 0);
-  const childDone = worker ? worker.done : Promise.resolve(null);
-  try {
-    // A worker that dies before the coordinator hears of it (e.g. before its hello) ends rank 0 at once.
-    const childFailed = childDone.then((failure) => (failure ? failure : new Promise<never>(() => undefined)));
-    const outcome = await Promise.race([
-      runCoordinator({
-        bind,
-        world,
-        config,
-        callbacks: [{ afterEpoch: ({ epochDone: e }) => void (e && console.error(weightsLine(e))) }],
-      }).then(() => null),
-      childFailed,
-    ]);
-    const failure = outcome ?? (await childDone);
-    if (failure) throw new Error(failure);
-  } finally {
-    worker?.stop();
-  }
+  const coordinator = { bind: tcp(f.bindHost, t.masterPort), world, config: configFromOptions(f) };
+  return runRankZero(coordinator, f.coordinatorOnly ? null : { connect: local, host, gpu, rank: 0 }, f.maxRestarts);
 }
 
 /** `ringtune run [run options]`. */
@@ -188,7 +107,13 @@ export function runCommand(): Command {
         'interface the coordinator binds on rank 0 (default: 127.0.0.1 when the coordinator address is loopback, else 0.0.0.0)',
       )
       .option('--coordinator-only', 'rank 0 runs no worker (the ring has WORLD - 1 workers)')
-      .option('--insecure', 'run across hosts without CURVE keys (anyone who reaches the coordinator or a ring socket can join)'),
+      .option('--insecure', 'run across hosts without CURVE keys (anyone who reaches the coordinator or a ring socket can join)')
+      .option(
+        '--max-restarts <k>',
+        'when any rank fails, every rank restarts from the newest checkpoint, up to K times (torchrun --max-restarts); give every task the same K',
+        wholeFlag('--max-restarts', 0),
+        0,
+      ),
   ).action(async (f: RunFlags) => {
     try {
       if (f.masterPort !== undefined && f.masterPort > 65535) throw new Error(`--master-port must be at most 65535, got ${f.masterPort}`);
@@ -205,8 +130,8 @@ export function runCommand(): Command {
       const trains = t.rank !== 0 || !f.coordinatorOnly;
       const role = t.rank !== 0 ? 'worker' : trains ? 'coordinator + worker' : 'coordinator';
       console.error(describeTopology(t, { 'ring host': host, ...(trains ? { gpu } : {}), pid: process.pid }, role));
-      if (t.rank === 0) await runRankZero(t, { ...f, bindHost }, host, gpu);
-      else await runWorkerRank(t, host, gpu);
+      if (t.rank === 0) await rankZero(t, { ...f, bindHost }, host, gpu);
+      else await new WorkerSupervisor({ connect: tcp(t.masterAddr, t.masterPort), host, gpu, rank: t.rank }, f.maxRestarts).run();
     } catch (e) {
       console.error(`ringtune: ${(e as Error).message ?? String(e)}`);
       process.exitCode = 1;
