@@ -200,7 +200,7 @@ export class WorkerHub {
   private fail(err: WorkerFailure): void {
     if (this.failure) return;
     this.failure = err;
-    this.abortHeartbeats(err.message);
+    this.toHeartbeats(this.abort(err.message));
     for (const p of this.peers) p.mailbox.rejectAll(err);
   }
 
@@ -209,11 +209,7 @@ export class WorkerHub {
     return { type: 'abort', reason, final: !this.restartable };
   }
 
-  /** Tells every heartbeat thread to end its worker now (Note [liveness]). */
-  private abortHeartbeats(reason: string): void {
-    this.toHeartbeats(this.abort(reason));
-  }
-
+  /** Sends every heartbeat thread `msg`: an abort ends its worker now (Note [liveness]). */
   private toHeartbeats(msg: CoordMsg): void {
     for (const { heartbeatId } of this.peers) if (heartbeatId) void this.sendRaw([heartbeatId, ...encode(msg)]);
   }
@@ -290,8 +286,7 @@ export class WorkerHub {
     const last: CoordMsg = this.failure ? this.abort(this.failure.message) : { type: 'stop', reason };
     for (const { id } of this.peers) void this.sendRaw([id, ...encode(last)]);
     // A finished run tells the heartbeat threads too, so the silence that follows is not a death (Note [liveness]).
-    if (this.failure) this.abortHeartbeats(this.failure.message);
-    else this.toHeartbeats({ type: 'stop', reason });
+    this.toHeartbeats(last);
     await Promise.race([this.sendChain, new Promise((r) => setTimeout(r, 1000))]);
     // A resolved send is only queued: with linger 0 a busy machine could drop 'stop' on close, and
     // the workers would wait out the heartbeat silence and end as if the coordinator had died.

@@ -103,3 +103,18 @@ export function startHeartbeat(o: {
     },
   };
 }
+
+/**
+ * Until the welcome starts the heartbeat thread (which then watches the launcher too), ends this
+ * worker when the process that started it is gone: a launcher killed before the coordinator ever
+ * answered must not leave its workers waiting forever.
+ */
+export function watchLauncher(log: (l: string) => void): NodeJS.Timeout | undefined {
+  const launcher = Number(process.env.RINGTUNE_SUPERVISOR_PID ?? 0);
+  if (!launcher) return undefined;
+  return setInterval(() => {
+    if (process.ppid === launcher) return;
+    log(`ringtune worker: the launcher (pid ${launcher}) is gone before the coordinator answered; exiting`);
+    process.exit(1);
+  }, HEARTBEAT_MS).unref();
+}

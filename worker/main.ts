@@ -6,7 +6,7 @@
 import * as zmq from 'zeromq';
 import { hostname } from 'os';
 import * as tf from '@tensorflow/tfjs';
-import { decodeCoordMsg, encode, EXIT_JOB_FAILED, HEARTBEAT_MS, type CoordMsg, type StepOrder, type WorkerMsg } from '../shared/protocol';
+import { decodeCoordMsg, encode, EXIT_JOB_FAILED, type CoordMsg, type StepOrder, type WorkerMsg } from '../shared/protocol';
 import { selectBackend, webgpuDeviceLost } from './backend';
 import { buildNet, seedDropout } from './models';
 import { mixSeed } from '../shared/rng';
@@ -21,7 +21,7 @@ import { shmUnavailable } from './shm/native';
 import { segmentLayout } from './shm/layout';
 import type { AllReduce } from './allreduce';
 import { Replica } from './replica';
-import { startHeartbeat, type Heartbeat } from './heartbeat';
+import { startHeartbeat, watchLauncher, type Heartbeat } from './heartbeat';
 import { clientOptions, jobKeysFromEnv, type JobKeys } from '../shared/curve';
 
 /** How long a worker waits for its own 'stop' after its heartbeat heard that the run finished. */
@@ -134,21 +134,6 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
     await session?.allreduce.close();
     sock.close();
   }
-}
-
-/**
- * Until the welcome starts the heartbeat thread (which then watches the launcher too), ends this
- * worker when the process that started it is gone: a launcher killed before the coordinator ever
- * answered must not leave its workers waiting forever.
- */
-function watchLauncher(log: (l: string) => void): NodeJS.Timeout | undefined {
-  const launcher = Number(process.env.RINGTUNE_SUPERVISOR_PID ?? 0);
-  if (!launcher) return undefined;
-  return setInterval(() => {
-    if (process.ppid === launcher) return;
-    log(`ringtune worker: the launcher (pid ${launcher}) is gone before the coordinator answered; exiting`);
-    process.exit(1);
-  }, HEARTBEAT_MS).unref();
 }
 
 /** Carries out one order; returns the session (created by 'welcome'). */
