@@ -2,6 +2,7 @@
 /** The `ringtune` command line: launch, coordinator, worker and the tools around training. */
 import { Command } from 'commander';
 import { cpus } from 'os';
+import { resolve } from 'path';
 import { addRunOptions, configFromOptions, type RunOptionFlags } from './run-options';
 import { flagParser, positiveFlag, wholeFlag } from './flags';
 import { runCoordinator } from '../coordinator/run';
@@ -155,16 +156,20 @@ export function program(): Command {
       .description('run the coordinator: schedules, shards and orders every step; workers connect to --bind')
       .requiredOption('--bind <address>', 'control address, e.g. tcp://0.0.0.0:5555')
       .requiredOption('--world <n>', 'number of workers', wholeFlag('--world', 1))
-      .option('--resume <dir>', 'continue a run exactly from a checkpoint (or a run folder: its newest); run options are taken from it')
+      .option(
+        '--resume <dir>',
+        'continue a run from a checkpoint (or a run folder: its newest); run options are taken from it but --out; another --world resizes it',
+      )
       .option('--insecure', 'allow a non-loopback address without CURVE keys (anyone who can reach it can join)'),
-  ).action(async (opts: CoordinatorFlags) => {
+  ).action(async (opts: CoordinatorFlags, cmd: Command) => {
     try {
       requireKeysBeyondLoopback({ '--bind': opts.bind }, opts.insecure === true);
+      const out = cmd.getOptionValueSource('out') === 'cli' ? resolve(opts.out) : undefined;
       await runCoordinator({
         bind: opts.bind,
         world: opts.world,
         lrFind: opts.lrFind ? { startLr: opts.startLr, endLr: opts.endLr, numIt: opts.numIt, stopDiv: opts.stopDiv } : undefined,
-        ...(opts.resume ? { resume: opts.resume } : { config: configFromOptions(opts) }),
+        ...(opts.resume ? { resume: opts.resume, out } : { config: configFromOptions(opts) }),
       });
     } catch (e) {
       fail(e);
@@ -185,19 +190,24 @@ export function program(): Command {
 
   prog
     .command('resume <dir>')
-    .description('continue an interrupted run exactly from its newest checkpoint (same number of workers)')
+    .description(
+      'continue an interrupted run from its newest checkpoint (or the checkpoint folder given): exactly on the same number of workers, resized on another',
+    )
+    .option('--workers <n>', 'number of workers (default: as many as wrote the checkpoint)', wholeFlag('--workers', 1))
+    .option('--out <dir>', "where the run goes on (default: the checkpoint's run folder)")
     .option('--max-restarts <k>', 'after a failure, restart from the newest checkpoint up to K times', wholeFlag('--max-restarts', 0), 0)
-    .action(async (dir: string, opts: { maxRestarts: number }) => {
+    .action(async (dir: string, opts: { workers?: number; out?: string; maxRestarts: number }) => {
       try {
         const ckpt = findCheckpoint(dir);
         if (!ckpt) throw new Error(`no checkpoint under ${dir}`);
         const { meta } = readCheckpoint(ckpt);
+        const out = opts.out === undefined ? meta.config.out : resolve(opts.out);
         process.exitCode = await launch({
           cli: __filename,
-          ...planWorkers({ backend: meta.config.backend, workers: meta.world, workersGiven: true }),
-          runArgs: ['--resume', ckpt],
+          ...planWorkers({ backend: meta.config.backend, workers: opts.workers ?? meta.world, workersGiven: true }),
+          runArgs: ['--resume', ckpt, '--out', out],
           maxRestarts: opts.maxRestarts,
-          out: meta.config.out,
+          out,
         });
       } catch (e) {
         fail(e);

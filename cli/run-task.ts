@@ -37,6 +37,8 @@ export interface CoordinatorSpec {
   bind: string;
   world: number;
   config: Omit<RunConfig, 'nClasses'>;
+  /** A checkpoint (or run folder) to continue, on this job's size (coordinator/resume.ts): the config is then its own but `out`. */
+  resume?: string;
 }
 
 /** How a child ended: null when it succeeded, else what happened, with its exit code. */
@@ -118,16 +120,17 @@ export class WorkerSupervisor {
 /** The coordinator, restarted from the newest checkpoint after each failure while restarts are left (Note [restarts]). */
 async function coordinateRestarting(c: CoordinatorSpec, maxRestarts: number): Promise<void> {
   const callbacks: Callback[] = [{ afterEpoch: ({ epochDone: e }) => void (e && console.error(weightsLine(e))) }];
-  let resume: string | null = null;
+  let resume = c.resume ?? null;
+  const out = c.config.out;
   for (let restart = 1; ; restart++) {
     const restartable = restart <= maxRestarts;
     try {
-      await runCoordinator({ bind: c.bind, world: c.world, callbacks, restartable, ...(resume ? { resume } : { config: c.config }) });
+      await runCoordinator({ bind: c.bind, world: c.world, callbacks, restartable, ...(resume ? { resume, out } : { config: c.config }) });
       return;
     } catch (e) {
       const cause = (e as Error).message;
       if (!restartable) throw new Error(maxRestarts > 0 ? `giving up after ${maxRestarts} restart(s); the last failure: ${cause}` : cause);
-      resume = findCheckpoint(c.config.out);
+      resume = findCheckpoint(out) ?? c.resume ?? null;
       console.error(
         `ringtune run: restart ${restart}/${maxRestarts} from ${resume ?? 'the beginning (no checkpoint yet)'} after: ${cause}`,
       );

@@ -40,7 +40,7 @@ export async function fit(hub: WorkerHub, o: FitOptions): Promise<number> {
 
   async function allEpochs(): Promise<void> {
     for (; p.epoch < p.phase.epochs; p.nextEpoch()) {
-      perRank = epochBatches(o, p.runEpoch, hub.world);
+      perRank = epochBatches(o, p.runEpoch, hub.world, p.settled);
       p.batchesPerEpoch = perRank[0].length;
       f.epochDone = null;
       await events.withEvents('Epoch', () => oneEpoch(Date.now()), CancelEpochError);

@@ -3,8 +3,8 @@
  * each rank's batches of an epoch, a step's orders, a step's report summed over the workers, and
  * an epoch's validation (with the check that the replicas still hold the same weights).
  */
-import { epochOrder, shard, batches } from '../shared/sampler';
-import { hypersAt } from '../shared/plan';
+import { epochOrder, shard, batches, remainingAfter, type Stretch } from '../shared/sampler';
+import { hypersAtPos, phasePos } from '../shared/plan';
 import type { CoordMsg, StepOrder, WorkerMsg } from '../shared/protocol';
 import type { Hypers, StepInfo } from './events';
 import type { ProgressView } from './progress';
@@ -21,11 +21,16 @@ export interface Sampling {
   seed: number;
 }
 
-/** Every rank's training batches of run epoch `runEpoch` (fastai DistributedDL, drop_last); at least one each. */
-export function epochBatches(s: Sampling, runEpoch: number, world: number): Batch[][] {
-  const order = epochOrder(s.nTrain, s.seed, runEpoch, true);
+/**
+ * Every rank's training batches of run epoch `runEpoch` (fastai DistributedDL, drop_last); at least
+ * one each. After `settled` stretches at other world sizes, the batches of what they left (Note
+ * [resize]), which may be none.
+ */
+export function epochBatches(s: Sampling, runEpoch: number, world: number, settled: readonly Stretch[] = []): Batch[][] {
+  const whole = epochOrder(s.nTrain, s.seed, runEpoch, true);
+  const order = settled.length > 0 ? remainingAfter(whole, [...settled], s.bs) : whole;
   const perRank = Array.from({ length: world }, (_, r) => batches(shard(order, r, world), s.bs, true));
-  if (perRank[0].length === 0)
+  if (perRank[0].length === 0 && settled.length === 0)
     throw new WorkerFailure(
       `the training set has ${s.nTrain} images: fewer than one batch per worker (bs ${s.bs} x ${world} workers); lower --bs`,
       null,
@@ -38,7 +43,8 @@ export type SentStep = Pick<StepInfo, 'phase' | 'phaseIndex' | 'epoch' | 'iter' 
 
 /** The hyper-parameters the phase's 1cycle schedule gives the next step. */
 export function scheduled(p: ProgressView): Hypers {
-  const { lr, mom } = hypersAt(p.phase, p.phaseIter, p.batchesPerEpoch);
+  const pos = p.schedulePos ?? phasePos(p.phase, p.phaseIter, p.batchesPerEpoch);
+  const { lr, mom } = hypersAtPos(p.phase, pos);
   return { lrs: lr, mom };
 }
 

@@ -5,7 +5,8 @@
  */
 import type { Phase } from '../shared/plan';
 import { SmoothLoss } from './report';
-import type { Position } from './checkpoint';
+import type { PhaseSchedule, Position } from './checkpoint';
+import type { Stretch } from '../shared/sampler';
 
 const BEGINNING: Position = { phase: 0, epoch: 0, iter: 0, step: 0, runEpoch: 0, smooth: { val: 0, n: 0 } };
 
@@ -25,6 +26,10 @@ export interface ProgressView {
   readonly step: number;
   /** fastai Recorder's smoothed training loss of the phase so far. */
   readonly smoothLoss: number;
+  /** Stretches of this epoch trained at another world size before its current batches (Note [resize]). */
+  readonly settled: readonly Stretch[];
+  /** The schedule's position (0..1) of the next step when a change of world size set it, else null (the plan's own by iteration). */
+  readonly schedulePos: number | null;
   /** The position of the next step to order, as a checkpoint records it. */
   position(): Position;
   /** The position once this epoch is over: the next epoch's start, or the next phase's. */
@@ -38,6 +43,8 @@ export class Progress implements ProgressView {
   batchesPerEpoch = 0;
   iter: number;
   step: number;
+  settled: Stretch[];
+  schedule: PhaseSchedule | null;
   readonly smooth = new SmoothLoss();
 
   constructor(
@@ -45,7 +52,14 @@ export class Progress implements ProgressView {
     start: Position = BEGINNING,
   ) {
     ({ phase: this.phaseIndex, epoch: this.epoch, runEpoch: this.runEpoch, iter: this.iter, step: this.step } = start);
+    this.settled = start.settled ?? [];
+    this.schedule = start.schedule ?? null;
     this.smooth.restore(start.smooth);
+  }
+
+  get schedulePos(): number | null {
+    const s = this.schedule;
+    return s ? s.pos + ((1 - s.pos) * (this.step - s.fromStep)) / s.steps : null;
   }
 
   get phase(): Phase {
@@ -65,6 +79,8 @@ export class Progress implements ProgressView {
     this.phaseIndex += 1;
     this.epoch = 0;
     this.iter = 0;
+    this.settled = [];
+    this.schedule = null;
     this.smooth.reset();
   }
 
@@ -73,6 +89,7 @@ export class Progress implements ProgressView {
     this.epoch += 1;
     this.runEpoch += 1;
     this.iter = 0;
+    this.settled = [];
   }
 
   position(): Position {
@@ -83,6 +100,8 @@ export class Progress implements ProgressView {
       step: this.step,
       runEpoch: this.runEpoch,
       smooth: this.smooth.state(),
+      ...(this.settled.length > 0 ? { settled: this.settled } : {}),
+      ...(this.schedule ? { schedule: this.schedule } : {}),
     };
   }
 
@@ -95,6 +114,7 @@ export class Progress implements ProgressView {
       step: this.step,
       runEpoch: this.runEpoch + 1,
       smooth: phaseDone ? { val: 0, n: 0 } : this.smooth.state(),
+      ...(this.schedule && !phaseDone ? { schedule: this.schedule } : {}),
     };
   }
 }

@@ -20,7 +20,7 @@ import { lrFind } from './lr-find';
 import { withSuggestedLr } from './lr-from';
 import { jobKeysFromEnv } from '../shared/curve';
 import type { LrFindOptions } from '../shared/lr-find';
-import { findCheckpoint, readCheckpoint } from './checkpoint';
+import { loadResume, restoreWorkers, resumePosition } from './resume';
 import { checkpointer } from './checkpointer';
 
 /** Skip reasons that are not damaged images: other files in a class folder are just ignored. */
@@ -32,8 +32,9 @@ export interface CoordinatorOptions {
   world: number;
   /** The run to start; or, with `resume`, taken from the checkpoint. */
   config?: Omit<RunConfig, 'nClasses'>;
-  /** A checkpoint folder (or a run folder: its newest checkpoint) to continue exactly. */
+  /** A checkpoint folder (or a run folder: its newest checkpoint) to continue (coordinator/resume.ts), in `out` if given. */
   resume?: string;
+  out?: string;
   /** Run fastai's lr_find instead of training (weights are restored afterwards, nothing is saved but the plot). */
   lrFind?: LrFindOptions;
   /** Extra callbacks (tests use them to observe the run). */
@@ -70,25 +71,13 @@ export function planFor(c: Omit<RunConfig, 'nClasses'>, groups: number): Phase[]
   return fineTunePlan({ ...common, epochs: c.epochs, baseLr: c.baseLr, freezeEpochs: c.freezeEpochs, lrMult: c.lrMult });
 }
 
-/** Reads the checkpoint to resume and checks it fits this run's world size. */
-function loadResume(path: string, world: number) {
-  const dir = findCheckpoint(path);
-  if (!dir) throw new Error(`no checkpoint under ${path} (expected ${join(path, 'checkpoints', 'step-*')} or a checkpoint folder)`);
-  const { meta, data } = readCheckpoint(dir);
-  if (meta.world !== world)
-    throw new Error(
-      `checkpoint ${dir} was written by ${meta.world} workers; resume it with exactly ${meta.world} (exact resume needs the same world size)`,
-    );
-  return { dir, meta, data };
-}
-
 /** Runs the coordinator until the plan is done; throws WorkerFailure naming the rank on failure. */
 export async function runCoordinator(o: CoordinatorOptions): Promise<RunSummary> {
   const log = o.log ?? ((l: string) => console.log(l));
   const timeoutMs = o.timeoutMs ?? 600_000;
-  const resumed = o.resume ? loadResume(o.resume, o.world) : null;
+  const resumed = o.resume ? loadResume(o.resume) : null;
   // A checkpoint from an older version lacks newer options: they take today's defaults, here, once.
-  const base = resumed ? { ...DEFAULTS, ...resumed.meta.config } : o.config;
+  const base = resumed ? { ...DEFAULTS, ...resumed.meta.config, ...(o.out ? { out: o.out } : {}) } : o.config;
   if (!base) throw new Error('runCoordinator needs a config or a checkpoint to resume');
   const dataset = await scanImageFolders(base.data, { validPct: base.validPct, seed: base.seed, verify: true });
   const unreadable = dataset.skipped.filter((s) => !NOT_IMAGES.has(s.reason));
@@ -144,20 +133,10 @@ export async function runCoordinator(o: CoordinatorOptions): Promise<RunSummary>
       await lrFind(hub, { ...o.lrFind, ...sampling, phase: plan[0], out: config.out, timeoutMs, log });
       return { steps: 0, classes: dataset.classes, out: config.out, finalAccuracy: null };
     }
-    if (resumed) {
-      const pos = resumed.meta.position;
-      // A checkpoint at a phase boundary carries the previous phase's Adam state: the new phase starts clean (fastai freeze_to).
-      const fresh = pos.epoch === 0 && pos.iter === 0;
-      const { weights, adamM, adamV, bnStats } = resumed.data;
-      const none = new Uint8Array(0);
-      const header = {
-        type: 'restore' as const,
-        phase: pos.phase,
-        freezeTo: plan[pos.phase]?.freezeTo ?? 0,
-        adamStep: fresh ? 0 : resumed.meta.adamStep,
-      };
-      for (let r = 0; r < o.world; r++) void hub.send(r, header, [weights, fresh ? none : adamM, fresh ? none : adamV, bnStats[r]]);
-      log(`ringtune: resuming from ${resumed.dir}: phase ${pos.phase}, epoch ${pos.epoch}, batch ${pos.iter}, step ${pos.step}`);
+    const resumedAt = resumed && resumePosition(resumed.meta, o.world, sampling, plan);
+    if (resumed && resumedAt) {
+      restoreWorkers(hub, resumed, resumedAt.start, plan);
+      log(`ringtune: resuming from ${resumed.dir}: ${resumedAt.note}`);
     }
     let finalAccuracy: number | null = null;
     const callbacks: Callback[] = [
@@ -175,7 +154,7 @@ export async function runCoordinator(o: CoordinatorOptions): Promise<RunSummary>
       { afterEpoch: ({ epochDone }) => void (finalAccuracy = epochDone?.accuracy ?? finalAccuracy) },
       ...(o.callbacks ?? []),
     ];
-    const steps = await fit(hub, { ...sampling, plan, callbacks, timeoutMs, start: resumed?.meta.position });
+    const steps = await fit(hub, { ...sampling, plan, callbacks, timeoutMs, start: resumedAt?.start });
 
     void hub.send(0, { type: 'save' });
     const { msg, frames } = await hub.next(0, 'model', timeoutMs);

@@ -134,7 +134,12 @@ export function phasePos(phase: Phase, iter: number, batchesPerEpoch: number): n
 
 /** LR per group and momentum at training iteration `iter` (0-based within the phase), N = batches per epoch. */
 export function hypersAt(phase: Phase, iter: number, batchesPerEpoch: number): { lr: number[]; mom: number } {
-  const pos = phasePos(phase, iter, batchesPerEpoch);
+  return hypersAtPos(phase, phasePos(phase, iter, batchesPerEpoch));
+}
+
+/** LR per group and momentum at training progress `pos` of a phase (0 <= pos < 1). */
+export function hypersAtPos(phase: Phase, pos: number): { lr: number[]; mom: number } {
+  check(pos >= 0 && pos < 1, `training progress ${pos} is outside phase '${phase.name}' ([0, 1))`);
   const lr = phase.lrMax.map((m) => combinedCos(phase.pctStart, m / phase.div, m, m / phase.divFinal)(pos));
   const mom = combinedCos(phase.pctStart, ...phase.moms)(pos);
   return { lr, mom };

@@ -51,3 +51,26 @@ export function batchesPerEpoch(n: number, bs: number, world: number, dropLast: 
   const per = n === 0 ? 0 : Math.ceil(n / world);
   return dropLast ? Math.floor(per / bs) : Math.ceil(per / bs);
 }
+
+/** A stretch of an epoch trained at one world size: `iters` batches on each of `world` ranks (Note [resize]). */
+export interface Stretch {
+  world: number;
+  iters: number;
+}
+
+/**
+ * Note [resize]: a run resumed on another number of workers goes on with the same epoch: the
+ * samples the ranks have not trained on yet, in the epoch's order, sharded over the new ranks as a
+ * whole epoch would be (shard, batches, drop_last). A stretch trained at world W for j batches
+ * took the first j*bs samples of each of the W shards of what was left. Same-size resumes never
+ * come here: they start at the same batch of the same shards, bitwise as if never interrupted.
+ */
+export function remainingAfter(order: number[], stretches: Stretch[], bs: number): number[] {
+  let left = order;
+  for (const { world, iters } of stretches) {
+    const taken = new Set<number>();
+    for (let r = 0; r < world; r++) for (const i of shard(left, r, world).indices.slice(0, iters * bs)) taken.add(i);
+    left = left.filter((i) => !taken.has(i));
+  }
+  return left;
+}

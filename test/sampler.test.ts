@@ -1,5 +1,5 @@
 /** Sharding with fastai DistributedDL / DistributedSampler semantics. */
-import { batches, batchesPerEpoch, epochOrder, shard } from '../shared/sampler';
+import { batches, batchesPerEpoch, epochOrder, remainingAfter, shard } from '../shared/sampler';
 
 const range = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => a + i);
 
@@ -89,5 +89,44 @@ describe('batches', () => {
       }
     }
     expect(batchesPerEpoch(5912, 64, 1, true)).toBe(92); // pets: N = 92
+  });
+});
+
+describe('remainingAfter (Note [resize])', () => {
+  test('no stretch leaves the whole order; a stretch takes the first iters*bs of each shard', () => {
+    const order = [9, 3, 7, 1, 5, 0, 8, 2, 6, 4];
+    expect(remainingAfter(order, [], 2)).toEqual(order);
+    // 2 shards of 5: [9, 3, 7, 1, 5] and [0, 8, 2, 6, 4]; one batch of 2 from each.
+    expect(remainingAfter(order, [{ world: 2, iters: 1 }], 2)).toEqual([7, 1, 5, 2, 6, 4]);
+    // With batches of 1: [9] and [0] first, then 3 shards of [3, 7, 1, 5, 8, 2, 6, 4] (the last padded) give 3, 5 and 6.
+    expect(
+      remainingAfter(
+        order,
+        [
+          { world: 2, iters: 1 },
+          { world: 3, iters: 1 },
+        ],
+        1,
+      ),
+    ).toEqual([7, 1, 8, 2, 4]);
+  });
+
+  test('what the stretches trained on and what is left cover the epoch once', () => {
+    const order = epochOrder(97, 3, 1, true);
+    const stretches = [
+      { world: 4, iters: 3 },
+      { world: 2, iters: 5 },
+    ];
+    const left = remainingAfter(order, stretches, 4);
+    const trained = new Set<number>();
+    let rest = order;
+    for (const { world, iters } of stretches) {
+      for (let r = 0; r < world; r++) for (const i of shard(rest, r, world).indices.slice(0, iters * 4)) trained.add(i);
+      rest = rest.filter((i) => !trained.has(i));
+    }
+    expect(trained.size).toBe(4 * 3 * 4 + 2 * 5 * 4);
+    expect(left.length).toBe(97 - trained.size);
+    expect(new Set([...trained, ...left]).size).toBe(97);
+    expect(left).toEqual(order.filter((i) => !trained.has(i)));
   });
 });

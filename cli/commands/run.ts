@@ -71,6 +71,7 @@ interface RunFlags extends RunOptionFlags, TopologyFlags {
   coordinatorOnly?: boolean;
   insecure?: boolean;
   maxRestarts: number;
+  resume?: string;
 }
 
 /** Rank 0: the coordinator on MASTER_PORT and, unless coordinator-only, a worker of its own. */
@@ -78,7 +79,7 @@ function rankZero(t: Topology, f: RunFlags & { bindHost: string }, host: string,
   const world = f.coordinatorOnly ? t.world - 1 : t.world;
   if (world < 1) throw new Error('--coordinator-only needs at least 2 tasks (the coordinator and one worker)');
   const local = tcp(f.bindHost === '0.0.0.0' ? '127.0.0.1' : f.bindHost === '::' ? '::1' : f.bindHost, t.masterPort);
-  const coordinator = { bind: tcp(f.bindHost, t.masterPort), world, config: configFromOptions(f) };
+  const coordinator = { bind: tcp(f.bindHost, t.masterPort), world, config: configFromOptions(f), resume: f.resume };
   return runRankZero(coordinator, f.coordinatorOnly ? null : { connect: local, host, gpu, rank: 0 }, f.maxRestarts);
 }
 
@@ -108,6 +109,10 @@ export function runCommand(): Command {
       )
       .option('--coordinator-only', 'rank 0 runs no worker (the ring has WORLD - 1 workers)')
       .option('--insecure', 'run across hosts without CURVE keys (anyone who reaches the coordinator or a ring socket can join)')
+      .option(
+        '--resume <dir>',
+        "rank 0 continues this checkpoint (or run folder: its newest) into --out, on this job's number of tasks (another number resizes the run)",
+      )
       .option(
         '--max-restarts <k>',
         'when any rank fails, every rank restarts from the newest checkpoint, up to K times (torchrun --max-restarts); give every task the same K',
