@@ -7,7 +7,7 @@
  * killed on the second host makes the others fail naming it, within the timeout.
  * Runs under `npm run test:cluster` as root; skips with the reason otherwise.
  */
-import { peerInput } from './helpers/ring-peer';
+import { referenceSum } from './helpers/ring-peer';
 import { RingPeerGroup } from './helpers/ring-peer-group';
 import { SimulatedHosts, simHostsUnavailable } from './helpers/sim-hosts';
 import { shmNative } from '../worker/shm/native';
@@ -30,19 +30,6 @@ const CASES = [
 let names = 0;
 const segmentName = () => `/ringtune-hiertest-${process.pid}-${names++}`;
 
-/** float64 reference of scale * sum over ranks, and of the magnitudes (the rounding bound). */
-function reference(floats: number, world: number, seed: number, scale: number): { sum: Float64Array; mag: Float64Array } {
-  const sum = new Float64Array(floats);
-  const mag = new Float64Array(floats);
-  for (let r = 0; r < world; r++) {
-    peerInput(floats, r, seed).forEach((x, i) => {
-      sum[i] += x * scale;
-      mag[i] += Math.abs(x * scale);
-    });
-  }
-  return { sum, mag };
-}
-
 /** Every rank's result of one check, asserting they are bitwise identical; returns the floats. */
 async function check(group: RingPeerGroup, floats: number, scale: number, buckets: number, seed = floats): Promise<Float32Array> {
   const replies = await group.request(() => ({ type: 'check', floats, seed, tag: floats + 1, scale, buckets }));
@@ -53,7 +40,7 @@ async function check(group: RingPeerGroup, floats: number, scale: number, bucket
 
 /** Asserts |out - sum| <= (world + 1) 2^-24 of the magnitudes' sum, element by element: fp32 rounding of any summation order. */
 function expectWithinRounding(out: Float32Array, floats: number, world: number, scale: number): void {
-  const { sum, mag } = reference(floats, world, floats, scale);
+  const { sum, mag } = referenceSum(floats, world, floats, scale);
   expect(out.length).toBe(floats);
   for (let i = 0; i < floats; i++) {
     if (!(Math.abs(out[i] - sum[i]) <= (world + 1) * 2 ** -24 * mag[i])) throw new Error(`element ${i}: ${out[i]} vs ${sum[i]}`);
@@ -93,7 +80,7 @@ maybe('hierarchical all-reduce across simulated hosts', () => {
           const out = await check(group, floats, scale, buckets);
           expectWithinRounding(out, floats, world, scale);
           // Another summation order than the single host's, each within rounding of the exact sum.
-          const { mag } = reference(floats, world, floats, scale);
+          const { mag } = referenceSum(floats, world, floats, scale);
           for (let j = 0; j < floats; j++) {
             if (!(Math.abs(out[j] - flat[i][j]) <= 2 * (world + 1) * 2 ** -24 * mag[j]))
               throw new Error(`element ${j}: ${out[j]} vs ${flat[i][j]}`);
@@ -123,7 +110,7 @@ maybe('hierarchical all-reduce across simulated hosts', () => {
         const out = await check(group, 4099, 0.2, 2);
         // Each host's partial sum and every ring hop round to the wire format (fp16 per frame, scaled
         // to the frame's largest value): a few of its ulps of the largest magnitude, not fp32's.
-        const { sum, mag } = reference(4099, 5, 4099, 0.2);
+        const { sum, mag } = referenceSum(4099, 5, 4099, 0.2);
         const bound = 6 * 2 ** -bits * Math.max(...mag);
         out.forEach((x, i) => {
           if (!(Math.abs(x - sum[i]) <= bound)) throw new Error(`${wire} element ${i}: ${x} vs ${sum[i]} (bound ${bound})`);

@@ -1,6 +1,6 @@
 /** Shared-memory all-reduce: its layout (pure), and ranks in separate processes sharing a real segment. */
 import { existsSync } from 'fs';
-import { peerInput } from './helpers/ring-peer';
+import { referenceSum } from './helpers/ring-peer';
 import { RingPeerGroup } from './helpers/ring-peer-group';
 import { ShmAllReduce } from '../worker/shm/allreduce';
 import { Counter, counterIndex, LINE_INTS, ownedSlice, segmentLayout } from '../worker/shm/layout';
@@ -51,19 +51,6 @@ const native = shmNative().native;
 const describeShm = native ? describe : describe.skip;
 if (!native) console.warn(`shm all-reduce tests skipped: ${shmNative().reason}`);
 
-/** float64 reference of scale * sum, and scale * sum of magnitudes (the fp32 rounding bound). */
-function reference(floats: number, world: number, seed: number, scale: number): { sum: Float64Array; mag: Float64Array } {
-  const sum = new Float64Array(floats);
-  const mag = new Float64Array(floats);
-  for (let r = 0; r < world; r++) {
-    peerInput(floats, r, seed).forEach((x, i) => {
-      sum[i] += x * scale;
-      mag[i] += Math.abs(x * scale);
-    });
-  }
-  return { sum, mag };
-}
-
 let names = 0;
 const segmentName = () => `/ringtune-test-${process.pid}-${names++}`;
 
@@ -94,7 +81,7 @@ describeShm('shm all-reduce across processes', () => {
           expect(new Set(bits).size).toBe(1);
           const out = new Float32Array(Uint8Array.from(Buffer.from(bits[0], 'base64')).buffer);
           expect(out.length).toBe(floats);
-          const { sum, mag } = reference(floats, world, floats, scale);
+          const { sum, mag } = referenceSum(floats, world, floats, scale);
           for (let i = 0; i < floats; i++) {
             if (!(Math.abs(out[i] - sum[i]) <= (world + 1) * 2 ** -24 * mag[i])) throw new Error(`element ${i}: ${out[i]} vs ${sum[i]}`);
           }

@@ -41,6 +41,19 @@ export function peerInput(floats: number, rank: number, seed: number): Float32Ar
   return x;
 }
 
+/** float64 reference of scale * (the sum of every rank's peerInput), and of their magnitudes (the fp32 rounding bound). */
+export function referenceSum(floats: number, world: number, seed: number, scale: number): { sum: Float64Array; mag: Float64Array } {
+  const sum = new Float64Array(floats);
+  const mag = new Float64Array(floats);
+  for (let r = 0; r < world; r++) {
+    peerInput(floats, r, seed).forEach((x, i) => {
+      sum[i] += x * scale;
+      mag[i] += Math.abs(x * scale);
+    });
+  }
+  return { sum, mag };
+}
+
 /** Mean wall and CPU (all threads) seconds per all-reduce of `floats`, `iters` back-to-back calls after `warmup`. */
 async function bench(ar: AllReduce, floats: number, warmup: number, iters: number): Promise<{ seconds: number; cpu: number }> {
   const buf = ar.buffer(floats).fill(0); // zeros: stays finite over many in-place sums, as in the peers
