@@ -85,6 +85,30 @@ export const pyEnv = { ...process.env, OMP_NUM_THREADS: '1', PYTHONUNBUFFERED: '
 /** The gloo peer script (compiled scripts live in dist/scripts). */
 export const GLOO_SCRIPT = join(__dirname, '..', '..', 'scripts', 'bench_allreduce_gloo.py');
 
+/**
+ * Runs every implementation `rounds` times, interleaved (a, b, c, a, b, c, ...), and keeps per size
+ * the median time and CPU of its rounds: on a shared machine the load moves between rounds, and
+ * interleaving spreads it over the implementations instead of favouring whichever ran in a quiet minute.
+ * An implementation that fails in any round reports that error.
+ */
+export async function measureRounds(runs: [string, () => Promise<Timings>][], rounds: number): Promise<[string, Timings | Error][]> {
+  const seen = runs.map((): (Timings | Error)[] => []);
+  for (let round = 0; round < rounds; round++) {
+    for (const [i, [, run]] of runs.entries()) seen[i].push(await run().catch((e: Error) => e));
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  return runs.map(([name], i) => {
+    const failed = seen[i].find((t): t is Error => t instanceof Error);
+    if (failed) return [name, failed];
+    const all = seen[i] as Timings[];
+    const out: Timings = new Map();
+    for (const mib of all[0].keys()) {
+      out.set(mib, { seconds: median(all.map((t) => t.get(mib)!.seconds)), cpu: median(all.map((t) => t.get(mib)!.cpu)) });
+    }
+    return [name, out];
+  });
+}
+
 /** One table row: ranks (or layout), size, implementation, time, algbw, busbw, CPU, and the ratio or note. */
 export function row(cells: (string | number)[]): string {
   const widths = [8, 8, 16, 10, 12, 12, 12, 24];

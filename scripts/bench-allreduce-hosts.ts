@@ -13,6 +13,7 @@ import { SimulatedHosts, simHostsUnavailable } from '../test/helpers/sim-hosts';
 import type { WireName } from '../worker/ring/frame';
 import {
   benchGroup,
+  measureRounds,
   collectJsonLines,
   GLOO_SCRIPT,
   MIB,
@@ -35,6 +36,8 @@ export interface HostsBenchOptions {
   /** Also run gloo (when PyTorch is installed). */
   gloo: boolean;
   linkMbit?: number;
+  /** Interleaved repetitions; medians are printed. */
+  rounds: number;
 }
 
 /** gloo's ranks, rank r on simulated host hostOf[r], rendezvous on host 0. */
@@ -89,8 +92,7 @@ export async function benchAcrossHosts(o: HostsBenchOptions): Promise<void> {
       ],
     ];
     if (o.gloo) runs.push(['gloo (tcp)', () => glooOnHosts(sim, hostOf, o.sizes)]);
-    const results: [string, Timings | Error][] = [];
-    for (const [name, run] of runs) results.push([name, await run().catch((e: Error) => e)]);
+    const results = await measureRounds(runs, o.rounds);
     console.log(row(['layout', 'size', 'impl', 'time ms', 'algbw GB/s', 'busbw GB/s', 'cpu ms', 'hier speedup']));
     printResults(`${o.hosts}x${o.perHost}`, world, o.sizes, results, () => '');
   } finally {

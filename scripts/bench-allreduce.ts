@@ -20,6 +20,7 @@ import { freePort } from '../test/helpers/cluster-daemons';
 import { benchAcrossHosts } from './bench-allreduce-hosts';
 import {
   benchGroup,
+  measureRounds,
   printResults,
   row,
   collectJsonLines,
@@ -44,6 +45,7 @@ interface Options {
   shmBlock?: number;
   hosts?: number;
   perHost: number;
+  rounds: number;
   linkMbit?: number;
 }
 
@@ -173,6 +175,7 @@ async function main(): Promise<void> {
     .option('--hosts <n>', 'simulate this many hosts (network namespaces; root): hierarchical vs flat ring vs gloo', (v) => Number(v))
     .option('--per-host <n>', 'with --hosts: ranks per host', (v) => Number(v), 2)
     .option('--link-mbit <n>', "with --hosts: rate-limit each host's link (Mbit/s)", (v) => Number(v))
+    .option('--rounds <n>', 'run every implementation this many times, interleaved, and print the medians', (v) => Number(v), 1)
     .option('--no-peers', 'run ringtune alone')
     .option('--add', 'also measure the summation kernels')
     .parse(process.argv)
@@ -186,6 +189,7 @@ async function main(): Promise<void> {
   if (!(WIRE_NAMES as readonly string[]).includes(o.wire)) throw new Error(`--wire must be one of ${WIRE_NAMES.join(', ')}, got ${o.wire}`);
   if (!(o.chunkBytes >= 4)) throw new Error(`--chunk-bytes must be at least 4, got ${o.chunkBytes}`);
 
+  if (!(Number.isInteger(o.rounds) && o.rounds >= 1)) throw new Error(`--rounds must be a whole number >= 1, got ${o.rounds}`);
   if (o.hosts !== undefined) {
     if (!(Number.isInteger(o.hosts) && o.hosts >= 2)) throw new Error(`--hosts must be a whole number >= 2, got ${o.hosts}`);
     if (!(Number.isInteger(o.perHost) && o.perHost >= 1)) throw new Error(`--per-host must be a whole number >= 1, got ${o.perHost}`);
@@ -207,8 +211,7 @@ async function main(): Promise<void> {
     const runs: [string, () => Promise<Timings>][] = transports.map((t) => [`ringtune (${t})`, () => runRingtune(world, t, o)]);
     if (gloo) runs.push(['gloo (tcp)', () => runGloo(world, o)]);
     if (mpi) runs.push(['open mpi (tcp)', () => runMpi(world, o, 'tcp,self')], ['open mpi (shm)', () => runMpi(world, o, 'vader,self')]);
-    const results: [string, Timings | Error][] = [];
-    for (const [name, run] of runs) results.push([name, await run().catch((e: Error) => e)]);
+    const results = await measureRounds(runs, o.rounds);
     printResults(world, world, o.sizes, results, (bw: number) => `(busbw ${(bw / copy).toFixed(2)} of memcpy)`);
   }
 }
