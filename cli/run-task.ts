@@ -11,6 +11,8 @@
  * failed. The job then fails with the root cause: the rank, its host and what happened to it.
  */
 import { spawn, type ChildProcess } from 'child_process';
+import { statSync } from 'fs';
+import { join } from 'path';
 import { runCoordinator } from '../coordinator/run';
 import { findCheckpoint } from '../coordinator/checkpoint';
 import type { Callback, EpochInfo } from '../coordinator/events';
@@ -122,6 +124,12 @@ async function coordinateRestarting(c: CoordinatorSpec, maxRestarts: number): Pr
   const callbacks: Callback[] = [{ afterEpoch: ({ epochDone: e }) => void (e && console.error(weightsLine(e))) }];
   let resume = c.resume ?? null;
   const out = c.config.out;
+  const started = Date.now();
+  // Only this job's checkpoints: the output folder may hold an earlier run's.
+  const newest = () => {
+    const dir = findCheckpoint(out);
+    return dir && statSync(join(dir, 'meta.json')).mtimeMs >= started ? dir : null;
+  };
   for (let restart = 1; ; restart++) {
     const restartable = restart <= maxRestarts;
     try {
@@ -130,7 +138,7 @@ async function coordinateRestarting(c: CoordinatorSpec, maxRestarts: number): Pr
     } catch (e) {
       const cause = (e as Error).message;
       if (!restartable) throw new Error(maxRestarts > 0 ? `giving up after ${maxRestarts} restart(s); the last failure: ${cause}` : cause);
-      resume = findCheckpoint(out) ?? c.resume ?? null;
+      resume = newest() ?? c.resume ?? null;
       console.error(
         `ringtune run: restart ${restart}/${maxRestarts} from ${resume ?? 'the beginning (no checkpoint yet)'} after: ${cause}`,
       );
