@@ -22,13 +22,16 @@ export interface Position {
   step: number;
   runEpoch: number;
   smooth: { val: number; n: number };
-  /** The epoch's stretches at other world sizes before the batches `iter` counts (Note [resize] in shared/sampler.ts); absent: none. */
+  /** The epoch's stretches at other world sizes before the batches `iter` counts (Note [resize]); absent: none. */
   settled?: Stretch[];
   /** The phase's schedule once the world size changed inside it (coordinator/resume.ts); absent: the plan's own by iteration. */
   schedule?: PhaseSchedule;
 }
 
-/** A phase's 1cycle position after a change of world size: `pos` (0..1) at global step `fromStep`, spread evenly over the `steps` steps from there to the phase's end. */
+/**
+ * A phase's 1cycle position after a change of world size: `pos` (0..1) at global step `fromStep`,
+ * spread evenly over the `steps` steps from there to the phase's end.
+ */
 export interface PhaseSchedule {
   pos: number;
   fromStep: number;

@@ -1,8 +1,9 @@
 /**
- * The coordinator's side of the control plane: one ROUTER socket, one receive loop.
- * Workers connect, say hello and get a rank once all have: by host, then task rank, then arrival. Every message a worker sends lands
- * in that rank's mailbox; `gather` waits for one message of a given type from every rank and fails
- * fast (naming rank, host and pid) when a worker reports an error, disconnects, or stays silent.
+ * The coordinator's side of the control plane: one ROUTER socket, one receive loop. Workers
+ * connect, say hello and get a rank once all have (by host, then task rank, then arrival). Every
+ * message a worker sends lands in that rank's mailbox; `gather` waits for one message of a given
+ * type from every rank and fails fast (naming rank, host and pid) when a worker reports an error,
+ * disconnects, or stays silent.
  * Liveness: each worker's heartbeat thread pings from its own socket; a rank silent for
  * WORKER_SILENT_MS is declared dead, and on failure every heartbeat gets an abort, so the
  * surviving workers exit at once instead of waiting on a dead peer (see Note [liveness]).

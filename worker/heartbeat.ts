@@ -61,7 +61,10 @@ export interface Heartbeat {
   stop(): Promise<void>;
 }
 
-/** Starts pinging the coordinator as `rank`; calls onAbort (on the main thread) when the run must end (`final`: the coordinator said no restart follows). */
+/**
+ * Starts pinging the coordinator as `rank`; calls onAbort (on the main thread) when the run must
+ * end (`final`: the coordinator said no restart follows).
+ */
 export function startHeartbeat(o: {
   address: string;
   rank: number;
