@@ -25,7 +25,7 @@ const maybe = skip ? describe.skip : describe;
 maybe('Slurm: scripts/slurm/ringtune.sbatch on a one-node cluster', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ringtune-slurm-'));
   const conf = join(dir, 'slurm.conf');
-  const env = { SLURM_CONF: conf };
+  const env = { SLURM_CONF: conf, RINGTUNE_KEY_DIR: dir }; // the job key lands in the test's folder, not the checkout
   const daemons: Daemon[] = [];
 
   /** Writes munge's key and a minimal slurm.conf whose paths all live in `dir`. */
