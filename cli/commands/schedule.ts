@@ -7,6 +7,8 @@ import {
   DEFAULT_MOMS,
   FINE_TUNE_DEFAULTS,
   fineTunePlan,
+  type FineTuneOptions,
+  type OneCycleOptions,
   fitOneCyclePlan,
   hypersAt,
   ONE_CYCLE_DEFAULTS,
@@ -14,27 +16,13 @@ import {
   phaseIters,
 } from '../../shared/plan';
 import { scheduleRecords, schedulePanels } from '../../coordinator/schedule-figure';
-import { parseLrSpec, type LrSpec } from '../../shared/schedule';
+import { parseLrSpec } from '../../shared/schedule';
 import { writeFigure } from '../../coordinator/plot';
 import { flagParser, momsFlag, numberFlag, positiveFlag, wholeFlag } from '../flags';
 
-/** The parsed flags of `ringtune schedule`. */
-export interface ScheduleFlags {
-  fineTune?: number;
-  fitOneCycle?: number;
-  batches: number;
-  groups: number;
-  baseLr?: number;
-  freezeEpochs?: number;
-  lrMult?: number;
-  pctStart?: number;
-  div?: number;
-  divFinal?: number;
-  lrMax?: LrSpec;
-  moms?: [number, number, number];
-  json?: boolean;
-  plot?: string;
-}
+/** The parsed flags of `ringtune schedule`: both plans' options; the plan is the one whose epochs are given. */
+export type ScheduleFlags = Omit<FineTuneOptions, 'epochs'> &
+  Pick<OneCycleOptions, 'lrMax'> & { fineTune?: number; fitOneCycle?: number; batches: number; json?: boolean; plot?: string };
 
 /** The plan the flags ask for (exactly one of fineTune / fitOneCycle, and only that plan's own options). */
 export function planFromFlags(f: ScheduleFlags): Phase[] {

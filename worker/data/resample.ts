@@ -79,6 +79,41 @@ function clip8(v: number): number {
 }
 
 /**
+ * One RGB pixel of a resize pass, written at `to[at]`: with no taps (this axis keeps its size) a copy
+ * of the pixel at `from[p]`; else Pillow's fixed-point sum of output position `o`'s taps, the first
+ * at `p` and the next ones `step` bytes apart.
+ */
+function resamplePixel(
+  bytes: { from: Uint8Array; to: Uint8Array },
+  p: number,
+  step: number,
+  taps: AxisTaps | null,
+  o: number,
+  at: number,
+): void {
+  const { from, to } = bytes;
+  if (!taps) {
+    to[at] = from[p];
+    to[at + 1] = from[p + 1];
+    to[at + 2] = from[p + 2];
+    return;
+  }
+  let a = HALF;
+  let b = HALF;
+  let c = HALF;
+  const k0 = o * taps.taps;
+  for (let k = 0; k < taps.count[o]; k++, p += step) {
+    const wt = taps.weights[k0 + k];
+    a += from[p] * wt;
+    b += from[p + 1] * wt;
+    c += from[p + 2] * wt;
+  }
+  to[at] = clip8(a);
+  to[at + 1] = clip8(b);
+  to[at + 2] = clip8(c);
+}
+
+/**
  * What one item transform does to a w x h image: cut `crop` out of it, resize that to
  * `resizeTo` x `resizeTo`, keep the `window` (size x size at left, top) of the result, mirror it when `flip`.
  */
@@ -104,59 +139,21 @@ export function resizeCropRgb(src: Uint8Array, srcWidth: number, plan: ResizeCro
   const rows = rowEnd - rowFirst;
   // Horizontal pass: crop rows -> the window's columns, rounded to bytes (Pillow's intermediate image).
   const mid = new Uint8Array(rows * size * 3);
+  const horizontal = { from: src, to: mid };
   for (let r = 0; r < rows; r++) {
     const rowBase = ((crop.top + rowFirst + r) * srcWidth + crop.left) * 3;
     for (let o = 0; o < size; o++) {
-      const t = (r * size + o) * 3;
-      if (!xs) {
-        const p = rowBase + (win.left + o) * 3;
-        mid[t] = src[p];
-        mid[t + 1] = src[p + 1];
-        mid[t + 2] = src[p + 2];
-        continue;
-      }
-      let a = HALF;
-      let b = HALF;
-      let c = HALF;
-      const k0 = o * xs.taps;
-      let p = rowBase + xs.first[o] * 3;
-      for (let k = 0; k < xs.count[o]; k++, p += 3) {
-        const wt = xs.weights[k0 + k];
-        a += src[p] * wt;
-        b += src[p + 1] * wt;
-        c += src[p + 2] * wt;
-      }
-      mid[t] = clip8(a);
-      mid[t + 1] = clip8(b);
-      mid[t + 2] = clip8(c);
+      const p = rowBase + (xs ? xs.first[o] : win.left + o) * 3;
+      resamplePixel(horizontal, p, 3, xs, o, (r * size + o) * 3);
     }
   }
   // Vertical pass: the window's rows, rounded to bytes, mirrored when asked.
   const stride = size * 3;
+  const vertical = { from: mid, to: out };
   for (let oy = 0; oy < size; oy++) {
+    const rowStart = (ys ? ys.first[oy] : win.top + oy) - rowFirst;
     for (let ox = 0; ox < size; ox++) {
-      const q = (oy * size + (flip ? size - 1 - ox : ox)) * 3;
-      if (!ys) {
-        const t = ((win.top + oy - rowFirst) * size + ox) * 3;
-        out[q] = mid[t];
-        out[q + 1] = mid[t + 1];
-        out[q + 2] = mid[t + 2];
-        continue;
-      }
-      let a = HALF;
-      let b = HALF;
-      let c = HALF;
-      const k0 = oy * ys.taps;
-      let t = (ys.first[oy] - rowFirst) * stride + ox * 3;
-      for (let k = 0; k < ys.count[oy]; k++, t += stride) {
-        const wt = ys.weights[k0 + k];
-        a += mid[t] * wt;
-        b += mid[t + 1] * wt;
-        c += mid[t + 2] * wt;
-      }
-      out[q] = clip8(a);
-      out[q + 1] = clip8(b);
-      out[q + 2] = clip8(c);
+      resamplePixel(vertical, rowStart * stride + ox * 3, stride, ys, oy, (oy * size + (flip ? size - 1 - ox : ox)) * 3);
     }
   }
   return out;
