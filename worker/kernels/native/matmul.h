@@ -1,0 +1,25 @@
+// Batched matrix products (matmul.cc) with tfjs's transposes, batch broadcast, bias and activation.
+#pragma once
+
+#include "op.h"
+
+namespace ringtune {
+
+struct MatmulParams {
+  int64_t batchA, batchB, m, k, n;
+  bool transposeA, transposeB;
+  int activation;  // an Activation code (conv.h)
+  float alpha;
+  bool bias;
+};
+
+// Reads a descriptor of `n` doubles; throws std::invalid_argument when it is malformed.
+MatmulParams ParseMatmul(const double* d, size_t n);
+
+// Number of heap tensors a call takes: a, b, [bias,] out.
+size_t MatmulOperands(const MatmulParams& p);
+
+// out[i] = activation(op(a[i or 0]) x op(b[i or 0]) + bias) on the tensors at `offsets`.
+void RunMatmul(const MatmulParams& p, const Heap& heap, const std::vector<double>& offsets);
+
+}  // namespace ringtune

@@ -1,0 +1,55 @@
+/** The wasm backend's kernels that oneDNN runs, each falling back to the kernel it replaces. */
+import * as tf from '@tensorflow/tfjs';
+import { backwardDataKernel, backwardWeightsKernel, forwardKernel } from './onednn-conv';
+import { matmulKernel } from './onednn-matmul';
+import { KernelArgs, OnednnNative } from './onednn';
+
+type KernelFunc = (args: KernelArgs) => tf.TensorInfo;
+
+/** Every kernel name oneDNN takes over, with how it runs it. */
+const NATIVE: Record<string, (native: OnednnNative, fallback: KernelFunc) => KernelFunc> = {
+  Conv2D: (n, f) => forwardKernel(n, false, false, f),
+  FusedConv2D: (n, f) => forwardKernel(n, false, true, f),
+  DepthwiseConv2dNative: (n, f) => forwardKernel(n, true, false, f),
+  FusedDepthwiseConv2D: (n, f) => forwardKernel(n, true, true, f),
+  Conv2DBackpropInput: (n, f) => backwardDataKernel(n, false, f),
+  DepthwiseConv2dNativeBackpropInput: (n, f) => backwardDataKernel(n, true, f),
+  Conv2DBackpropFilter: (n, f) => backwardWeightsKernel(n, false, f),
+  DepthwiseConv2dNativeBackpropFilter: (n, f) => backwardWeightsKernel(n, true, f),
+  BatchMatMul: (n, f) => matmulKernel(n, false, f),
+  _FusedMatMul: (n, f) => matmulKernel(n, true, f),
+};
+
+/** Names of the kernels oneDNN runs. */
+export const onednnKernelNames = Object.keys(NATIVE);
+
+/**
+ * `config`'s kernel function, running the kernel's setup (tfjs's wasm kernels bind their wasm
+ * functions there) once per backend first: the engine only sets up registered kernels, and this
+ * one was replaced before the backend started.
+ */
+function lazilySetUp(config: tf.KernelConfig): KernelFunc {
+  const ready = new WeakSet<object>();
+  return (args) => {
+    if (config.setupFunc != null && !ready.has(args.backend)) {
+      config.setupFunc(args.backend as unknown as tf.KernelBackend);
+      ready.add(args.backend);
+    }
+    return config.kernelFunc(args as unknown as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
+  };
+}
+
+/** oneDNN's kernel configs; `previous(name)` is the kernel each replaces, which takes the cases oneDNN does not. */
+export function onednnKernels(native: OnednnNative, previous: (name: string) => tf.KernelConfig | undefined): tf.KernelConfig[] {
+  return onednnKernelNames.map((kernelName) => {
+    const before = previous(kernelName);
+    const fallback: KernelFunc =
+      before != null
+        ? lazilySetUp(before)
+        : () => {
+            throw new Error(`${kernelName}: no wasm kernel takes the cases the oneDNN kernel does not`);
+          };
+    const kernelFunc = NATIVE[kernelName](native, fallback);
+    return { kernelName, backendName: 'wasm', kernelFunc: kernelFunc as unknown as tf.KernelFunc };
+  });
+}
