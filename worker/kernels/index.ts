@@ -7,7 +7,7 @@ import { fusedBatchNormGradConfig } from './batchnorm-grad';
 import { identityConfig, pixelShuffleConfig } from './layout';
 import { replaceGradient } from './config';
 import { onednnNative } from './onednn';
-import { onednnKernelNames, onednnKernels } from './onednn-kernels';
+import { onednnKernelNames, onednnKernels, withSetup } from './onednn-kernels';
 import { onednnNormKernelNames, onednnNormKernels } from './onednn-norm';
 import { installFusedBatchNormLayer } from './batchnorm-layer';
 
@@ -24,7 +24,16 @@ export const wasmKernels: tf.KernelConfig[] = [
 
 let gradientsRegistered = false;
 /** tfjs's own wasm kernels for the names oneDNN takes over, as they were before ringtune registered anything. */
-let stock: Map<string, tf.KernelConfig | undefined> | null = null;
+let stock: Map<string, tf.KernelConfig> | null = null;
+
+function stockKernels(): Map<string, tf.KernelConfig> {
+  const found = new Map<string, tf.KernelConfig>();
+  for (const name of onednnKernelNames) {
+    const k = tf.getKernel(name, 'wasm');
+    if (k != null) found.set(name, withSetup(k));
+  }
+  return found;
+}
 
 /** Which kernels the wasm backend got: oneDNN's, or ringtune's wasm kernels alone (and why). */
 export interface WasmKernelChoice {
@@ -49,9 +58,8 @@ export function registerWasmKernels(useOnednn = true): WasmKernelChoice {
     replaceGradient(fusedBatchNormGradConfig);
     gradientsRegistered = true;
   }
-  stock ??= new Map(onednnKernelNames.map((name) => [name, tf.getKernel(name, 'wasm')]));
-  const wasm = new Map<string, tf.KernelConfig>();
-  for (const [name, k] of stock) if (k != null) wasm.set(name, k);
+  stock ??= stockKernels();
+  const wasm = new Map(stock);
   for (const k of wasmKernels) wasm.set(k.kernelName, k);
   const { native, reason } = useOnednn ? onednnNative() : { native: null, reason: 'oneDNN kernels turned off' };
   for (const k of wasm.values()) register(k);

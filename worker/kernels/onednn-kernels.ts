@@ -24,28 +24,31 @@ const NATIVE: Record<string, (native: OnednnNative, fallback: KernelFunc) => Ker
 export const onednnKernelNames = Object.keys(NATIVE);
 
 /**
- * `config`'s kernel function, running the kernel's setup (tfjs's wasm kernels bind their wasm
- * functions there) once per backend first: the engine only sets up registered kernels, and this
- * one was replaced before the backend started.
+ * `config` with a kernel function that first runs the kernel's setup (tfjs's wasm kernels bind
+ * their wasm functions there) once per backend: the engine only sets up the kernels registered
+ * when the backend starts, and a kernel swapped back in later would miss it.
  */
-function lazilySetUp(config: tf.KernelConfig): KernelFunc {
+export function withSetup(config: tf.KernelConfig): tf.KernelConfig {
+  const { setupFunc } = config;
+  if (setupFunc == null) return config;
   const ready = new WeakSet<object>();
-  return (args) => {
-    if (config.setupFunc != null && !ready.has(args.backend)) {
-      config.setupFunc(args.backend as unknown as tf.KernelBackend);
+  const kernelFunc = (args: Parameters<tf.KernelFunc>[0]) => {
+    if (!ready.has(args.backend)) {
+      setupFunc(args.backend);
       ready.add(args.backend);
     }
-    return config.kernelFunc(args as unknown as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
+    return config.kernelFunc(args);
   };
+  return { ...config, kernelFunc };
 }
 
-/** oneDNN's kernel configs; `previous(name)` is the kernel each replaces, which takes the cases oneDNN does not. */
+/** oneDNN's kernel configs; `previous(name)` is the kernel each replaces (set up by withSetup), which takes the cases oneDNN does not. */
 export function onednnKernels(native: OnednnNative, previous: (name: string) => tf.KernelConfig | undefined): tf.KernelConfig[] {
   return onednnKernelNames.map((kernelName) => {
     const before = previous(kernelName);
     const fallback: KernelFunc =
       before != null
-        ? lazilySetUp(before)
+        ? (args) => before.kernelFunc(args as unknown as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo
         : () => {
             throw new Error(`${kernelName}: no wasm kernel takes the cases the oneDNN kernel does not`);
           };
