@@ -1,7 +1,8 @@
 /**
  * The forward kernels ringtune replaces on wasm where oneDNN is installed (convolutions with tfjs's
- * fused bias and activations, plain and depthwise; matrix products, fused too), the training
- * BatchNorm layer and the ReLU gradients, against the cpu backend, with every kernel set here.
+ * fused bias and activations, plain and depthwise; matrix products, fused too; elementwise
+ * arithmetic and comparisons), the training BatchNorm layer and the ReLU gradients, against the
+ * cpu backend, with every kernel set here.
  * Shapes are sampled from the same grid as the gradient kernels' tests.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -145,6 +146,33 @@ describe(`forward kernels (${modes.join(', ')}) match the cpu backend`, () => {
       ];
     });
     tf.dispose([x, w, ...initial, ...layer.weights.map((v) => v.read())]);
+  });
+
+  const binaryOps: [string, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor][] = [
+    ['add', tf.add],
+    ['sub', tf.sub],
+    ['mul', tf.mul],
+    ['div', (a, b) => tf.div(a, tf.add(b, 0.25))], // never by 0
+    ['equal', tf.equal],
+    ['notEqual', tf.notEqual],
+    ['greater', tf.greater],
+    ['greaterEqual', tf.greaterEqual],
+    ['less', tf.less],
+    ['lessEqual', tf.lessEqual],
+  ];
+  test.each([
+    ['same shapes', [64, 9, 9, 13], [64, 9, 9, 13]],
+    ['per channel', [8, 9, 9, 13], [13]],
+    ['per channel, broadcast first', [1, 1, 13], [8, 9, 9, 13]],
+    ['a global pool gradient', [8, 4, 4, 32], [8, 1, 1, 32]],
+    ['a scalar', [5000], []],
+    ['a scalar first', [], [3, 2000]],
+    ['both broadcast', [8, 1, 300], [1, 7, 1]],
+  ])('elementwise ops, %s', async (_name, aShape, bShape) => {
+    const a = tf.round(tf.randomNormal(aShape as number[], 0, 3, 'float32', 17)); // rounded: ties for the comparisons
+    const b = tf.round(tf.randomNormal(bShape as number[], 0, 3, 'float32', 18));
+    for (const [name, f] of binaryOps) await expectEachMatchesCpu(name, () => f(a, b));
+    tf.dispose([a, b]);
   });
 
   test.each([

@@ -2,6 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { backwardDataKernel, backwardWeightsKernel, forwardKernel } from './onednn-conv';
 import { matmulKernel } from './onednn-matmul';
+import { BINARY_OPS, binaryKernel } from './onednn-binary';
 import { KernelArgs, OnednnNative } from './onednn';
 
 type KernelFunc = (args: KernelArgs) => tf.TensorInfo;
@@ -18,6 +19,7 @@ const NATIVE: Record<string, (native: OnednnNative, fallback: KernelFunc) => Ker
   DepthwiseConv2dNativeBackpropFilter: (n, f) => backwardWeightsKernel(n, true, f),
   BatchMatMul: (n, f) => matmulKernel(n, false, f),
   _FusedMatMul: (n, f) => matmulKernel(n, true, f),
+  ...Object.fromEntries(Object.keys(BINARY_OPS).map((name) => [name, (n: OnednnNative, f: KernelFunc) => binaryKernel(n, name, f)])),
 };
 
 /** Names of the kernels oneDNN runs. */

@@ -8,6 +8,7 @@
 #include <exception>
 #include <string>
 
+#include "binary.h"
 #include "bnorm.h"
 #include "conv.h"
 #include "matmul.h"
@@ -99,6 +100,14 @@ napi_value Norm(napi_env env, napi_callback_info info) {
   });
 }
 
+napi_value Binary(napi_env env, napi_callback_info info) {
+  return Guarded(env, info, "binary", [](Call& c) {
+    auto p = ringtune::ParseBinary(c.desc, c.descLength);
+    if (c.offsets.size() != 3) throw std::invalid_argument("wrong number of tensor offsets");
+    ringtune::RunBinary(p, c.heap, c.offsets);
+  });
+}
+
 // "oneDNN <version> (<isa>, <threads> thread)": what the backend line reports.
 napi_value Describe(napi_env env, napi_callback_info) {
   const dnnl_version_t* v = dnnl_version();
@@ -132,6 +141,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"conv", nullptr, Conv, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"matmul", nullptr, Matmul, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"norm", nullptr, Norm, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"binary", nullptr, Binary, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"describe", nullptr, Describe, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"cachedPrimitives", nullptr, Cached, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
