@@ -49,27 +49,8 @@ def resnet18(n_classes):
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, n_classes))
 
 
-def measure(model, batch, size, ch, warmup, steps):
-    torch.manual_seed(0)
-    x = torch.randn(batch, ch, size, size)
-    y = torch.randint(0, 10, (batch,))
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = nn.CrossEntropyLoss()
-    model.train()
-    wall, cpu = [], []
-    for i in range(warmup + steps):
-        t0, c0 = time.perf_counter(), time.process_time()
-        opt.zero_grad(set_to_none=True)
-        loss_fn(model(x), y).backward()
-        opt.step()
-        if i >= warmup:
-            wall.append(time.perf_counter() - t0)
-            cpu.append(time.process_time() - c0)
-    return {"img_s": batch / statistics.median(wall), "cpu_img_s": batch / statistics.median(cpu),
-            "step_ms": [round(w * 1000, 1) for w in wall]}
-
-
-def profile(model, batch, size, ch, steps=3):
+def trainer(model, batch, size, ch):
+    """One Adam training step on a fixed random batch, as a function."""
     torch.manual_seed(0)
     x = torch.randn(batch, ch, size, size)
     y = torch.randint(0, 10, (batch,))
@@ -82,6 +63,24 @@ def profile(model, batch, size, ch, steps=3):
         loss_fn(model(x), y).backward()
         opt.step()
 
+    return step
+
+
+def measure(model, batch, size, ch, warmup, steps):
+    step = trainer(model, batch, size, ch)
+    wall, cpu = [], []
+    for i in range(warmup + steps):
+        t0, c0 = time.perf_counter(), time.process_time()
+        step()
+        if i >= warmup:
+            wall.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+    return {"img_s": batch / statistics.median(wall), "cpu_img_s": batch / statistics.median(cpu),
+            "step_ms": [round(w * 1000, 1) for w in wall]}
+
+
+def profile(model, batch, size, ch, steps=3):
+    step = trainer(model, batch, size, ch)
     step()
     c0 = time.process_time()
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], record_shapes=True) as prof:

@@ -4,9 +4,8 @@
  * backend's heap. Absent or broken, it reports why and the wasm backend keeps ringtune's wasm
  * kernels; RINGTUNE_NO_ONEDNN=1 turns it off on purpose.
  */
-import { existsSync } from 'fs';
-import { join } from 'path';
 import * as tf from '@tensorflow/tfjs';
+import { loadAddon } from '../addon';
 
 /** The addon's functions (see native/onednn.cc for their contracts). */
 export interface OnednnNative {
@@ -21,24 +20,16 @@ export interface OnednnNative {
 
 let loaded: { native: OnednnNative | null; reason: string } | null = null;
 
-/** Build output, from sources (ts-jest: worker/kernels/) or from dist/worker/kernels/. */
-function candidates(): string[] {
-  const rel = join('native', 'build', 'Release', 'ringtune_onednn.node');
-  return [join(__dirname, rel), join(__dirname, '..', '..', '..', 'worker', 'kernels', rel)];
-}
-
 /** The addon, or null with the reason it cannot be used here. */
 export function onednnNative(): { native: OnednnNative | null; reason: string } {
   if (loaded) return loaded;
   if (process.env.RINGTUNE_NO_ONEDNN === '1') return (loaded = { native: null, reason: 'RINGTUNE_NO_ONEDNN=1' });
-  const path = candidates().find((p) => existsSync(p));
-  if (!path) return (loaded = { native: null, reason: 'oneDNN not found, install libdnnl-dev for ~3x (then npm run build:native)' });
-  try {
-    const native = require(path) as OnednnNative;
-    return (loaded = { native, reason: native.describe() });
-  } catch (e) {
-    return (loaded = { native: null, reason: `cannot load ${path}: ${(e as Error).message.split('\n')[0]}` });
-  }
+  const found = loadAddon<OnednnNative>(
+    'kernels',
+    'ringtune_onednn',
+    'oneDNN not found, install libdnnl-dev for ~3x (then npm run build:native)',
+  );
+  return (loaded = found.native ? { native: found.native, reason: found.native.describe() } : found);
 }
 
 /** What the native kernels use of tfjs's wasm backend (BackendWasm in @tensorflow/tfjs-backend-wasm). */

@@ -25,9 +25,7 @@ dnnl::batch_normalization_forward::primitive_desc ForwardPd(const NormParams& p)
 
 std::unique_ptr<Op> MakeForward(const NormParams& p) {
   auto pd = ForwardPd(p);
-  auto op = std::make_unique<Op>();
-  op->prim = dnnl::batch_normalization_forward(pd);
-  op->scratchpad = pd.scratchpad_desc();
+  auto op = NewOp<dnnl::batch_normalization_forward>(pd);
   memory::desc data = pd.src_desc(), c = Channels(p.c);
   AddOperand(*op, DNNL_ARG_SRC, data, data, false);
   AddOperand(*op, DNNL_ARG_SCALE, c, c, false);
@@ -43,9 +41,7 @@ std::unique_ptr<Op> MakeBackward(const NormParams& p) {
   memory::desc data = hint.src_desc(), c = Channels(p.c);
   dnnl::batch_normalization_backward::desc d(prop_kind::backward, data, data, p.epsilon, kAffine);
   dnnl::batch_normalization_backward::primitive_desc pd(d, BaseAttr(), Engine(), hint);
-  auto op = std::make_unique<Op>();
-  op->prim = dnnl::batch_normalization_backward(pd);
-  op->scratchpad = pd.scratchpad_desc();
+  auto op = NewOp<dnnl::batch_normalization_backward>(pd);
   AddOperand(*op, DNNL_ARG_SRC, data, data, false);
   AddOperand(*op, DNNL_ARG_SCALE, c, c, false);
   AddOperand(*op, DNNL_ARG_SHIFT, c, c, false);  // unused by the math, but oneDNN 2.6 requires it
@@ -67,9 +63,7 @@ std::unique_ptr<Op> MakeReluBackward(const NormParams& p) {
   dnnl::eltwise_forward::primitive_desc hint(fd, BaseAttr(), Engine());
   dnnl::eltwise_backward::desc d(alg, data, data, 0.f, p.epsilon);
   dnnl::eltwise_backward::primitive_desc pd(d, BaseAttr(), Engine(), hint);
-  auto op = std::make_unique<Op>();
-  op->prim = dnnl::eltwise_backward(pd);
-  op->scratchpad = pd.scratchpad_desc();
+  auto op = NewOp<dnnl::eltwise_backward>(pd);
   AddOperand(*op, DNNL_ARG_DIFF_DST, data, data, false);
   AddOperand(*op, DNNL_ARG_SRC, data, data, false);
   AddOperand(*op, DNNL_ARG_DIFF_SRC, data, data, true);
@@ -86,8 +80,6 @@ NormParams ParseNorm(const double* d, size_t n) {
   if (p.kind < kNormForward || p.kind > kReluBackward) throw std::invalid_argument("unknown norm kind");
   return p;
 }
-
-size_t NormOperands(const NormParams& p) { return p.kind == kNormForward ? 6 : p.kind == kNormBackward ? 9 : 3; }
 
 void RunNorm(const NormParams& p, const Heap& heap, const std::vector<double>& offsets) {
   std::vector<int64_t> key = {300 + p.kind, p.n, p.c, p.h, p.w, FloatBits(p.epsilon)};

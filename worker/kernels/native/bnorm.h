@@ -17,10 +17,8 @@ struct NormParams {
 // Reads a descriptor of `n` doubles; throws std::invalid_argument when it is malformed.
 NormParams ParseNorm(const double* d, size_t n);
 
-// Heap tensors a call takes. Forward: x, gamma, beta, y, mean, variance (biased, over N*H*W).
-// Backward: x, gamma, beta, mean, variance, dy, dx, dgamma, dbeta. ReLU gradient: dy, x, dx.
-size_t NormOperands(const NormParams& p);
-
+// Runs on the heap tensors at `offsets`. Forward: x, gamma, beta, y, mean, variance (biased, over
+// N*H*W). Backward: x, gamma, beta, mean, variance, dy, dx, dgamma, dbeta. ReLU gradient: dy, x, dx.
 void RunNorm(const NormParams& p, const Heap& heap, const std::vector<double>& offsets);
 
 }  // namespace ringtune

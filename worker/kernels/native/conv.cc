@@ -58,9 +58,7 @@ std::unique_ptr<Op> MakeForward(const ConvParams& p) {
   AppendActivation(po, p.activation, p.alpha);
   attr.set_post_ops(po);
   auto pd = ForwardPd(g, attr);
-  auto op = std::make_unique<Op>();
-  op->prim = dnnl::convolution_forward(pd);
-  op->scratchpad = pd.scratchpad_desc();
+  auto op = NewOp<dnnl::convolution_forward>(pd);
   AddOperand(*op, DNNL_ARG_SRC, g.src, pd.src_desc(), false);
   AddOperand(*op, DNNL_ARG_WEIGHTS, g.weights, pd.weights_desc(), false);
   if (p.bias) AddOperand(*op, DNNL_ARG_BIAS, g.bias, pd.bias_desc(), false);
@@ -75,9 +73,7 @@ std::unique_ptr<Op> MakeBackwardData(const ConvParams& p) {
   dnnl::convolution_backward_data::desc d(algorithm::convolution_direct, Any(g.src), Any(g.weights), Any(g.dst),
                                           g.strides, g.dilates, g.padL, g.padR);
   dnnl::convolution_backward_data::primitive_desc pd(d, BaseAttr(), Engine(), hint);
-  auto op = std::make_unique<Op>();
-  op->prim = dnnl::convolution_backward_data(pd);
-  op->scratchpad = pd.scratchpad_desc();
+  auto op = NewOp<dnnl::convolution_backward_data>(pd);
   AddOperand(*op, DNNL_ARG_DIFF_DST, g.dst, pd.diff_dst_desc(), false);
   AddOperand(*op, DNNL_ARG_WEIGHTS, g.weights, pd.weights_desc(), false);
   AddOperand(*op, DNNL_ARG_DIFF_SRC, g.src, pd.diff_src_desc(), true);
@@ -91,9 +87,7 @@ std::unique_ptr<Op> MakeBackwardWeights(const ConvParams& p) {
   dnnl::convolution_backward_weights::desc d(algorithm::convolution_direct, Any(g.src), Any(g.weights), Any(g.dst),
                                              g.strides, g.dilates, g.padL, g.padR);
   dnnl::convolution_backward_weights::primitive_desc pd(d, BaseAttr(), Engine(), hint);
-  auto op = std::make_unique<Op>();
-  op->prim = dnnl::convolution_backward_weights(pd);
-  op->scratchpad = pd.scratchpad_desc();
+  auto op = NewOp<dnnl::convolution_backward_weights>(pd);
   AddOperand(*op, DNNL_ARG_SRC, g.src, pd.src_desc(), false);
   AddOperand(*op, DNNL_ARG_DIFF_DST, g.dst, pd.diff_dst_desc(), false);
   AddOperand(*op, DNNL_ARG_DIFF_WEIGHTS, g.weights, pd.diff_weights_desc(), true);
@@ -113,8 +107,6 @@ ConvParams ParseConv(const double* d, size_t n) {
     throw std::invalid_argument("grouped convolutions must be depthwise (groups == input channels)");
   return p;
 }
-
-size_t ConvOperands(const ConvParams& p) { return p.kind == kForward && p.bias ? 4 : 3; }
 
 void RunConv(const ConvParams& p, const Heap& heap, const std::vector<double>& offsets) {
   std::vector<int64_t> key = {100 + p.kind, p.batch, p.inH, p.inW, p.inC, p.outH, p.outW, p.outC, p.kh, p.kw,

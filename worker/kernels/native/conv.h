@@ -19,11 +19,9 @@ struct ConvParams {
 // Reads a descriptor of `n` doubles; throws std::invalid_argument when it is malformed.
 ConvParams ParseConv(const double* d, size_t n);
 
-// Number of heap tensors a call takes: forward x, filter, [bias,] y; backward data dy, filter, dx;
-// backward weights x, dy, dW.
-size_t ConvOperands(const ConvParams& p);
 
-// Runs the convolution on the tensors at `offsets` (in the order above).
+// Runs the convolution on the heap tensors at `offsets`: forward x, filter, [bias,] y; backward data
+// dy, filter, dx; backward weights x, dy, dW.
 void RunConv(const ConvParams& p, const Heap& heap, const std::vector<double>& offsets);
 
 }  // namespace ringtune

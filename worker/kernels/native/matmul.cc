@@ -20,9 +20,7 @@ std::unique_ptr<Op> MakeMatmul(const MatmulParams& p) {
   AppendActivation(po, p.activation, p.alpha);
   attr.set_post_ops(po);
   dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, bias, out), attr, Engine());
-  auto op = std::make_unique<Op>();
-  op->prim = dnnl::matmul(pd);
-  op->scratchpad = pd.scratchpad_desc();
+  auto op = NewOp<dnnl::matmul>(pd);
   AddOperand(*op, DNNL_ARG_SRC, a, a, false);
   AddOperand(*op, DNNL_ARG_WEIGHTS, b, b, false);
   if (p.bias) AddOperand(*op, DNNL_ARG_BIAS, bias, bias, false);
@@ -43,8 +41,6 @@ MatmulParams ParseMatmul(const double* d, size_t n) {
                                 " do not broadcast");
   return p;
 }
-
-size_t MatmulOperands(const MatmulParams& p) { return p.bias ? 4 : 3; }
 
 void RunMatmul(const MatmulParams& p, const Heap& heap, const std::vector<double>& offsets) {
   std::vector<int64_t> key = {200, p.batchA, p.batchB, p.m, p.k, p.n, p.transposeA, p.transposeB, p.activation,

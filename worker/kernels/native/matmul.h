@@ -16,10 +16,8 @@ struct MatmulParams {
 // Reads a descriptor of `n` doubles; throws std::invalid_argument when it is malformed.
 MatmulParams ParseMatmul(const double* d, size_t n);
 
-// Number of heap tensors a call takes: a, b, [bias,] out.
-size_t MatmulOperands(const MatmulParams& p);
-
-// out[i] = activation(op(a[i or 0]) x op(b[i or 0]) + bias) on the tensors at `offsets`.
+// out[i] = activation(op(a[i or 0]) x op(b[i or 0]) + bias) on the heap tensors at `offsets`: a, b,
+// [bias,] out.
 void RunMatmul(const MatmulParams& p, const Heap& heap, const std::vector<double>& offsets);
 
 }  // namespace ringtune

@@ -76,36 +76,27 @@ napi_value Guarded(napi_env env, napi_callback_info info, const char* name, Body
   return nullptr;
 }
 
+// One N-API function: parses the descriptor and runs the op (Run checks the number of tensors).
+template <typename Params>
+napi_value Entry(napi_env env, napi_callback_info info, const char* name, Params (*parse)(const double*, size_t),
+                 void (*run)(const Params&, const Heap&, const std::vector<double>&)) {
+  return Guarded(env, info, name, [&](Call& c) { run(parse(c.desc, c.descLength), c.heap, c.offsets); });
+}
+
 napi_value Conv(napi_env env, napi_callback_info info) {
-  return Guarded(env, info, "conv", [](Call& c) {
-    auto p = ringtune::ParseConv(c.desc, c.descLength);
-    if (c.offsets.size() != ringtune::ConvOperands(p)) throw std::invalid_argument("wrong number of tensor offsets");
-    ringtune::RunConv(p, c.heap, c.offsets);
-  });
+  return Entry(env, info, "conv", ringtune::ParseConv, ringtune::RunConv);
 }
 
 napi_value Matmul(napi_env env, napi_callback_info info) {
-  return Guarded(env, info, "matmul", [](Call& c) {
-    auto p = ringtune::ParseMatmul(c.desc, c.descLength);
-    if (c.offsets.size() != ringtune::MatmulOperands(p)) throw std::invalid_argument("wrong number of tensor offsets");
-    ringtune::RunMatmul(p, c.heap, c.offsets);
-  });
+  return Entry(env, info, "matmul", ringtune::ParseMatmul, ringtune::RunMatmul);
 }
 
 napi_value Norm(napi_env env, napi_callback_info info) {
-  return Guarded(env, info, "norm", [](Call& c) {
-    auto p = ringtune::ParseNorm(c.desc, c.descLength);
-    if (c.offsets.size() != ringtune::NormOperands(p)) throw std::invalid_argument("wrong number of tensor offsets");
-    ringtune::RunNorm(p, c.heap, c.offsets);
-  });
+  return Entry(env, info, "norm", ringtune::ParseNorm, ringtune::RunNorm);
 }
 
 napi_value Binary(napi_env env, napi_callback_info info) {
-  return Guarded(env, info, "binary", [](Call& c) {
-    auto p = ringtune::ParseBinary(c.desc, c.descLength);
-    if (c.offsets.size() != 3) throw std::invalid_argument("wrong number of tensor offsets");
-    ringtune::RunBinary(p, c.heap, c.offsets);
-  });
+  return Entry(env, info, "binary", ringtune::ParseBinary, ringtune::RunBinary);
 }
 
 // "oneDNN <version> (<isa>, <threads> thread)": what the backend line reports.

@@ -45,6 +45,15 @@ struct Op {
   memory::desc scratchpad;
 };
 
+// An Op running the primitive `pd` describes (scratchpad from the arena).
+template <typename Primitive, typename Pd>
+std::unique_ptr<Op> NewOp(const Pd& pd) {
+  auto op = std::make_unique<Op>();
+  op->prim = Primitive(pd);
+  op->scratchpad = pd.scratchpad_desc();
+  return op;
+}
+
 // Adds operand `arg` of `prim`'s primitive descriptor with heap layout `user` and primitive layout `inner`.
 void AddOperand(Op& op, int arg, const memory::desc& user, const memory::desc& inner, bool output);
 
