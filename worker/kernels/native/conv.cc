@@ -66,13 +66,17 @@ std::unique_ptr<Op> MakeForward(const ConvParams& p) {
   return op;
 }
 
+// The primitive descriptor of a backward convolution (`Backward`: data or weights), hinted by the forward one.
+template <typename Backward>
+typename Backward::primitive_desc BackwardPd(const Geometry& g) {
+  typename Backward::desc d(algorithm::convolution_direct, Any(g.src), Any(g.weights), Any(g.dst), g.strides, g.dilates,
+                            g.padL, g.padR);
+  return typename Backward::primitive_desc(d, BaseAttr(), Engine(), ForwardPd(g, BaseAttr()));
+}
+
 std::unique_ptr<Op> MakeBackwardData(const ConvParams& p) {
   Geometry g = Describe(p);
-  g.bias = memory::desc();
-  auto hint = ForwardPd(g, BaseAttr());
-  dnnl::convolution_backward_data::desc d(algorithm::convolution_direct, Any(g.src), Any(g.weights), Any(g.dst),
-                                          g.strides, g.dilates, g.padL, g.padR);
-  dnnl::convolution_backward_data::primitive_desc pd(d, BaseAttr(), Engine(), hint);
+  auto pd = BackwardPd<dnnl::convolution_backward_data>(g);
   auto op = NewOp<dnnl::convolution_backward_data>(pd);
   AddOperand(*op, DNNL_ARG_DIFF_DST, g.dst, pd.diff_dst_desc(), false);
   AddOperand(*op, DNNL_ARG_WEIGHTS, g.weights, pd.weights_desc(), false);
@@ -82,11 +86,7 @@ std::unique_ptr<Op> MakeBackwardData(const ConvParams& p) {
 
 std::unique_ptr<Op> MakeBackwardWeights(const ConvParams& p) {
   Geometry g = Describe(p);
-  g.bias = memory::desc();
-  auto hint = ForwardPd(g, BaseAttr());
-  dnnl::convolution_backward_weights::desc d(algorithm::convolution_direct, Any(g.src), Any(g.weights), Any(g.dst),
-                                             g.strides, g.dilates, g.padL, g.padR);
-  dnnl::convolution_backward_weights::primitive_desc pd(d, BaseAttr(), Engine(), hint);
+  auto pd = BackwardPd<dnnl::convolution_backward_weights>(g);
   auto op = NewOp<dnnl::convolution_backward_weights>(pd);
   AddOperand(*op, DNNL_ARG_SRC, g.src, pd.src_desc(), false);
   AddOperand(*op, DNNL_ARG_DIFF_DST, g.dst, pd.diff_dst_desc(), false);
