@@ -70,6 +70,19 @@ describe(`forward kernels (${modes.join(', ')}) match the cpu backend`, () => {
     },
   );
 
+  // tfjs's own wasm Conv2D takes NHWC only: the oneDNN kernel is checked there alone.
+  test('conv2d in NCHW layout, fused', async () => {
+    const x = tf.randomNormal([2, 3, 9, 11], 0, 1, 'float32', 19) as tf.Tensor4D;
+    const filter = tf.randomNormal([3, 3, 3, 4], 0, 1, 'float32', 20) as tf.Tensor4D;
+    const bias = tf.randomNormal([4], 0, 1, 'float32', 21);
+    await expectEachMatchesCpu(
+      'NCHW',
+      () => tf.fused.conv2d({ x, filter, strides: 2, pad: 'same', dataFormat: 'NCHW', bias, activation: 'relu' }),
+      modes.filter((m) => m === 'oneDNN kernels'),
+    );
+    tf.dispose([x, filter, bias]);
+  });
+
   const dwCases = Array.from({ length: 12 }, () => sampleCase(rng, true));
   test.each(dwCases.map((c, i) => [JSON.stringify(c), c, ACTIVATIONS[i % ACTIVATIONS.length]]))(
     'depthwise %s, fused %s',

@@ -56,9 +56,8 @@ function convDesc(kind: Kind, g: ConvGeometry, groups: number, nchw: boolean, f:
   ]);
 }
 
-function shapeOf(g: ConvGeometry, nchw: boolean, side: 'in' | 'out'): number[] {
-  const [h, w, c] = side === 'in' ? [g.inH, g.inW, g.inC] : [g.outH, g.outW, g.outC];
-  return nchw ? [g.batch, c, h, w] : [g.batch, h, w, c];
+function forwardShape(g: ConvGeometry, nchw: boolean): number[] {
+  return nchw ? [g.batch, g.outC, g.outH, g.outW] : [g.batch, g.outH, g.outW, g.outC];
 }
 
 interface ConvCall {
@@ -101,7 +100,7 @@ export function forwardKernel(native: OnednnNative, depthwise: boolean, fused: b
     const fusion = fused ? fusionOf(args, g.outC) : NO_FUSION;
     if (fusion == null) return fallback(args);
     const operands = fusion.bias ? [x, filter, bias as tf.TensorInfo] : [x, filter];
-    return runConv(native, args, { kind: Kind.Forward, g, depthwise, nchw, fusion, operands, outShape: shapeOf(g, nchw, 'out') });
+    return runConv(native, args, { kind: Kind.Forward, g, depthwise, nchw, fusion, operands, outShape: forwardShape(g, nchw) });
   };
 }
 
