@@ -23,7 +23,7 @@ export interface StepProfile {
   ops: OpTime[];
 }
 
-/** CPU ms of every kernel of one training step (the mean of `steps` steps after a warm-up). */
+/** CPU ms of every kernel of one training step (the mean of `steps` profiled steps) and of a whole unprofiled step. */
 export async function ringtuneProfile(model: tf.LayersModel, batch: number, steps = 3): Promise<StepProfile> {
   const backend = tf.backend() as unknown as { time(f: () => void): Promise<{ kernelMs: number }> };
   const wallClock = backend.time;
@@ -36,8 +36,10 @@ export async function ringtuneProfile(model: tf.LayersModel, batch: number, step
   try {
     const step = trainStepper(model, batch);
     await step.run();
-    const ops: OpTime[] = [];
     const c0 = process.cpuUsage();
+    for (let i = 0; i < steps; i++) await step.run();
+    const c = process.cpuUsage(c0);
+    const ops: OpTime[] = [];
     for (let i = 0; i < steps; i++) {
       const prof = await tf.profile(() => step.run());
       for (const k of prof.kernels)
@@ -48,7 +50,6 @@ export async function ringtuneProfile(model: tf.LayersModel, batch: number, step
           ms: (k.kernelTimeMs as number) / steps,
         });
     }
-    const c = process.cpuUsage(c0);
     step.dispose();
     return { stepMs: (c.user + c.system) / 1000 / steps, ops };
   } finally {

@@ -2,8 +2,9 @@
 
 Prints one JSON object: {"torch": version, "results": {net: {"img_s": ..., "cpu_img_s": ..., "step_ms": [...]}}},
 with --profile also {"profile": {net: {"step_cpu_ms": ..., "ops": [{"name", "shapes", "ms"}]}}}: the
-profiler's self time of every op and input shape per step, scaled so that the ops add up to the step's
-CPU time (the profiler measures wall time, which on a shared machine counts other processes' work).
+profiler's self time of every op and input shape per step, scaled so that the ops add up to the CPU time
+of an unprofiled step (the profiler measures wall time, which on a shared machine counts other
+processes' work, and adds its own).
 """
 import argparse
 import json
@@ -83,10 +84,12 @@ def profile(model, batch, size, ch, steps=3):
     step = trainer(model, batch, size, ch)
     step()
     c0 = time.process_time()
+    for _ in range(steps):
+        step()
+    cpu_ms = (time.process_time() - c0) * 1000 / steps
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], record_shapes=True) as prof:
         for _ in range(steps):
             step()
-    cpu_ms = (time.process_time() - c0) * 1000 / steps
     ops = [(e.key, e.input_shapes, e.self_cpu_time_total / 1000 / steps) for e in prof.key_averages(group_by_input_shape=True)]
     scale = cpu_ms / sum(ms for _, _, ms in ops)
     return {"step_cpu_ms": cpu_ms, "ops": [{"name": n, "shapes": sh, "ms": ms * scale} for n, sh, ms in ops if ms > 0]}
