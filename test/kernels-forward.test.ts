@@ -1,7 +1,7 @@
 /**
  * The forward kernels ringtune replaces on wasm where oneDNN is installed (convolutions with tfjs's
  * fused bias and activations, plain and depthwise; matrix products, fused too; elementwise
- * arithmetic and comparisons), the training BatchNorm layer and the ReLU gradients, against the
+ * arithmetic and comparisons), the training BatchNorm layer, the ReLU and max-pool gradients, against the
  * cpu backend, with every kernel set here.
  * Shapes are sampled from the same grid as the gradient kernels' tests.
  */
@@ -186,6 +186,27 @@ describe(`forward kernels (${modes.join(', ')}) match the cpu backend`, () => {
     const b = tf.round(tf.randomNormal(bShape as number[], 0, 3, 'float32', 18));
     for (const [name, f] of binaryOps) await expectEachMatchesCpu(name, () => f(a, b));
     tf.dispose([a, b]);
+  });
+
+  test.each([
+    ['3x3 stride 2 valid, zero-padded input', [4, 9, 9, 5], 3, 2, 'valid'],
+    ['2x2 stride 2 same, odd size', [2, 7, 5, 3], 2, 2, 'same'],
+    ['3x3 stride 1 same', [3, 6, 6, 16], 3, 1, 'same'],
+  ])('max-pool gradient, ties included: %s', async (_name, shape, k, s, pad) => {
+    // ReLU zeros and zero padding make windows of equal maxima.
+    const x = tf.pad(tf.relu(tf.round(tf.randomNormal(shape as number[], 0, 2, 'float32', 22))), [
+      [0, 0],
+      [1, 1],
+      [1, 1],
+      [0, 0],
+    ]);
+    const p = pad as 'same';
+    const y = tf.maxPool(x as tf.Tensor4D, k as number, s as number, p);
+    const w = tf.randomNormal(y.shape, 0, 1, 'float32', 23);
+    await expectEachMatchesCpu('dx', () =>
+      tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(v as tf.Tensor4D, k as number, s as number, p), w)))(x),
+    );
+    tf.dispose([x, y, w]);
   });
 
   test.each([

@@ -5,6 +5,7 @@ import { depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig } from './d
 import { unsortedSegmentSumConfig } from './segment-sum';
 import { fusedBatchNormGradConfig } from './batchnorm-grad';
 import { identityConfig, pixelShuffleConfig } from './layout';
+import { maxPoolGradConfig } from './maxpool-grad';
 import { replaceGradient } from './config';
 import { onednnNative } from './onednn';
 import { onednnKernelNames, onednnKernels, withSetup } from './onednn-kernels';
@@ -20,6 +21,7 @@ export const wasmKernels: tf.KernelConfig[] = [
   unsortedSegmentSumConfig,
   pixelShuffleConfig,
   identityConfig,
+  maxPoolGradConfig,
 ];
 
 let gradientsRegistered = false;

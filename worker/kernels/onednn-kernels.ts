@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { backwardDataKernel, backwardWeightsKernel, forwardKernel } from './onednn-conv';
 import { matmulKernel } from './onednn-matmul';
 import { BINARY_OPS, binaryKernel } from './onednn-binary';
+import { maxPoolGradKernel } from './onednn-pool';
 import { KernelArgs, OnednnNative } from './onednn';
 
 type KernelFunc = (args: KernelArgs) => tf.TensorInfo;
@@ -19,6 +20,7 @@ const NATIVE: Record<string, (native: OnednnNative, fallback: KernelFunc) => Ker
   DepthwiseConv2dNativeBackpropFilter: (n, f) => backwardWeightsKernel(n, true, f),
   BatchMatMul: (n, f) => matmulKernel(n, false, f),
   _FusedMatMul: (n, f) => matmulKernel(n, true, f),
+  MaxPoolGrad: (n, f) => maxPoolGradKernel(n, f),
   ...Object.fromEntries(Object.keys(BINARY_OPS).map((name) => [name, (n: OnednnNative, f: KernelFunc) => binaryKernel(n, name, f)])),
 };
 

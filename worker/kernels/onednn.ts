@@ -13,6 +13,7 @@ export interface OnednnNative {
   matmul(heap: ArrayBuffer, desc: Float64Array, offsets: Float64Array): void;
   norm(heap: ArrayBuffer, desc: Float64Array, offsets: Float64Array): void;
   binary(heap: ArrayBuffer, desc: Float64Array, offsets: Float64Array): void;
+  maxPoolGrad(heap: ArrayBuffer, desc: Float64Array, offsets: Float64Array): void;
   /** e.g. "oneDNN 2.6.3 (AVX2, 1 thread)". */
   describe(): string;
   cachedPrimitives(): number;

@@ -12,6 +12,7 @@
 #include "bnorm.h"
 #include "conv.h"
 #include "matmul.h"
+#include "pool.h"
 
 namespace {
 
@@ -99,6 +100,10 @@ napi_value Binary(napi_env env, napi_callback_info info) {
   return Entry(env, info, "binary", ringtune::ParseBinary, ringtune::RunBinary);
 }
 
+napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
+  return Entry(env, info, "maxPoolGrad", ringtune::ParsePool, ringtune::RunMaxPoolGrad);
+}
+
 // "oneDNN <version> (<isa>, <threads> thread)": what the backend line reports.
 napi_value Describe(napi_env env, napi_callback_info) {
   const dnnl_version_t* v = dnnl_version();
@@ -133,6 +138,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"matmul", nullptr, Matmul, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"norm", nullptr, Norm, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"binary", nullptr, Binary, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"maxPoolGrad", nullptr, MaxPoolGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"describe", nullptr, Describe, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"cachedPrimitives", nullptr, Cached, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
