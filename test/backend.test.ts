@@ -91,18 +91,41 @@ describe('selectBackend', () => {
 describe('oneDNN kernels', () => {
   const built = path.join(__dirname, '..', 'dist', 'worker', 'backend.js');
 
-  test('RINGTUNE_NO_ONEDNN=1 keeps the wasm kernels and the backend line says why', () => {
+  test("RINGTUNE_NO_ONEDNN=1 keeps the wasm kernels, says why, and their convolution gradients equal oneDNN's", () => {
     if (!fs.existsSync(built)) throw new Error(`${built} missing: run \`npm run build\` first (npm test does)`);
-    const script = `require(${JSON.stringify(built)}).selectBackend('wasm').then((r) => console.log(r.reason));`;
-    const run = (env: Record<string, string>) =>
-      spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...env } });
+    // A training step's kernels in a fresh process: forward conv, both its gradients, BatchNorm, ReLU.
+    const script = `
+      const tf = require('@tensorflow/tfjs');
+      require(${JSON.stringify(built)}).selectBackend('wasm').then((r) => {
+        console.log(r.reason);
+        const x = tf.randomUniform([2, 9, 9, 3], -1, 1, 'float32', 1);
+        const w = tf.randomUniform([3, 3, 3, 4], -1, 1, 'float32', 2);
+        const loss = (x, w) => tf.relu(tf.batchNorm(tf.conv2d(x, w, 2, 'same'), tf.scalar(0.1), tf.scalar(2), tf.scalar(-0.2), tf.scalar(1.5))).square().sum();
+        const [dx, dw] = tf.grads(loss)([x, w]);
+        console.log(JSON.stringify([...dx.dataSync(), ...dw.dataSync()]));
+      });`;
+    const run = (env: Record<string, string>) => {
+      const r = spawnSync(process.execPath, ['-e', script], {
+        cwd: path.join(__dirname, '..'),
+        encoding: 'utf8',
+        timeout: 60_000,
+        env: { ...process.env, ...env },
+      });
+      expect(r.stderr).not.toMatch(/Error/);
+      expect(r.status).toBe(0);
+      const [line, grads] = r.stdout.trim().split('\n');
+      return { line, grads: JSON.parse(grads) as number[] };
+    };
     const off = run({ RINGTUNE_NO_ONEDNN: '1' });
-    expect(off.status).toBe(0);
-    expect(off.stdout).toMatch(/wasm kernels: RINGTUNE_NO_ONEDNN=1/);
+    expect(off.line).toMatch(/wasm kernels: RINGTUNE_NO_ONEDNN=1/);
     const on = run({ RINGTUNE_NO_ONEDNN: '' });
-    expect(on.stdout).toMatch(
+    expect(on.line).toMatch(
       onednnInstalled ? /wasm \+ oneDNN kernels \(oneDNN [\d.]+ \(\w+.*, 1 thread\)\)/ : /wasm kernels: oneDNN not found/,
     );
+    expect(off.grads.length).toBe(2 * 9 * 9 * 3 + 3 * 3 * 3 * 4);
+    const scale = Math.max(...off.grads.map(Math.abs));
+    expect(scale).toBeGreaterThan(0);
+    off.grads.forEach((g, i) => expect(Math.abs(g - on.grads[i])).toBeLessThanOrEqual(1e-5 * scale));
   });
 });
 
