@@ -1,17 +1,22 @@
 /**
- * `npm run bench:compute`: training throughput of the benchmark net (28x28x1, batch 64) on wasm
- * (ringtune's kernels) and cpu, PyTorch on one thread side by side, the ratio, the time and
- * GFLOP/s of the heavy kernels, and the tensor count over many steps.
+ * `npm run bench:compute`: training throughput of the benchmark net (28x28x1, batch 64), and with
+ * --resnet18 of resnet18 (64 px, batch 32), on wasm with each kernel set (oneDNN's where installed,
+ * ringtune's wasm kernels) and on cpu, PyTorch on one thread side by side with the ratio; then
+ * where one step goes, layer by layer against PyTorch's profiler (bench-kernel-table.ts), and the
+ * tensor count over many steps.
  *
  * Throughput is given twice: per wall second and per CPU second of the process (both runs are
  * single-threaded), since wall time on a shared machine counts other people's work too.
  */
 import { spawnSync } from 'child_process';
+import { loadavg } from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { Command } from 'commander';
 import { selectBackend } from '../worker/backend';
-import { benchNet, convFlops, trainStepper } from './bench-nets';
+import { registerWasmKernels } from '../worker/kernels';
+import { benchNet, trainStepper } from './bench-nets';
+import { kernelTable, ringtuneProfile, type OpTime, type StepProfile } from './bench-kernel-table';
 
 interface Result {
   name: string;
@@ -42,36 +47,52 @@ async function measure(name: string, model: tf.LayersModel, batch: number, warmu
   return { name, imgS: (1000 * batch) / median(wall), cpuImgS: (1000 * batch) / median(cpu), stepMs: wall };
 }
 
-function torchPeer(warmup: number, steps: number, resnet18: boolean): Record<string, { img_s: number; cpu_img_s: number }> | string {
+interface TorchPeer {
+  results: Record<string, { img_s: number; cpu_img_s: number }>;
+  profile: Record<string, { step_cpu_ms: number; ops: { name: string; shapes: number[][]; ms: number }[] }>;
+}
+
+function torchPeer(warmup: number, steps: number, resnet18: boolean): TorchPeer | string {
   const probe = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { encoding: 'utf8' });
   if (probe.status !== 0) return 'torch not importable (apt-get install -y python3-torch)';
   const script = path.join(__dirname, '..', '..', 'scripts', 'bench_compute_torch.py');
-  const args = [script, '--warmup', String(warmup), '--steps', String(steps), ...(resnet18 ? ['--resnet18'] : [])];
+  const args = [script, '--warmup', String(warmup), '--steps', String(steps), '--profile', ...(resnet18 ? ['--resnet18'] : [])];
   const r = spawnSync('/usr/bin/python3', args, { encoding: 'utf8', timeout: 15 * 60_000 });
   if (r.status !== 0) return `PyTorch peer failed: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}`;
-  return JSON.parse(r.stdout).results;
+  return JSON.parse(r.stdout) as TorchPeer;
 }
 
-/** Time per kernel over one step, with GFLOP/s for the convolution kernels. */
-async function kernelTable(model: tf.LayersModel, batch: number): Promise<string[]> {
-  const step = trainStepper(model, batch);
-  await step.run();
-  const flops = convFlops(model, batch);
-  const prof = await tf.profile(() => step.run());
-  step.dispose();
-  const agg = new Map<string, { ms: number; n: number }>();
-  for (const k of prof.kernels) {
-    const a = agg.get(k.name) ?? { ms: 0, n: 0 };
-    a.ms += k.kernelTimeMs as number;
-    a.n++;
-    agg.set(k.name, a);
-  }
-  const rows = [...agg].sort((a, b) => b[1].ms - a[1].ms).slice(0, 14);
-  return rows.map(([name, { ms, n }]) => {
-    const f = flops[name as keyof typeof flops];
-    const gf = f ? `${(f / ms / 1e6).toFixed(1)} GFLOP/s` : '';
-    return `| ${name.padEnd(36)} | ${String(n).padStart(4)} | ${ms.toFixed(1).padStart(9)} | ${gf.padStart(14)} |`;
-  });
+const load = () => `load average ${loadavg()[0].toFixed(2)} on this machine`;
+
+const NETS = {
+  bench: {
+    key: 'bench-net 28x28x1 b64',
+    batch: 64,
+    title: 'benchmark net: 28x28x1, batch 64, conv3x3 32 + 3x(stride-2 conv, conv) to 256, BN+ReLU, GAP, dense 10, softmax CE, Adam',
+  },
+  resnet18: {
+    key: 'resnet18 64px b32',
+    batch: 32,
+    title: 'resnet18 (ringtune: fastai head; PyTorch: torchvision-style avgpool + linear), 64 px, batch 32',
+  },
+};
+
+async function resnet18(): Promise<tf.LayersModel> {
+  const { buildNet } = await import('../worker/models');
+  return (await buildNet({ arch: 'resnet18', nClasses: 10, size: 64, seed: 1 })).model;
+}
+
+function printRuns(title: string, results: Result[], batch: number, peer: { img_s: number; cpu_img_s: number } | undefined): void {
+  console.log(`\n${title}`);
+  console.log('| run                           | img/s (wall) | img/s (per CPU s) | median step ms | vs PyTorch 1 thread (CPU s) |');
+  console.log('|-------------------------------|-------------:|------------------:|---------------:|----------------------------:|');
+  const row = (name: string, wall: number, cpuS: number, ms: string, ratio: string) =>
+    console.log(
+      `| ${name.padEnd(29)} | ${wall.toFixed(1).padStart(12)} | ${cpuS.toFixed(1).padStart(17)} | ${ms.padStart(14)} | ${ratio.padStart(27)} |`,
+    );
+  for (const r of results)
+    row(r.name, r.imgS, r.cpuImgS, median(r.stepMs).toFixed(0), peer ? `${((100 * r.cpuImgS) / peer.cpu_img_s).toFixed(1)}%` : 'n/a');
+  if (peer) row('PyTorch, 1 thread', peer.img_s, peer.cpu_img_s, ((1000 * batch) / peer.img_s).toFixed(0), '100%');
 }
 
 async function main(): Promise<void> {
@@ -85,19 +106,27 @@ async function main(): Promise<void> {
     .opts();
   const warmup = Number(o.warmup);
   const steps = Number(o.steps);
-  const results: Result[] = [];
+  console.log(`start: ${load()}`);
 
   const chosen = await selectBackend('wasm');
   console.log(`backend: ${chosen.name} (${chosen.reason})`);
-  results.push(await measure('wasm (ringtune kernels)', benchNet(28, 1), 64, warmup, steps));
-  const kernels = await kernelTable(benchNet(28, 1), 64);
-
-  let resnet: Result | null = null;
-  if (o.resnet18) {
-    const { buildNet } = await import('../worker/models');
-    const net = await buildNet({ arch: 'resnet18', nClasses: 10, size: 64, seed: 1 });
-    resnet = await measure('wasm resnet18 64px b32', net.model, 32, 1, Math.max(3, Math.ceil(steps / 3)));
+  const onednn = registerWasmKernels(true).onednn;
+  const sets: [string, boolean][] = onednn
+    ? [
+        ['wasm + oneDNN kernels', true],
+        ['wasm kernels only', false],
+      ]
+    : [['wasm kernels', false]];
+  const runs: Record<string, Result[]> = { bench: [], resnet18: [] };
+  const profiles: Record<string, StepProfile> = {};
+  for (const [name, useOnednn] of sets) {
+    registerWasmKernels(useOnednn);
+    runs.bench.push(await measure(name, benchNet(28, 1), 64, warmup, steps));
+    if (o.resnet18) runs.resnet18.push(await measure(`${name}, resnet18`, await resnet18(), 32, 1, Math.max(3, Math.ceil(steps / 3))));
   }
+  registerWasmKernels(true);
+  profiles.bench = await ringtuneProfile(benchNet(28, 1), 64);
+  if (o.resnet18) profiles.resnet18 = await ringtuneProfile(await resnet18(), 32, 1);
 
   const leakSteps = Number(o.leakSteps);
   const leak = trainStepper(benchNet(28, 1), 8);
@@ -111,42 +140,28 @@ async function main(): Promise<void> {
 
   if (Number(o.cpuSteps) > 0) {
     await selectBackend('cpu');
-    results.push(await measure('cpu (tfjs pure JS)', benchNet(28, 1), 64, 0, Number(o.cpuSteps)));
+    runs.bench.push(await measure('cpu (tfjs pure JS)', benchNet(28, 1), 64, 0, Number(o.cpuSteps)));
     await selectBackend('wasm');
   }
 
   const torch = torchPeer(warmup, steps, Boolean(o.resnet18));
-  const peer = typeof torch === 'string' ? null : torch['bench-net 28x28x1 b64'];
-  console.log('\nbenchmark net: 28x28x1, batch 64, conv3x3 32 + 3x(stride-2 conv, conv) to 256, BN+ReLU, GAP, dense 10, softmax CE, Adam');
-  console.log('| run                           | img/s (wall) | img/s (per CPU s) | median step ms | vs PyTorch 1 thread (CPU s) |');
-  console.log('|-------------------------------|-------------:|------------------:|---------------:|----------------------------:|');
-  const row = (name: string, wall: number, cpuS: number, ms: string, ratio: string) =>
-    console.log(
-      `| ${name.padEnd(29)} | ${wall.toFixed(1).padStart(12)} | ${cpuS.toFixed(1).padStart(17)} | ${ms.padStart(14)} | ${ratio.padStart(27)} |`,
-    );
-  for (const r of results) {
-    row(r.name, r.imgS, r.cpuImgS, median(r.stepMs).toFixed(0), peer ? `${((100 * r.cpuImgS) / peer.cpu_img_s).toFixed(1)}%` : 'n/a');
+  if (typeof torch === 'string') console.log(`PyTorch peer: ${torch}`);
+  const peer = typeof torch === 'string' ? null : torch;
+  for (const [net, spec] of Object.entries(NETS))
+    if (runs[net].length > 0) printRuns(spec.title, runs[net], spec.batch, peer?.results[spec.key]);
+  for (const [net, spec] of Object.entries(NETS)) {
+    const theirs = peer?.profile[spec.key];
+    if (profiles[net] == null || theirs == null) continue;
+    const torchOps: OpTime[] = theirs.ops;
+    console.log(`\nwhere one step of ${net === 'bench' ? 'the benchmark net' : 'resnet18'} goes (${sets[0][0]}; CPU ms per step):`);
+    const model = net === 'bench' ? benchNet(28, 1) : await resnet18();
+    for (const line of kernelTable(model, spec.batch, profiles[net], { stepMs: theirs.step_cpu_ms, ops: torchOps })) console.log(line);
+    model.dispose();
   }
-  if (peer) row('PyTorch, 1 thread', peer.img_s, peer.cpu_img_s, (64000 / peer.img_s).toFixed(0), '100%');
-  else console.log(`PyTorch peer: ${torch}`);
-  if (resnet) {
-    const rp = typeof torch === 'string' ? null : torch['resnet18 64px b32'];
-    console.log('\nresnet18 (ringtune: fastai head; PyTorch: torchvision-style avgpool + linear), 64 px, batch 32');
-    row(
-      resnet.name,
-      resnet.imgS,
-      resnet.cpuImgS,
-      median(resnet.stepMs).toFixed(0),
-      rp ? `${((100 * resnet.cpuImgS) / rp.cpu_img_s).toFixed(1)}%` : 'n/a',
-    );
-    if (rp) row('PyTorch resnet18, 1 thread', rp.img_s, rp.cpu_img_s, (32000 / rp.img_s).toFixed(0), '100%');
-  }
-  console.log('\nwhere one wasm step of the benchmark net goes (tf.profile; nested kernels are also counted inside their parent):');
-  console.log(`| ${'kernel'.padEnd(36)} | ${'n'.padStart(4)} | ${'ms'.padStart(9)} | ${'speed'.padStart(14)} |`);
-  for (const line of kernels) console.log(line);
   console.log(
     `\ntensor count on wasm (batch 8): ${after2} after step 2, ${afterN} after step ${leakSteps}: ${after2 === afterN ? 'flat' : 'LEAK'}`,
   );
+  console.log(`end: ${load()}`);
 }
 
 main().catch((e) => {

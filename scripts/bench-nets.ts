@@ -26,19 +26,6 @@ export function benchNet(size: number, channels: number): tf.LayersModel {
   return tf.model({ inputs: inp, outputs: out });
 }
 
-/** Multiply-add FLOPs (x2) of one training step's convolutions: forward, filter and input gradients. */
-export function convFlops(model: tf.LayersModel, batch: number): Record<string, number> {
-  let fwd = 0;
-  for (const layer of model.layers) {
-    if (layer.getClassName() !== 'Conv2D') continue;
-    const out = layer.outputShape as number[];
-    const [kh, kw, cin, cout] = layer.getWeights()[0].shape;
-    fwd += 2 * batch * out[1] * out[2] * cout * kh * kw * cin;
-  }
-  // tfjs-layers' convs run as fusedConv2d, whose gradient also computes the unused input gradient of layer 1.
-  return { FusedConv2D: fwd, Conv2DBackpropFilter: fwd, Conv2DBackpropInput: fwd };
-}
-
 /** One Adam training step on a fixed random batch, kept alive between calls; dispose() frees it. */
 export function trainStepper(model: tf.LayersModel, batch: number): { run(): Promise<number>; dispose(): void } {
   const shape = [batch, ...(model.inputs[0].shape.slice(1) as number[])];

@@ -1,6 +1,10 @@
 """PyTorch peer for `npm run bench:compute`: training img/s of the same nets on one CPU thread.
 
-Prints one JSON object: {"torch": version, "results": {net: {"img_s": ..., "cpu_img_s": ..., "step_ms": [...]}}}.
+Prints one JSON object: {"torch": version, "results": {net: {"img_s": ..., "cpu_img_s": ..., "step_ms": [...]}}},
+with --profile also {"profile": {net: {"step_cpu_ms": ..., "ops": [{"name", "shapes", "ms"}]}}}: the
+profiler's self time of every op and input shape per step, scaled so that the ops add up to the CPU time
+of an unprofiled step (the profiler measures wall time, which on a shared machine counts other
+processes' work, and adds its own).
 """
 import argparse
 import json
@@ -46,19 +50,29 @@ def resnet18(n_classes):
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, n_classes))
 
 
-def measure(model, batch, size, ch, warmup, steps):
+def trainer(model, batch, size, ch):
+    """One Adam training step on a fixed random batch, as a function."""
     torch.manual_seed(0)
     x = torch.randn(batch, ch, size, size)
     y = torch.randint(0, 10, (batch,))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
     model.train()
-    wall, cpu = [], []
-    for i in range(warmup + steps):
-        t0, c0 = time.perf_counter(), time.process_time()
+
+    def step():
         opt.zero_grad(set_to_none=True)
         loss_fn(model(x), y).backward()
         opt.step()
+
+    return step
+
+
+def measure(model, batch, size, ch, warmup, steps):
+    step = trainer(model, batch, size, ch)
+    wall, cpu = [], []
+    for i in range(warmup + steps):
+        t0, c0 = time.perf_counter(), time.process_time()
+        step()
         if i >= warmup:
             wall.append(time.perf_counter() - t0)
             cpu.append(time.process_time() - c0)
@@ -66,17 +80,37 @@ def measure(model, batch, size, ch, warmup, steps):
             "step_ms": [round(w * 1000, 1) for w in wall]}
 
 
+def profile(model, batch, size, ch, steps=3):
+    step = trainer(model, batch, size, ch)
+    step()
+    c0 = time.process_time()
+    for _ in range(steps):
+        step()
+    cpu_ms = (time.process_time() - c0) * 1000 / steps
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], record_shapes=True) as prof:
+        for _ in range(steps):
+            step()
+    ops = [(e.key, e.input_shapes, e.self_cpu_time_total / 1000 / steps) for e in prof.key_averages(group_by_input_shape=True)]
+    scale = cpu_ms / sum(ms for _, _, ms in ops)
+    return {"step_cpu_ms": cpu_ms, "ops": [{"name": n, "shapes": sh, "ms": ms * scale} for n, sh, ms in ops if ms > 0]}
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--resnet18", action="store_true")
+    p.add_argument("--profile", action="store_true", help="also each op's CPU ms per step (the benchmark net)")
     a = p.parse_args()
     torch.set_num_threads(1)
     out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "results": {}}
     out["results"]["bench-net 28x28x1 b64"] = measure(bench_net(1), 64, 28, 1, a.warmup, a.steps)
     if a.resnet18:
         out["results"]["resnet18 64px b32"] = measure(resnet18(10), 32, 64, 3, a.warmup, a.steps)
+    if a.profile:
+        out["profile"] = {"bench-net 28x28x1 b64": profile(bench_net(1), 64, 28, 1)}
+        if a.resnet18:
+            out["profile"]["resnet18 64px b32"] = profile(resnet18(10), 32, 64, 3)
     print(json.dumps(out))
 
 

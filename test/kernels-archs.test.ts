@@ -1,5 +1,6 @@
 /**
- * One training step of built-in architectures (small inputs) on wasm against the cpu backend.
+ * One training step of built-in architectures (small inputs) on wasm, with each kernel set, against
+ * the cpu backend.
  * resnet-small and mobilenet_v2 cover every layer kind (BasicBlock, projection shortcut,
  * depthwise conv, ReLU6, fastai head); RINGTUNE_ALL_ARCHS=1 adds resnet18/34/50 (~10 minutes:
  * the cpu backend's gradient kernels are slow).
@@ -7,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../worker/backend';
 import { architectures, buildNet } from '../worker/models';
+import { kernelModes, useKernels } from './helpers/kernel-modes';
 
 /** max |got - want| over max |want|, with the scale floored at `floor` (for structurally ~0 gradients). */
 function relError(got: tf.TypedArray, want: tf.TypedArray, floor: number): number {
@@ -46,8 +48,10 @@ describe('built-in architectures train on wasm', () => {
     const vars = net.params.map((p) => (p.variable as unknown as { val: tf.Variable }).val);
     const initial = net.model.getWeights().map((w) => w.clone());
     const out: Record<string, { loss: number; grads: tf.TypedArray[] }> = {};
-    for (const backend of ['cpu', 'wasm']) {
-      await tf.setBackend(backend);
+    const modes = kernelModes();
+    for (const backend of ['cpu', ...modes]) {
+      if (backend === 'cpu') await tf.setBackend('cpu');
+      else await useKernels(backend as (typeof modes)[number]);
       net.model.setWeights(initial);
       const { value, grads } = tf.variableGrads(
         () => tf.losses.softmaxCrossEntropy(labels, net.model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar,
@@ -56,17 +60,19 @@ describe('built-in architectures train on wasm', () => {
       out[backend] = { loss: (await value.data())[0], grads: await Promise.all(vars.map((v) => grads[v.name].data())) };
       tf.dispose([value, ...Object.values(grads)]);
     }
-    expect(Math.abs(out.wasm.loss - out.cpu.loss) / Math.abs(out.cpu.loss)).toBeLessThan(1e-4);
     // A BatchNorm beta feeding only convs that the next BatchNorm re-centres has a gradient that is 0
     // up to rounding; errors are measured against 1e-3 of the largest gradient at least.
     const scale = Math.max(...out.cpu.grads.map((g) => Array.from(g, Math.abs).reduce((m, v) => Math.max(m, v), 0)));
-    const errors = out.wasm.grads.map((g, i) => relError(g, out.cpu.grads[i], 1e-3 * scale));
-    const worst = errors.indexOf(Math.max(...errors));
-    expect({ worst: vars[worst].name, shape: vars[worst].shape, error: errors[worst] < 1e-3 ? 'ok' : errors[worst] }).toEqual({
-      worst: vars[worst].name,
-      shape: vars[worst].shape,
-      error: 'ok',
-    });
+    for (const mode of modes) {
+      expect([mode, Math.abs(out[mode].loss - out.cpu.loss) / Math.abs(out.cpu.loss) < 1e-4]).toEqual([mode, true]);
+      const errors = out[mode].grads.map((g, i) => relError(g, out.cpu.grads[i], 1e-3 * scale));
+      const worst = errors.indexOf(Math.max(...errors));
+      expect({ mode, worst: vars[worst].name, error: errors[worst] < 1e-3 ? 'ok' : errors[worst] }).toEqual({
+        mode,
+        worst: vars[worst].name,
+        error: 'ok',
+      });
+    }
     tf.dispose([x, labels, ...initial]);
     net.model.dispose();
   });

@@ -1,10 +1,14 @@
 /**
- * Whole training steps on wasm (ringtune's kernels) against the cpu backend: a small conv net
+ * Whole training steps on wasm (each kernel set: ringtune's wasm kernels, oneDNN's where installed)
+ * against the cpu backend: a small conv net
  * with BatchNorm, depthwise conv, ReLU6, a residual add, global max+avg pools and a dense head.
  */
 import { relError } from './helpers/numerics';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../worker/backend';
+import { kernelModes, useKernels } from './helpers/kernel-modes';
+
+const modes = kernelModes();
 
 function smallNet(withDropout: boolean): tf.LayersModel {
   const inp = tf.input({ shape: [12, 12, 3] });
@@ -55,14 +59,15 @@ describe('training step on wasm', () => {
     await selectBackend('wasm');
   });
 
-  test('loss, gradients and BatchNorm statistics match the cpu backend', async () => {
+  test.each(modes)('%s: loss, gradients and BatchNorm statistics match the cpu backend', async (mode) => {
     const model = smallNet(false);
     const x = tf.randomNormal([4, 12, 12, 3], 0, 1, 'float32', 11);
     const labels = tf.oneHot(tf.tensor1d([0, 3, 1, 4], 'int32'), 5);
     const initial = model.getWeights().map((w) => w.clone());
     const results: Record<string, { loss: number; grads: tf.TypedArray[]; stats: tf.TypedArray[] }> = {};
     for (const backend of ['cpu', 'wasm']) {
-      await tf.setBackend(backend);
+      if (backend === 'cpu') await tf.setBackend('cpu');
+      else await useKernels(mode);
       model.setWeights(initial);
       const { loss, grads } = step(model, x, labels);
       results[backend] = {
@@ -106,8 +111,8 @@ describe('training step on wasm', () => {
     }
   });
 
-  test('a dropout head trains on wasm and the tensor count stays flat over 50 Adam steps', async () => {
-    await tf.setBackend('wasm');
+  test.each(modes)('%s: a dropout head trains on wasm and the tensor count stays flat over 200 Adam steps', async (mode) => {
+    await useKernels(mode);
     const model = smallNet(true);
     const x = tf.randomNormal([4, 12, 12, 3], 0, 1, 'float32', 12);
     const labels = tf.oneHot(tf.tensor1d([1, 2, 1, 0], 'int32'), 5);
@@ -115,7 +120,7 @@ describe('training step on wasm', () => {
     const vars = model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
     const losses: number[] = [];
     let afterFirst = 0;
-    for (let i = 0; i < 50; i++) {
+    for (let i = 0; i < 200; i++) {
       const loss = opt.minimize(
         () => tf.losses.softmaxCrossEntropy(labels, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar,
         true,
@@ -126,7 +131,7 @@ describe('training step on wasm', () => {
       if (i === 1) afterFirst = tf.memory().numTensors;
     }
     expect(losses.every(Number.isFinite)).toBe(true);
-    expect(losses[49]).toBeLessThan(losses[0]);
+    expect(losses[199]).toBeLessThan(losses[0]);
     expect(tf.memory().numTensors).toBe(afterFirst);
     opt.dispose();
     tf.dispose([x, labels]);

@@ -1,6 +1,6 @@
 /**
- * ringtune's wasm gradient kernels against the cpu backend's kernels on a seeded sample of the
- * shape grid (batch 1-8; channels 1, 3, 16, 32; kernels 1, 3, 5, 7; strides 1, 2; dilation 1, 2;
+ * ringtune's wasm gradient kernels, and oneDNN's where it is installed, against the cpu backend's
+ * kernels on a seeded sample of the shape grid (batch 1-8; channels 1, 3, 16, 32; kernels 1, 3, 5, 7; strides 1, 2; dilation 1, 2;
  * same and valid padding). The cpu kernels take no dilation for conv2d, so dilated cases compare
  * against the equivalent undilated convolution with a zero-inserted filter.
  */
@@ -8,6 +8,7 @@ import { relError, sampleCase, type Case } from './helpers/numerics';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../worker/backend';
 import { Rng } from '../shared/rng';
+import { kernelModes, useKernels } from './helpers/kernel-modes';
 
 const TOL = 1e-5;
 
@@ -30,21 +31,24 @@ function dilateFilter(f: tf.Tensor4D, d: number): tf.Tensor4D {
   return tf.slice(tf.reshape(spread, [k * d, k * d, a, b]), [0, 0, 0, 0], [(k - 1) * d + 1, (k - 1) * d + 1, -1, -1]) as tf.Tensor4D;
 }
 
-/** Runs `body` on wasm and on cpu with the same inputs; returns both outputs' data. */
-async function onBoth(body: () => tf.Tensor): Promise<{ wasm: Float32Array; cpu: Float32Array }> {
-  await tf.setBackend('wasm');
-  const w = body();
-  const wasm = (await w.data()) as Float32Array;
-  w.dispose();
+const modes = kernelModes();
+
+/** Runs `body` on cpu and on wasm with each kernel set; expects every wasm result within TOL of cpu's. */
+async function expectEachMatchesCpu(what: string, body: () => tf.Tensor): Promise<void> {
   await tf.setBackend('cpu');
   const c = body();
   const cpu = (await c.data()) as Float32Array;
   c.dispose();
-  await tf.setBackend('wasm');
-  return { wasm, cpu };
+  for (const mode of modes) {
+    await useKernels(mode);
+    const w = body();
+    const wasm = (await w.data()) as Float32Array;
+    w.dispose();
+    expect([what, mode, relError(wasm, cpu) <= TOL]).toEqual([what, mode, true]);
+  }
 }
 
-describe('wasm gradient kernels match the cpu backend', () => {
+describe(`wasm gradient kernels (${modes.join(', ')}) match the cpu backend`, () => {
   beforeAll(async () => {
     await selectBackend('wasm');
   });
@@ -60,7 +64,7 @@ describe('wasm gradient kernels match the cpu backend', () => {
     const dy = tf.randomNormal(y.shape, 0, 1, 'float32', 3) as tf.Tensor4D;
     const attrs = { strides: s, pad, dataFormat: 'NHWC', dilations: d };
 
-    const dw = await onBoth(() =>
+    await expectEachMatchesCpu('dw', () =>
       tf.getBackend() === 'wasm'
         ? run('Conv2DBackpropFilter', { x, dy }, { ...attrs, filterShape: f.shape })
         : tf.tidy(() => {
@@ -68,14 +72,12 @@ describe('wasm gradient kernels match the cpu backend', () => {
             return tf.stridedSlice(full, [0, 0, 0, 0], full.shape, [d, d, 1, 1]);
           }),
     );
-    expect(relError(dw.wasm, dw.cpu)).toBeLessThanOrEqual(TOL);
 
-    const dx = await onBoth(() =>
+    await expectEachMatchesCpu('dx', () =>
       tf.getBackend() === 'wasm'
         ? run('Conv2DBackpropInput', { dy, filter: f }, { ...attrs, inputShape: x.shape })
         : run('Conv2DBackpropInput', { dy, filter: fd }, { ...attrs, dilations: 1, inputShape: x.shape }),
     );
-    expect(relError(dx.wasm, dx.cpu)).toBeLessThanOrEqual(TOL);
     tf.dispose([x, f, fd, y, dy]);
   });
 
@@ -89,7 +91,7 @@ describe('wasm gradient kernels match the cpu backend', () => {
     const dy = tf.randomNormal(y.shape, 0, 1, 'float32', 6) as tf.Tensor4D;
     const attrs = { strides: s, pad, dilations: d };
 
-    const dw = await onBoth(() =>
+    await expectEachMatchesCpu('dw', () =>
       tf.getBackend() === 'wasm'
         ? run('DepthwiseConv2dNativeBackpropFilter', { x, dy }, { ...attrs, filterShape: f.shape })
         : tf.tidy(() => {
@@ -97,14 +99,12 @@ describe('wasm gradient kernels match the cpu backend', () => {
             return tf.stridedSlice(full, [0, 0, 0, 0], full.shape, [d, d, 1, 1]);
           }),
     );
-    expect(relError(dw.wasm, dw.cpu)).toBeLessThanOrEqual(TOL);
 
-    const dx = await onBoth(() =>
+    await expectEachMatchesCpu('dx', () =>
       tf.getBackend() === 'wasm'
         ? run('DepthwiseConv2dNativeBackpropInput', { dy, filter: f }, { ...attrs, inputShape: x.shape })
         : run('DepthwiseConv2dNativeBackpropInput', { dy, filter: fd }, { ...attrs, dilations: 1, inputShape: x.shape }),
     );
-    expect(relError(dx.wasm, dx.cpu)).toBeLessThanOrEqual(TOL);
     tf.dispose([x, f, fd, y, dy]);
   });
 
@@ -113,18 +113,15 @@ describe('wasm gradient kernels match the cpu backend', () => {
     const dy = tf.randomNormal([2, 4, 5, 4], 0, 1, 'float32', 8) as tf.Tensor4D;
     const f = tf.randomNormal([3, 3, 3, 4], 0, 1, 'float32', 9) as tf.Tensor4D;
     const attrs = { strides: 2, pad: 'same', dataFormat: 'NCHW' };
-    const dw = await onBoth(() => run('Conv2DBackpropFilter', { x, dy }, { ...attrs, filterShape: f.shape }));
-    expect(relError(dw.wasm, dw.cpu)).toBeLessThanOrEqual(TOL);
-    const dx = await onBoth(() => run('Conv2DBackpropInput', { dy, filter: f }, { ...attrs, inputShape: x.shape }));
-    expect(relError(dx.wasm, dx.cpu)).toBeLessThanOrEqual(TOL);
+    await expectEachMatchesCpu('dw', () => run('Conv2DBackpropFilter', { x, dy }, { ...attrs, filterShape: f.shape }));
+    await expectEachMatchesCpu('dx', () => run('Conv2DBackpropInput', { dy, filter: f }, { ...attrs, inputShape: x.shape }));
     tf.dispose([x, dy, f]);
   });
 
   test('unsortedSegmentSum, including out-of-range ids', async () => {
     const x = tf.randomNormal([7, 3, 2], 0, 1, 'float32', 10);
     const ids = tf.tensor1d([0, 4, 2, 4, -1, 1, 0], 'int32');
-    const out = await onBoth(() => tf.unsortedSegmentSum(x, ids, 5));
-    expect(relError(out.wasm, out.cpu)).toBeLessThanOrEqual(TOL);
+    await expectEachMatchesCpu('out', () => tf.unsortedSegmentSum(x, ids, 5));
     const xi = tf.tensor2d(
       [
         [1, 2],
@@ -139,8 +136,8 @@ describe('wasm gradient kernels match the cpu backend', () => {
     tf.dispose([x, ids, xi]);
   });
 
-  test('kernels leave no tensors behind', async () => {
-    await tf.setBackend('wasm');
+  test.each(modes)('%s leave no tensors behind', async (mode) => {
+    await useKernels(mode);
     const x = tf.randomNormal([2, 8, 8, 3]) as tf.Tensor4D;
     const dy = tf.randomNormal([2, 4, 4, 5]) as tf.Tensor4D;
     const f = tf.randomNormal([3, 3, 3, 5]) as tf.Tensor4D;

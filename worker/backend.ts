@@ -62,10 +62,11 @@ async function useTensorflow(): Promise<{ name: string; reason: string } | { err
 
 async function useWasm(reason: string): Promise<{ name: string; reason: string }> {
   require('@tensorflow/tfjs-backend-wasm');
-  registerWasmKernels();
+  const kernels = registerWasmKernels();
   await activate('wasm');
   const simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT') ? 'SIMD' : 'no SIMD';
-  return { name: 'wasm', reason: `${reason}; one thread, ${simd}, ringtune gradient kernels registered` };
+  const line = kernels.onednn ? `wasm + oneDNN kernels (${kernels.detail})` : `wasm kernels: ${kernels.detail}`;
+  return { name: 'wasm', reason: `${reason}; one thread, ${simd}, ${line}` };
 }
 
 let dawn: { gpu: unknown } | null = null;

@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 interface WasmHeap {
   makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
   typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
+  incRef(dataId: object): void;
 }
 
 const SHUFFLE = 'RingtunePixelShuffle';
@@ -51,6 +52,22 @@ export const pixelShuffleConfig: tf.KernelConfig = {
 export function pixelShuffleCrop(x: tf.Tensor4D, s: number, top: number, left: number, outH: number, outW: number): tf.Tensor4D {
   return tf.engine().runKernel(SHUFFLE, { x }, { s, top, left, outH, outW }) as tf.Tensor4D;
 }
+
+/**
+ * Identity sharing its input's buffer (one more reference), as tfjs's cpu and webgl backends do;
+ * wasm's copies it. The engine clones every tensor a gradient saves, so the copies were a full
+ * pass over most activations of a training step. Kernels never write their inputs, so sharing is safe.
+ */
+export const identityConfig: tf.KernelConfig = {
+  kernelName: 'Identity',
+  backendName: 'wasm',
+  kernelFunc: ((args: { inputs: { x: tf.TensorInfo }; backend: unknown }) => {
+    const { x } = args.inputs;
+    if (x.dtype === 'string') throw new Error('Identity on wasm: string tensors are not supported');
+    (args.backend as WasmHeap).incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+  }) as unknown as tf.KernelFunc,
+};
 
 /**
  * Rearranges a small filter in JS: out[dst(i, j, a, b)] = w[i, j, a, b] for every element, where

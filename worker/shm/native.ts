@@ -3,8 +3,8 @@
  * by `npm install` where a C++ compiler is present). Absent or broken, it reports why and the
  * workers use the ZeroMQ ring instead; RINGTUNE_NO_SHM=1 turns it off on purpose.
  */
-import { existsSync, statfsSync } from 'fs';
-import { join } from 'path';
+import { statfsSync } from 'fs';
+import { loadAddon } from '../addon';
 
 /** The addon's functions (see shm.cc for their contracts). */
 export interface ShmNative {
@@ -35,27 +35,15 @@ export function shmUnavailable(bytes: number, dir = '/dev/shm'): string {
   return free < bytes ? `${dir} has ${mib(free)} free, the all-reduce needs ${mib(bytes)} (Docker: --shm-size)` : '';
 }
 
-/** Build output, from sources (ts-jest: worker/shm/) or from dist/worker/shm/. */
-function candidates(): string[] {
-  const rel = join('native', 'build', 'Release', 'ringtune_shm.node');
-  return [join(__dirname, rel), join(__dirname, '..', '..', '..', 'worker', 'shm', rel)];
-}
-
 /** The addon, or null with the reason it cannot be used here. */
 export function shmNative(): { native: ShmNative | null; reason: string } {
   if (loaded) return loaded;
   if (process.env.RINGTUNE_NO_SHM === '1') return (loaded = { native: null, reason: 'RINGTUNE_NO_SHM=1' });
   if (process.platform !== 'linux')
     return (loaded = { native: null, reason: `shared-memory all-reduce is Linux-only (this is ${process.platform})` });
-  const path = candidates().find((p) => existsSync(p));
-  if (!path)
-    return (loaded = {
-      native: null,
-      reason: 'the shared-memory addon was not built (npm install needs a C++ compiler; run `npm run build:native`)',
-    });
-  try {
-    return (loaded = { native: require(path) as ShmNative, reason: `loaded ${path}` });
-  } catch (e) {
-    return (loaded = { native: null, reason: `cannot load ${path}: ${(e as Error).message}` });
-  }
+  return (loaded = loadAddon<ShmNative>(
+    'shm',
+    'ringtune_shm',
+    'the shared-memory addon was not built (npm install needs a C++ compiler; run `npm run build:native`)',
+  ));
 }

@@ -1,0 +1,12 @@
+{
+  "targets": [
+    {
+      "target_name": "ringtune_onednn",
+      "sources": ["onednn.cc", "op.cc", "conv.cc", "matmul.cc", "bnorm.cc", "binary.cc", "pool.cc"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc": ["-O3", "-std=c++17", "-fexceptions", "-fopenmp", "-Wall", "-Wextra"],
+      "libraries": ["-ldnnl", "-fopenmp"],
+      "conditions": [["OS!='linux'", {"type": "none", "sources": []}]]
+    }
+  ]
+}

@@ -1,0 +1,126 @@
+// Convolutions on wasm-heap tensors: forward (with fused bias and activation), backward data and
+// backward weights, plain (tfjs filter [kh, kw, inC, outC]) or depthwise (filter [kh, kw, C, M], one
+// group per input channel).
+#include "conv.h"
+
+#include <stdexcept>
+
+namespace ringtune {
+namespace {
+
+using dnnl::algorithm;
+using Tag = memory::format_tag;
+
+// The order of ConvParams' fields in the descriptor array the JS side fills (onednn-conv.ts).
+enum Field {
+  kKind, kBatch, kInH, kInW, kInC, kOutH, kOutW, kOutC, kKh, kKw, kGroups, kSh, kSw, kDh, kDw,
+  kPadT, kPadL, kPadB, kPadR, kNchw, kActivation, kAlpha, kBias, kFields
+};
+
+memory::desc Any(const memory::desc& d) { return memory::desc(d.dims(), memory::data_type::f32, Tag::any); }
+
+// Filter as tfjs stores it: [kh, kw, inC, outC], or for depthwise [kh, kw, C, M] (group g, output o).
+memory::desc FilterDesc(const ConvParams& p) {
+  const int64_t o = p.outC, kw = p.kw;
+  if (p.groups == 1) return memory::desc({o, p.inC, p.kh, kw}, memory::data_type::f32, {1, o, kw * p.inC * o, p.inC * o});
+  const int64_t m = o / p.groups;
+  return memory::desc({p.groups, m, 1, p.kh, kw}, memory::data_type::f32, {m, 1, o, kw * o, o});
+}
+
+struct Geometry {
+  memory::desc src, weights, dst, bias;
+  memory::dims strides, dilates, padL, padR;
+};
+
+Geometry Describe(const ConvParams& p) {
+  Geometry g;
+  g.src = ActivationDesc(p.batch, p.inC, p.inH, p.inW, p.nchw);
+  g.dst = ActivationDesc(p.batch, p.outC, p.outH, p.outW, p.nchw);
+  g.weights = FilterDesc(p);
+  if (p.bias) g.bias = memory::desc({p.outC}, memory::data_type::f32, Tag::a);
+  g.strides = {p.sh, p.sw};
+  g.dilates = {p.dh - 1, p.dw - 1};  // oneDNN counts the gaps between taps
+  g.padL = {p.padT, p.padL};
+  g.padR = {p.padB, p.padR};
+  return g;
+}
+
+dnnl::convolution_forward::primitive_desc ForwardPd(const Geometry& g, const dnnl::primitive_attr& attr) {
+  dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_training, algorithm::convolution_direct, Any(g.src),
+                                    Any(g.weights), g.bias, Any(g.dst), g.strides, g.dilates, g.padL, g.padR);
+  return dnnl::convolution_forward::primitive_desc(d, attr, Engine());
+}
+
+std::unique_ptr<Op> MakeForward(const ConvParams& p) {
+  Geometry g = Describe(p);
+  dnnl::primitive_attr attr = BaseAttr();
+  dnnl::post_ops po;
+  AppendActivation(po, p.activation, p.alpha);
+  attr.set_post_ops(po);
+  auto pd = ForwardPd(g, attr);
+  auto op = NewOp<dnnl::convolution_forward>(pd);
+  AddOperand(*op, DNNL_ARG_SRC, g.src, pd.src_desc(), false);
+  AddOperand(*op, DNNL_ARG_WEIGHTS, g.weights, pd.weights_desc(), false);
+  if (p.bias) AddOperand(*op, DNNL_ARG_BIAS, g.bias, pd.bias_desc(), false);
+  AddOperand(*op, DNNL_ARG_DST, g.dst, pd.dst_desc(), true);
+  return op;
+}
+
+// The primitive descriptor of a backward convolution (`Backward`: data or weights), hinted by the forward one.
+template <typename Backward>
+typename Backward::primitive_desc BackwardPd(const Geometry& g) {
+  typename Backward::desc d(algorithm::convolution_direct, Any(g.src), Any(g.weights), Any(g.dst), g.strides, g.dilates,
+                            g.padL, g.padR);
+  return typename Backward::primitive_desc(d, BaseAttr(), Engine(), ForwardPd(g, BaseAttr()));
+}
+
+std::unique_ptr<Op> MakeBackwardData(const ConvParams& p) {
+  Geometry g = Describe(p);
+  auto pd = BackwardPd<dnnl::convolution_backward_data>(g);
+  auto op = NewOp<dnnl::convolution_backward_data>(pd);
+  AddOperand(*op, DNNL_ARG_DIFF_DST, g.dst, pd.diff_dst_desc(), false);
+  AddOperand(*op, DNNL_ARG_WEIGHTS, g.weights, pd.weights_desc(), false);
+  AddOperand(*op, DNNL_ARG_DIFF_SRC, g.src, pd.diff_src_desc(), true);
+  return op;
+}
+
+std::unique_ptr<Op> MakeBackwardWeights(const ConvParams& p) {
+  Geometry g = Describe(p);
+  auto pd = BackwardPd<dnnl::convolution_backward_weights>(g);
+  auto op = NewOp<dnnl::convolution_backward_weights>(pd);
+  AddOperand(*op, DNNL_ARG_SRC, g.src, pd.src_desc(), false);
+  AddOperand(*op, DNNL_ARG_DIFF_DST, g.dst, pd.diff_dst_desc(), false);
+  AddOperand(*op, DNNL_ARG_DIFF_WEIGHTS, g.weights, pd.diff_weights_desc(), true);
+  return op;
+}
+
+}  // namespace
+
+ConvParams ParseConv(const double* d, size_t n) {
+  if (n < kFields) throw std::invalid_argument("conv descriptor has " + std::to_string(n) + " fields, expected " +
+                                               std::to_string(static_cast<int>(kFields)));
+  auto i = [&](Field f) { return static_cast<int64_t>(d[f]); };
+  ConvParams p{static_cast<ConvKind>(i(kKind)), i(kBatch), i(kInH), i(kInW), i(kInC), i(kOutH), i(kOutW), i(kOutC),
+               i(kKh), i(kKw), i(kGroups), i(kSh), i(kSw), i(kDh), i(kDw), i(kPadT), i(kPadL), i(kPadB), i(kPadR),
+               i(kNchw) != 0, static_cast<int>(i(kActivation)), static_cast<float>(d[kAlpha]), i(kBias) != 0};
+  if (p.groups > 1 && p.inC != p.groups)
+    throw std::invalid_argument("grouped convolutions must be depthwise (groups == input channels)");
+  return p;
+}
+
+void RunConv(const ConvParams& p, const Heap& heap, const std::vector<double>& offsets) {
+  std::vector<int64_t> key = {100 + p.kind, p.batch, p.inH, p.inW, p.inC, p.outH, p.outW, p.outC, p.kh, p.kw,
+                              p.groups, p.sh, p.sw, p.dh, p.dw, p.padT, p.padL, p.padB, p.padR, p.nchw,
+                              p.activation, FloatBits(p.alpha), p.bias};
+  Op& op = CachedOp(key, [&]() {
+    switch (p.kind) {
+      case kForward: return MakeForward(p);
+      case kBackwardData: return MakeBackwardData(p);
+      case kBackwardWeights: return MakeBackwardWeights(p);
+    }
+    throw std::invalid_argument("unknown convolution kind " + std::to_string(p.kind));
+  });
+  Run(op, heap, offsets);
+}
+
+}  // namespace ringtune
