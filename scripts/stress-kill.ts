@@ -9,6 +9,7 @@ import { tmpdir } from 'os';
 import { join } from 'path';
 import { makeImageFolders } from '../test/helpers/images';
 import { startLaunch, childrenOf, allGone, waitForSteps } from '../test/helpers/procs';
+import { smallRunFlags } from '../test/helpers/small-run';
 
 async function main(): Promise<void> {
   const at = process.argv.indexOf('--times');
@@ -20,23 +21,7 @@ async function main(): Promise<void> {
   try {
     for (let i = 0; i < times; i++) {
       const out = join(dir, `out-${i}`);
-      const run = startLaunch([
-        '--workers',
-        '2',
-        '--data',
-        data,
-        '--size',
-        '16',
-        '--bs',
-        '4',
-        '--backend',
-        'wasm',
-        '--no-pretrained',
-        '--epochs',
-        '2',
-        '--out',
-        out,
-      ]);
+      const run = startLaunch(['--workers', '2', ...smallRunFlags({ data, bs: 4, epochs: 2 }), '--out', out]);
       await waitForSteps(join(out, 'metrics.jsonl'), 1 + Math.floor(Math.random() * 20));
       const workers = childrenOf(run.proc.pid!, 'worker');
       const pids = [run.proc.pid!, ...childrenOf(run.proc.pid!, 'coordinator'), ...workers];

@@ -11,6 +11,7 @@ import { makeImageFolders } from './helpers/images';
 import { CLI, runCli } from './helpers/cli';
 import { CLUSTER_TESTS, freePort, waitFor } from './helpers/cluster-daemons';
 import { childrenOf, waitForSteps } from './helpers/procs';
+import { smallRunFlags } from './helpers/small-run';
 
 const SCRIPT = join(__dirname, '..', 'scripts', 'launch-cluster.sh');
 if (!CLUSTER_TESTS) console.warn('cluster-run: skipped: cluster tests run with `npm run test:cluster` (RINGTUNE_CLUSTER_TESTS=1)');
@@ -19,21 +20,7 @@ const maybe = CLUSTER_TESTS ? describe : describe.skip;
 maybe('ringtune run', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ringtune-run-'));
   const data = join(dir, 'data');
-  const tiny = [
-    '--data',
-    data,
-    '--size',
-    '16',
-    '--bs',
-    '8',
-    '--backend',
-    'wasm',
-    '--no-pretrained',
-    '--epochs',
-    '1',
-    '--freeze-epochs',
-    '0',
-  ];
+  const tiny = smallRunFlags({ data, freezeEpochs: 0 });
   beforeAll(() => makeImageFolders(data, { classes: ['a', 'b'], trainPerClass: 16, validPerClass: 4, size: 16 }));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

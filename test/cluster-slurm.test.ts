@@ -15,6 +15,7 @@ import { makeImageFolders } from './helpers/images';
 import { CLI } from './helpers/cli';
 import { Daemon, freePort, missingTools, run, waitFor } from './helpers/cluster-daemons';
 import { childrenOf, waitForSteps } from './helpers/procs';
+import { smallRunFlags } from './helpers/small-run';
 
 const REPO = join(__dirname, '..');
 const SBATCH = join(REPO, 'scripts', 'slurm', 'ringtune.sbatch');
@@ -148,27 +149,10 @@ maybe('Slurm: scripts/slurm/ringtune.sbatch on a one-node cluster', () => {
   it('srun -n 3: each task finds its rank from Slurm; coordinator + 3 training ranks finish with identical weights', async () => {
     const out = join(dir, 'out');
     const port = await freePort();
-    const job = await submit(
-      threeTasks,
-      [
-        '--data',
-        join(dir, 'data'),
-        '--size',
-        '16',
-        '--bs',
-        '8',
-        '--backend',
-        'wasm',
-        '--no-pretrained',
-        '--epochs',
-        '1',
-        '--freeze-epochs',
-        '0',
-        '--out',
-        out,
-      ],
-      { RINGTUNE: `${process.execPath} ${CLI}`, MASTER_PORT: String(port) },
-    );
+    const job = await submit(threeTasks, [...smallRunFlags({ data: join(dir, 'data'), freezeEpochs: 0 }), '--out', out], {
+      RINGTUNE: `${process.execPath} ${CLI}`,
+      MASTER_PORT: String(port),
+    });
     if (job.state !== 'COMPLETED' || job.exit !== '0:0')
       throw new Error(`job ended ${job.state} with exit code ${job.exit}; its output:\n${job.output}`);
     const host = hostname();

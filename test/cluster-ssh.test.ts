@@ -11,6 +11,7 @@ import { tmpdir } from 'os';
 import { join } from 'path';
 import { makeImageFolders } from './helpers/images';
 import { Daemon, freePort, missingTools, processesWith, run, waitFor } from './helpers/cluster-daemons';
+import { smallRunFlags } from './helpers/small-run';
 
 const REPO = join(__dirname, '..');
 const SCRIPT = join(REPO, 'scripts', 'launch-cluster.sh');
@@ -87,25 +88,7 @@ maybe('scripts/launch-cluster.sh over ssh to 127.0.0.1 and 127.0.0.2', () => {
   ): Promise<Launch & { out: string; port: number }> {
     const out = join(dir, name);
     const port = await freePort();
-    const args = [
-      SCRIPT,
-      hostfile,
-      '--data',
-      'data',
-      '--size',
-      '16',
-      '--bs',
-      '8',
-      '--backend',
-      'wasm',
-      '--no-pretrained',
-      '--epochs',
-      String(epochs),
-      '--freeze-epochs',
-      '0',
-      '--out',
-      name,
-    ];
+    const args = [SCRIPT, hostfile, ...smallRunFlags({ data: 'data', epochs, freezeEpochs: 0 }), '--out', name];
     const t0 = Date.now();
     const proc = spawn('bash', args, {
       cwd: dir,

@@ -13,6 +13,7 @@ import { confusionLayout, gridLayout } from '../coordinator/figures';
 import { scanImageFolders } from '../shared/data/folders';
 import { disposeClassifier, loadClassifier, scoreItems } from '../worker/inference';
 import { blendTta, scoreItemsTta } from '../worker/tta';
+import { smallRunFlags } from './helpers/small-run';
 
 const dir = mkdtempSync(join(tmpdir(), 'ringtune-evaluate-'));
 const data = join(dir, 'data');
@@ -21,29 +22,7 @@ const classes = ['a', 'b', 'c'];
 
 beforeAll(async () => {
   await makeImageFolders(data, { classes, trainPerClass: 16, validPerClass: 6, size: 24 });
-  const r = await runCli(
-    [
-      'launch',
-      '--workers',
-      '1',
-      '--data',
-      data,
-      '--out',
-      run,
-      '--size',
-      '16',
-      '--bs',
-      '8',
-      '--backend',
-      'wasm',
-      '--no-pretrained',
-      '--epochs',
-      '1',
-      '--freeze-epochs',
-      '1',
-    ],
-    180_000,
-  );
+  const r = await runCli(['launch', '--workers', '1', ...smallRunFlags({ data, freezeEpochs: 1 }), '--out', run], 180_000);
   if (r.code !== 0) throw new Error(`training for the evaluate tests failed:\n${r.stdout}\n${r.stderr}`);
 }, 200_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -15,6 +15,7 @@ import { Rng } from '../shared/rng';
 import { exportModel, topologyClassNames, unknownClasses } from '../cli/commands/export';
 import { evaluate } from '../cli/commands/evaluate';
 import { EXPORT_SOFTMAX_LAYER, TRAINING_STATS } from '../worker/inference';
+import { smallRunFlags } from './helpers/small-run';
 
 const dir = mkdtempSync(join(tmpdir(), 'ringtune-export-'));
 const data = join(dir, 'data');
@@ -24,29 +25,7 @@ const size = 16;
 
 beforeAll(async () => {
   await makeImageFolders(data, { classes: ['left', 'middle', 'right'], trainPerClass: 16, validPerClass: 5, size: 20 });
-  const r = await runCli(
-    [
-      'launch',
-      '--workers',
-      '1',
-      '--data',
-      data,
-      '--out',
-      run,
-      '--size',
-      String(size),
-      '--bs',
-      '8',
-      '--backend',
-      'wasm',
-      '--no-pretrained',
-      '--epochs',
-      '1',
-      '--freeze-epochs',
-      '0',
-    ],
-    180_000,
-  );
+  const r = await runCli(['launch', '--workers', '1', ...smallRunFlags({ data, size, freezeEpochs: 0 }), '--out', run], 180_000);
   if (r.code !== 0) throw new Error(`training for the export tests failed:\n${r.stdout}\n${r.stderr}`);
   const e = await runCli(['export', '--model', run, '--out', exported, '--backend', 'wasm']);
   if (e.code !== 0) throw new Error(`export failed:\n${e.stdout}\n${e.stderr}`);

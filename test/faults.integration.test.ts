@@ -8,6 +8,7 @@ import { tmpdir } from 'os';
 import { join } from 'path';
 import { makeImageFolders } from './helpers/images';
 import { startLaunch, childrenOf, allGone, waitForSteps, alive } from './helpers/procs';
+import { smallRunFlags } from './helpers/small-run';
 
 const dir = mkdtempSync(join(tmpdir(), 'ringtune-faults-'));
 const data = join(dir, 'data');
@@ -21,25 +22,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 /** A run long enough to interrupt: ~50 steps per epoch, 3 epochs. */
 async function startRun(allreduce = 'auto') {
   const out = join(dir, `out-${n++}`);
-  const run = startLaunch([
-    '--workers',
-    '2',
-    '--data',
-    data,
-    '--size',
-    '16',
-    '--bs',
-    '4',
-    '--backend',
-    'wasm',
-    '--no-pretrained',
-    '--epochs',
-    '2',
-    '--out',
-    out,
-    '--allreduce',
-    allreduce,
-  ]);
+  const run = startLaunch(['--workers', '2', ...smallRunFlags({ data, bs: 4, epochs: 2 }), '--out', out, '--allreduce', allreduce]);
   await waitForSteps(join(out, 'metrics.jsonl'), 3 + Math.floor(Math.random() * 5));
   const coordinator = childrenOf(run.proc.pid!, 'coordinator');
   const workers = childrenOf(run.proc.pid!, 'worker');

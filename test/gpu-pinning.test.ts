@@ -14,6 +14,7 @@ import { runCli } from './helpers/cli';
 import { makeImageFolders } from './helpers/images';
 import { writeTinyBody } from './helpers/tiny-body';
 import { webgpuAdapter, withAdapter } from './helpers/webgpu';
+import { smallRunFlags } from './helpers/small-run';
 
 const dir = mkdtempSync(join(tmpdir(), 'ringtune-gpu-pin-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -145,26 +146,7 @@ describe('ringtune launch --gpus', () => {
     const data = join(dir, 'data');
     await makeImageFolders(data, { classes: ['a', 'b'], trainPerClass: 16, validPerClass: 4, size: 16 });
     const r = await runCli(
-      [
-        'launch',
-        '--gpus',
-        '0,0',
-        '--backend',
-        'webgpu',
-        '--data',
-        data,
-        '--size',
-        '16',
-        '--bs',
-        '8',
-        '--epochs',
-        '0',
-        '--freeze-epochs',
-        '1',
-        '--no-pretrained',
-        '--out',
-        join(dir, 'out'),
-      ],
+      ['launch', '--gpus', '0,0', ...smallRunFlags({ data, backend: 'webgpu', epochs: 0, freezeEpochs: 1 }), '--out', join(dir, 'out')],
       120_000,
       { RINGTUNE_DAWN_FLAGS: 'backend=null' },
     );

@@ -5,6 +5,7 @@ import { join } from 'path';
 import sharp from 'sharp';
 import { makeImageFolders } from './helpers/images';
 import { runCli } from './helpers/cli';
+import { smallRunFlags } from './helpers/small-run';
 
 const dir = mkdtempSync(join(tmpdir(), 'ringtune-lrfind-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -13,27 +14,7 @@ it('sweeps 1e-7..10 on 2 workers, suggests LRs inside the range, plots them and 
   const data = join(dir, 'data');
   await makeImageFolders(data, { classes: ['a', 'b'], trainPerClass: 24, validPerClass: 4, size: 16 });
   const out = join(dir, 'out');
-  const r = await runCli(
-    [
-      'lr-find',
-      '--workers',
-      '2',
-      '--data',
-      data,
-      '--size',
-      '16',
-      '--bs',
-      '4',
-      '--backend',
-      'wasm',
-      '--no-pretrained',
-      '--num-it',
-      '20',
-      '--out',
-      out,
-    ],
-    180_000,
-  );
+  const r = await runCli(['lr-find', '--workers', '2', ...smallRunFlags({ data, bs: 4 }), '--num-it', '20', '--out', out], 180_000);
   expect(r.code).toBe(0);
   // The coordinator compares every replica's weights and BN statistics with the snapshot after the
   // restore and fails the command if one byte differs; exit 0 means they were restored bitwise.

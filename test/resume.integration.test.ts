@@ -11,28 +11,11 @@ import { makeImageFolders } from './helpers/images';
 import { runCli } from './helpers/cli';
 import { startLaunch, childrenOf, allGone, waitForSteps } from './helpers/procs';
 import { listCheckpoints, readCheckpoint } from '../coordinator/checkpoint';
+import { smallRunFlags } from './helpers/small-run';
 
 const dir = mkdtempSync(join(tmpdir(), 'ringtune-resume-'));
 const data = join(dir, 'data');
-const runArgs = (out: string) => [
-  '--workers',
-  '2',
-  '--data',
-  data,
-  '--size',
-  '16',
-  '--bs',
-  '4',
-  '--backend',
-  'wasm',
-  '--no-pretrained',
-  '--epochs',
-  '1',
-  '--checkpoint-every',
-  '2',
-  '--out',
-  out,
-];
+const runArgs = (out: string) => ['--workers', '2', ...smallRunFlags({ data, bs: 4 }), '--checkpoint-every', '2', '--out', out];
 
 beforeAll(async () => {
   await makeImageFolders(data, { classes: ['a', 'b', 'c'], trainPerClass: 16, validPerClass: 4, size: 16 });
