@@ -13,6 +13,7 @@
 #include "conv.h"
 #include "matmul.h"
 #include "pool.h"
+#include "../../native/exports.h"
 
 namespace {
 
@@ -133,17 +134,16 @@ napi_value Cached(napi_env env, napi_callback_info) {
 napi_value Init(napi_env env, napi_value exports) {
   // Each worker process owns one core (Note [one thread per worker] in onednn.ts).
   omp_set_num_threads(1);
-  napi_property_descriptor props[] = {
-      {"conv", nullptr, Conv, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"matmul", nullptr, Matmul, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"norm", nullptr, Norm, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"binary", nullptr, Binary, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"maxPoolGrad", nullptr, MaxPoolGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"describe", nullptr, Describe, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"cachedPrimitives", nullptr, Cached, nullptr, nullptr, nullptr, napi_default, nullptr},
+  static const ringtune::Export functions[] = {
+      {"conv", Conv},
+      {"matmul", Matmul},
+      {"norm", Norm},
+      {"binary", Binary},
+      {"maxPoolGrad", MaxPoolGrad},
+      {"describe", Describe},
+      {"cachedPrimitives", Cached},
   };
-  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
-  return exports;
+  return ringtune::DefineExports(env, exports, functions);
 }
 
 }  // namespace

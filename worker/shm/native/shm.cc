@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include "../../native/exports.h"
 
 namespace {
 
@@ -226,15 +227,14 @@ napi_value SumInto(napi_env env, napi_callback_info info) {
 }
 
 napi_value Init(napi_env env, napi_value exports) {
-  napi_property_descriptor props[] = {
-      {"map", nullptr, Map, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"unlink", nullptr, Unlink, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"publish", nullptr, Publish, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"waitAtLeast", nullptr, WaitAtLeast, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"sumInto", nullptr, SumInto, nullptr, nullptr, nullptr, napi_default, nullptr},
+  static const ringtune::Export functions[] = {
+      {"map", Map},
+      {"unlink", Unlink},
+      {"publish", Publish},
+      {"waitAtLeast", WaitAtLeast},
+      {"sumInto", SumInto},
   };
-  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
-  return exports;
+  return ringtune::DefineExports(env, exports, functions);
 }
 
 }  // namespace
