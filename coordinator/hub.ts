@@ -252,8 +252,10 @@ export class WorkerHub {
 
   /** Sends a message to one rank. */
   send(rank: number, msg: CoordMsg, frames: Uint8Array[] = []): Promise<void> {
+    // ZeroMQ refuses to route to a peer whose connection dropped, often before the disconnect
+    // watch has named it: the same root cause, said the same way.
     return this.sendRaw([this.peers[rank].id, ...encode(msg, frames)], (e) => {
-      this.fail(new WorkerFailure(`cannot reach ${this.describe(rank)}: ${e.message}`, rank));
+      this.fail(new WorkerFailure(`${this.describe(rank)} disconnected (no route to it: ${e.message})`, rank));
     });
   }
 
