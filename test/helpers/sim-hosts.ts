@@ -154,6 +154,7 @@ export class SimulatedHosts {
         /* already gone */
       }
     }
+    const startedGone = [...this.started].map(exited);
     for (const proc of this.started) proc.kill('SIGKILL');
     for (const pid of processesIn(namespaces)) {
       try {
@@ -162,13 +163,18 @@ export class SimulatedHosts {
         /* exited meanwhile */
       }
     }
-    const gone = this.holders.map((h) =>
-      h.exitCode !== null || h.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => h.once('exit', () => r())),
-    );
+    const holdersGone = this.holders.map(exited);
     for (const h of this.holders) h.kill('SIGKILL');
-    await Promise.all(gone);
+    // Node reports a child's exit asynchronously: waiting for the event lets callers read exitCode/signalCode.
+    await Promise.all([...startedGone, ...holdersGone]);
     await waitFor('every process in the simulated hosts to exit', () => processesIn(namespaces).length === 0, 10_000, 50);
   }
+}
+
+/** Resolves once `proc`'s exit has been reported (at once if it already was). */
+function exited(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
+  return new Promise<void>((resolve) => proc.once('exit', () => resolve()));
 }
 
 /** Pids of the processes (other than holders already exiting) whose network namespace is one of `namespaces`. */
