@@ -3,11 +3,13 @@
  * owns it and sends it to every worker in the welcome message.
  */
 
-import type { AllReduceRequest } from './allreduce-choice';
+import { ALLREDUCE_REQUESTS, type AllReduceRequest } from './allreduce-choice';
 import { ADAM_DEFAULTS } from './optim';
 import { FINE_TUNE_DEFAULTS } from './plan';
+import { arrayOf, count, either, finite, flag, integer, nullable, oneOf, optional, record, text, tupleOf, type Check } from './schema';
 
-export type PlanKind = 'fine_tune' | 'fit_one_cycle';
+export const PLAN_KINDS = ['fine_tune', 'fit_one_cycle'] as const;
+export type PlanKind = (typeof PLAN_KINDS)[number];
 
 /** What `--backend` accepts (worker/backend.ts turns it into a tfjs backend). */
 export const BACKEND_CHOICES = ['auto', 'wasm', 'cpu', 'webgpu', 'tensorflow'] as const;
@@ -25,7 +27,8 @@ export const LR_SUGGESTIONS = ['valley', 'steep', 'minimum', 'slide'] as const;
 export type LrSuggestionName = (typeof LR_SUGGESTIONS)[number];
 
 /** The loss function: softmax cross-entropy, or fastai's LabelSmoothingCrossEntropy (eps 0.1). */
-export type LossKind = 'cross-entropy' | 'label-smoothing';
+export const LOSS_KINDS = ['cross-entropy', 'label-smoothing'] as const;
+export type LossKind = (typeof LOSS_KINDS)[number];
 
 /** Everything a run needs, after defaults. Plain data: it travels in msgpack and lands in checkpoints. */
 export interface RunConfig {
@@ -72,6 +75,51 @@ export interface RunConfig {
   /** Gradient bucket size in MiB: each bucket's all-reduce starts while later ones are still read back. */
   bucketMb: number;
 }
+
+/**
+ * The run config's check, as every worker applies it to the welcome. Typed against RunConfig, so
+ * a field added there without its check here does not compile.
+ */
+export const runConfig: Check<RunConfig> = record(
+  {
+    data: text,
+    validPct: finite,
+    seed: integer,
+    arch: text,
+    pretrained: nullable(text),
+    nClasses: count,
+    size: count,
+    bs: count,
+    wd: finite,
+    groups: nullable(count),
+    plan: oneOf(PLAN_KINDS),
+    epochs: count,
+    freezeEpochs: count,
+    baseLr: finite,
+    lrMult: finite,
+    lrMax: nullable(either(finite, arrayOf(finite), record({ start: optional(finite), stop: finite }))),
+    lrFrom: nullable(oneOf(LR_SUGGESTIONS)),
+    pctStart: nullable(finite),
+    div: nullable(finite),
+    divFinal: nullable(finite),
+    moms: nullable(tupleOf(finite, 3) as Check<[number, number, number]>),
+    backend: oneOf(BACKEND_CHOICES),
+    out: text,
+    flip: flag,
+    minScale: finite,
+    loss: oneOf(LOSS_KINDS),
+    skipBadImages: flag,
+    linFtrs: arrayOf(count),
+    ps: finite,
+    firstBn: flag,
+    checkpointEvery: count,
+    keepCheckpoints: count,
+    allreduce: oneOf(ALLREDUCE_REQUESTS),
+    gradDtype: oneOf(GRAD_DTYPES),
+    bucketMb: finite,
+  },
+  'a run config (shared/config.ts RunConfig)',
+);
 
 /**
  * Every run option's default, resolved here once: fastai's (fine_tune, Adam, create_head) taken from

@@ -6,11 +6,11 @@
  * ProtocolError, never a crash deeper in.
  */
 import { pack, unpack } from 'msgpackr';
-import type { RunConfig } from './config';
+import { runConfig } from './config';
 import type { Item } from './data/folders';
 import { ALLREDUCE_KINDS } from './allreduce-choice';
 import type { HierPlacement } from './hier-plan';
-import { anyNumber, arrayOf, count, failingField, finite, flag, integer, isMap, mapOf, nullable, oneOf, record, text } from './schema';
+import { anyNumber, arrayOf, count, failingField, finite, flag, integer, isMap, nullable, oneOf, record, text } from './schema';
 import type { Check, Fields, RecordOf } from './schema';
 
 export const PROTOCOL_VERSION = 3;
@@ -78,7 +78,7 @@ const COORD_MESSAGES = {
   welcome: {
     rank: count,
     world: count,
-    config: mapOf<RunConfig>('a map (the run config)'),
+    config: runConfig,
     items: arrayOf(item),
     validItems: arrayOf(item),
   },
@@ -152,7 +152,7 @@ function decodeWith<T>(frames: Buffer[], table: Record<string, Fields>, from: st
   const fields = typeof h.type === 'string' && Object.prototype.hasOwnProperty.call(table, h.type) ? table[h.type] : undefined;
   if (!fields) throw new ProtocolError(`unknown message type ${JSON.stringify(h.type)} from ${from}`);
   const bad = failingField(fields, h);
-  if (bad !== null) throw new ProtocolError(`message '${h.type}' from ${from}: field '${bad}' must be ${fields[bad].what}`);
+  if (bad !== null) throw new ProtocolError(`message '${h.type}' from ${from}: field '${bad.path}' must be ${bad.what}`);
   const expected = FRAME_COUNT[h.type as string]?.(h) ?? 0;
   if (frames.length - 1 !== expected)
     throw new ProtocolError(`message '${h.type}' from ${from} has ${frames.length - 1} data frames, expected ${expected}`);

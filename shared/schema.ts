@@ -7,6 +7,8 @@
 export interface Check<T> {
   readonly what: string;
   readonly is: (value: unknown) => value is T;
+  /** A record's own fields, so a failure can be named down to the innermost field. */
+  readonly fields?: Fields;
 }
 
 /** Named fields, each with its check. */
@@ -31,6 +33,21 @@ export const integer = check<number>('an integer', (v) => Number.isSafeInteger(v
 /** A count or an index. */
 export const count = check<number>('a whole number >= 0', (v) => Number.isSafeInteger(v) && (v as number) >= 0);
 
+/** Absent, or a value that passes `c` (a record's optional field). */
+export function optional<T>(c: Check<T>): Check<T | undefined> {
+  return check(`absent or ${c.what}`, (v) => v === undefined || c.is(v));
+}
+
+/** A value that passes one of `checks`. */
+export function either<C extends Check<unknown>[]>(...checks: C): Check<Checked<C[number]>> {
+  return check(checks.map((c) => c.what).join(', or '), (v) => checks.some((c) => c.is(v)));
+}
+
+/** An array of exactly `length` items, each passing `item`. */
+export function tupleOf<T>(item: Check<T>, length: number): Check<T[]> {
+  return check(`${length} items, each ${item.what}`, (v) => Array.isArray(v) && v.length === length && v.every((x) => item.is(x)));
+}
+
 /** One of a fixed list of strings. */
 export function oneOf<V extends string>(values: readonly V[]): Check<V> {
   return check(`one of ${values.join(', ')}`, (v) => (values as readonly unknown[]).includes(v));
@@ -51,19 +68,25 @@ export function isMap(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** The first field of `value` that fails its check, or null when all pass. */
-export function failingField(fields: Fields, value: Record<string, unknown>): string | null {
-  for (const [name, c] of Object.entries(fields)) if (!c.is(value[name])) return name;
+/** Where a map fails its fields' checks: the dotted path of the innermost failing field and what it must be. */
+export interface FieldFailure {
+  path: string;
+  what: string;
+}
+
+/** The first field of `value` that fails its check (named inside nested records), or null when all pass. */
+export function failingField(fields: Fields, value: Record<string, unknown>): FieldFailure | null {
+  for (const [name, c] of Object.entries(fields)) {
+    if (c.is(value[name])) continue;
+    const inner = c.fields && isMap(value[name]) ? failingField(c.fields, value[name]) : null;
+    return inner ? { path: `${name}.${inner.path}`, what: inner.what } : { path: name, what: c.what };
+  }
   return null;
 }
 
-/** A map whose named fields pass their checks (other fields are allowed). */
-export function record<F extends Fields>(fields: F): Check<RecordOf<F>> {
+/** A map whose named fields pass their checks (other fields are allowed); `what` names it in errors. */
+export function record<F extends Fields>(fields: F, what?: string): Check<RecordOf<F>> {
   const parts = Object.entries(fields).map(([name, c]) => `${name} (${c.what})`);
-  return check(`a map with ${parts.join(', ')}`, (v) => isMap(v) && failingField(fields, v) === null);
-}
-
-/** A map checked only as a map, typed as T: for a value its receiver checks itself (e.g. the run config). */
-export function mapOf<T extends object>(what: string): Check<T> {
-  return check(what, isMap);
+  const c = check<RecordOf<F>>(what ?? `a map with ${parts.join(', ')}`, (v) => isMap(v) && failingField(fields, v) === null);
+  return { ...c, fields };
 }

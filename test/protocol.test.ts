@@ -1,6 +1,7 @@
 import { pack } from 'msgpackr';
 import * as zmq from 'zeromq';
 import { COORDINATOR_SILENT_MS, decodeCoordMsg, decodeWorkerMsg, encode, PROTOCOL_VERSION, ProtocolError } from '../shared/protocol';
+import { DEFAULTS } from '../shared/config';
 import { startHeartbeat } from '../worker/heartbeat';
 
 describe('protocol', () => {
@@ -49,6 +50,7 @@ describe('protocol', () => {
       expect(decodeCoordMsg(encode({ ...step, next })).msg).toEqual({ v: PROTOCOL_VERSION, ...step, next });
   });
 
+  const config: Record<string, unknown> = { ...DEFAULTS, data: '/data', nClasses: 2 };
   const coord = (msg: Record<string, unknown>) => () => decodeCoordMsg([pack({ v: PROTOCOL_VERSION, ...msg })]);
 
   it.each([
@@ -96,10 +98,24 @@ describe('protocol', () => {
     expect(batches([0, 1], 2)).not.toThrow();
     expect(batches([0, -1], 2)).toThrow(/field 'batches' must be an array, each item a map with indices/);
     expect(batches([0, 1], 'two')).toThrow(/field 'batches'/);
-    const welcome = (items: unknown) => coord({ type: 'welcome', rank: 0, world: 1, config: {}, items, validItems: [] });
+    const welcome = (items: unknown) => coord({ type: 'welcome', rank: 0, world: 1, config, items, validItems: [] });
     expect(welcome([{ file: 'a/1.png', label: 0 }])).not.toThrow();
     expect(welcome([{ file: 'a/1.png' }])).toThrow(/field 'items'/);
     expect(welcome([{ file: 'a/1.png', label: 0 }, 'b/2.png'])).toThrow(/field 'items'/);
+  });
+
+  it('checks the run config in the welcome, naming the innermost field', () => {
+    const welcome = (c: Record<string, unknown>) => coord({ type: 'welcome', rank: 0, world: 1, config: c, items: [], validItems: [] });
+    expect(welcome(config)).not.toThrow();
+    for (const lrMax of [1e-3, [1e-4, 1e-3], { stop: 1e-3 }, { start: 1e-5, stop: 1e-3 }])
+      expect(welcome({ ...config, lrMax })).not.toThrow();
+    expect(welcome({ ...config, bs: 0.5 })).toThrow(/field 'config\.bs' must be a whole number >= 0/);
+    expect(welcome({ ...config, backend: 'cuda' })).toThrow(/field 'config\.backend' must be one of auto, wasm, cpu, webgpu, tensorflow/);
+    expect(welcome({ ...config, lrMax: { start: 1e-5 } })).toThrow(/field 'config\.lrMax' must be null or/);
+    expect(welcome({ ...config, moms: [0.95, 0.85] })).toThrow(/field 'config\.moms' must be null or 3 items/);
+    const { gradDtype: _, ...missing } = config;
+    expect(welcome(missing)).toThrow(/field 'config\.gradDtype' must be one of f32, bf16, fp16/);
+    expect(welcome({})).toThrow(/field 'config\.data' must be a string/);
   });
 
   it('accepts a diverged loss (lr_find stops on it), but not a NaN count', () => {
