@@ -17,17 +17,13 @@ import { selectBackend } from '../worker/backend';
 import { registerWasmKernels } from '../worker/kernels';
 import { benchNet, trainStepper } from './bench-nets';
 import { kernelTable, ringtuneProfile, type OpTime, type StepProfile } from './bench-kernel-table';
+import { median } from './stats';
 
 interface Result {
   name: string;
   imgS: number;
   cpuImgS: number;
   stepMs: number[];
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 async function measure(name: string, model: tf.LayersModel, batch: number, warmup: number, steps: number): Promise<Result> {

@@ -13,7 +13,7 @@ import { launch } from '../cli/launch';
 const root = join(__dirname, '..', '..');
 
 /** Splits start's own flags from those forwarded to `ringtune launch`. */
-function parseArgs(argv: string[]): { data: DemoData; forward: string[] } {
+export function parseStartArgs(argv: string[]): { data: DemoData; forward: string[] } {
   const data: DemoData = {};
   const forward: string[] = [];
   const whole = (flag: string, text: string, min: number) => {
@@ -31,14 +31,16 @@ function parseArgs(argv: string[]): { data: DemoData; forward: string[] } {
 }
 
 async function main(): Promise<void> {
-  const { data: which, forward } = parseArgs(process.argv.slice(2));
+  const { data: which, forward } = parseStartArgs(process.argv.slice(2));
   const data = await prepareDemoData(root, which);
   const args = ['--data', data, ...DEMO_LAUNCH_ARGS, '--out', join(root, 'runs', 'mnist'), ...forward];
   const code = await launch({ cli: join(root, 'dist', 'cli', 'main.js'), workers: 2, runArgs: args });
   process.exit(code);
 }
 
-main().catch((e) => {
-  console.error(`ringtune: ${(e as Error).message}`);
-  process.exit(1);
-});
+if (require.main === module) {
+  main().catch((e) => {
+    console.error(`ringtune: ${(e as Error).message}`);
+    process.exit(1);
+  });
+}

@@ -8,6 +8,7 @@
  */
 import { existsSync, readFileSync, statSync } from 'fs';
 import { join } from 'path';
+import { median } from './stats';
 
 interface StepRecord {
   kind: 'step';
@@ -22,11 +23,6 @@ interface EpochRecord {
   kind: 'epoch';
   phase: string;
   accuracy: number;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 function records(path: string): (StepRecord | EpochRecord)[] {
