@@ -23,35 +23,40 @@ export interface StepProfile {
   ops: OpTime[];
 }
 
-/** CPU ms of every kernel of one training step (the mean of `steps` profiled steps) and of a whole unprofiled step. */
+/**
+ * CPU ms of every kernel of one training step (the mean of `steps` profiled steps) and of a whole
+ * unprofiled step. As on PyTorch's side, the kernels are scaled by the unprofiled step's CPU time
+ * over the profiled steps': profiling costs CPU of its own, and on a shared machine the CPU time
+ * of the same work drifts from minute to minute, so unscaled kernels could add up to more than the
+ * step they are part of.
+ */
 export async function ringtuneProfile(model: tf.LayersModel, batch: number, steps = 3): Promise<StepProfile> {
   const backend = tf.backend() as unknown as { time(f: () => void): Promise<{ kernelMs: number }> };
   const wallClock = backend.time;
+  const cpuMs = (c: NodeJS.CpuUsage) => (c.user + c.system) / 1000;
   backend.time = async (f) => {
     const c0 = process.cpuUsage();
     f();
-    const c = process.cpuUsage(c0);
-    return { kernelMs: (c.user + c.system) / 1000 };
+    return { kernelMs: cpuMs(process.cpuUsage(c0)) };
   };
   try {
     const step = trainStepper(model, batch);
     await step.run();
     const c0 = process.cpuUsage();
     for (let i = 0; i < steps; i++) await step.run();
-    const c = process.cpuUsage(c0);
-    const ops: OpTime[] = [];
-    for (let i = 0; i < steps; i++) {
-      const prof = await tf.profile(() => step.run());
-      for (const k of prof.kernels)
-        ops.push({
-          name: k.name,
-          shapes: k.inputShapes.map((s) => s ?? []),
-          outputShape: k.outputShapes[0],
-          ms: (k.kernelTimeMs as number) / steps,
-        });
-    }
+    const stepMs = cpuMs(process.cpuUsage(c0)) / steps;
+    const kernels: Awaited<ReturnType<typeof tf.profile>>['kernels'] = [];
+    const p0 = process.cpuUsage();
+    for (let i = 0; i < steps; i++) kernels.push(...(await tf.profile(() => step.run())).kernels);
+    const scale = stepMs / (cpuMs(process.cpuUsage(p0)) / steps);
     step.dispose();
-    return { stepMs: (c.user + c.system) / 1000 / steps, ops };
+    const ops = kernels.map((k) => ({
+      name: k.name,
+      shapes: k.inputShapes.map((s) => s ?? []),
+      outputShape: k.outputShapes[0],
+      ms: ((k.kernelTimeMs as number) * scale) / steps,
+    }));
+    return { stepMs, ops };
   } finally {
     backend.time = wallClock;
   }
@@ -89,13 +94,29 @@ function convLayers(model: tf.LayersModel): ConvLayer[] {
 
 const same = (a: number[] | undefined, b: number[]) => a != null && a.length === b.length && a.every((d, i) => d === b[i]);
 
-function sum(ops: OpTime[], pick: (o: OpTime) => boolean): number {
-  return ops.filter(pick).reduce((t, o) => t + o.ms, 0);
+/** The ms of the ops `pick` takes; each taken op goes into `taken` where given. */
+function sum(ops: OpTime[], pick: (o: OpTime) => boolean, taken?: Set<OpTime>): number {
+  const picked = ops.filter(pick);
+  for (const o of picked) taken?.add(o);
+  return picked.reduce((t, o) => t + o.ms, 0);
+}
+
+/** ringtune's kernels that no row took, by name, biggest first: what "everything else" is made of. */
+function unclaimed(ops: OpTime[], taken: Set<OpTime>, count: number): string {
+  const byName = new Map<string, number>();
+  // tf.profile also times customGrad ops (fusedConv2d__op, ...) around the kernels they run: counted there.
+  for (const o of ops) if (!taken.has(o) && !o.name.endsWith('__op')) byName.set(o.name, (byName.get(o.name) ?? 0) + o.ms);
+  return [...byName.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, count)
+    .map(([name, ms]) => `${name} ${ms.toFixed(1)}`)
+    .join(', ');
 }
 
 /** Rows of the table (markdown), conv layers first. */
 export function kernelTable(model: tf.LayersModel, batch: number, ours: StepProfile, torch: StepProfile): string[] {
   const rows: [string, number, number, number][] = [];
+  const taken = new Set<OpTime>();
   const claimed = { ours: 0, torch: 0 };
   const add = (name: string, a: number, b: number, flops = 0) => {
     rows.push([name, a, b, flops]);
@@ -105,10 +126,13 @@ export function kernelTable(model: tf.LayersModel, batch: number, ours: StepProf
   for (const l of convLayers(model)) {
     const f = [l.k, l.k, l.cin, l.cout];
     const out = (shape: number[] | undefined) => shape != null && shape[1] === l.oh && shape[2] === l.ow && shape[3] === l.cout;
-    const fwd = sum(ours.ops, (o) => ['FusedConv2D', 'Conv2D'].includes(o.name) && same(o.shapes[1], f) && out(o.outputShape));
+    const fwd = sum(ours.ops, (o) => ['FusedConv2D', 'Conv2D'].includes(o.name) && same(o.shapes[1], f) && out(o.outputShape), taken);
     const bwd =
-      sum(ours.ops, (o) => o.name === 'Conv2DBackpropFilter' && o.shapes[0]?.[3] === l.cin && out(o.shapes[1]) && same(o.outputShape, f)) +
-      sum(ours.ops, (o) => o.name === 'Conv2DBackpropInput' && out(o.shapes[0]) && same(o.shapes[1], f));
+      sum(
+        ours.ops,
+        (o) => o.name === 'Conv2DBackpropFilter' && o.shapes[0]?.[3] === l.cin && out(o.shapes[1]) && same(o.outputShape, f),
+        taken,
+      ) + sum(ours.ops, (o) => o.name === 'Conv2DBackpropInput' && out(o.shapes[0]) && same(o.shapes[1], f), taken);
     const tw = [l.cout, l.cin, l.k, l.k];
     // PyTorch's convs pad k // 2 on each side.
     const torchOut = (x: number[] | undefined) =>
@@ -137,7 +161,7 @@ export function kernelTable(model: tf.LayersModel, batch: number, ours: StepProf
   for (const [name, ourNames, torchNames] of groups)
     add(
       name,
-      sum(ours.ops, (o) => ourNames.includes(o.name)),
+      sum(ours.ops, (o) => ourNames.includes(o.name), taken),
       sum(torch.ops, (o) => torchNames.includes(o.name)),
     );
   rows.push(['everything else (optimizer, loss, head, framework)', ours.stepMs - claimed.ours, torch.stepMs - claimed.torch, 0]);
@@ -153,5 +177,6 @@ export function kernelTable(model: tf.LayersModel, batch: number, ours: StepProf
     cells(['part of one training step', 'ringtune CPU ms', 'PyTorch CPU ms', 'ringtune / PyTorch', 'ringtune GFLOP/s', 'PyTorch GFLOP/s']),
     `|${'-'.repeat(54)}|----------------:|---------------:|-------------------:|-----------------:|----------------:|`,
     ...rows.map(([name, a, b, f]) => cells([name, a.toFixed(1), b.toFixed(1), ratio(a, b), speed(a, f), speed(b, f)])),
+    `ringtune's "everything else", biggest kernels (CPU ms per step): ${unclaimed(ours.ops, taken, 8)}`,
   ];
 }
