@@ -4,7 +4,9 @@
  * `out/valid/<class>/<n>.png`): the embedded default's data and its backbone's source task.
  * `n` is the image's index in the package. The split is seeded and stratified per class;
  * `trainPerClass` then keeps only the first N training images of each class (a task with few
- * labels), leaving the validation images as they are.
+ * labels), leaving the validation images as they are. `classes` writes only some class folders
+ * (e.g. the digits 0-4 for a backbone, 5-9 for the task it is fine-tuned on); each class keeps
+ * the split it has in the whole dataset.
  *
  * Idempotent: the folder is built under `<out>.incomplete`, a marker file is written last, and
  * only then is it renamed to `out`. An interrupted run leaves no `out` and is redone next time;
@@ -38,10 +40,15 @@ export function classesOf(dataset: DatasetName): readonly string[] {
   return dataset === 'glyphs' ? GLYPH_FOLDERS : DATASETS[dataset].classes;
 }
 
-/** Which dataset to write where; `limit` caps the images per class (before the split), `trainPerClass` the training images after it. */
+/**
+ * Which dataset to write where; `classes` keeps only those class folders (a subset, e.g. the
+ * digits 5-9), `limit` caps the images per class (before the split), `trainPerClass` the training
+ * images after it.
+ */
 export interface PrepareOptions {
   dataset: DatasetName;
   out: string;
+  classes?: string[];
   validPct?: number;
   seed?: number;
   limit?: number;
@@ -71,7 +78,8 @@ export async function prepareData(opts: PrepareOptions): Promise<PrepareResult> 
   const out = resolve(opts.out);
   const done = readMarker(out);
   if (done) {
-    const same = (['dataset', 'validPct', 'seed', 'limit', 'trainPerClass'] as const).every((k) => (done[k] ?? null) === settings[k]);
+    const keys = ['dataset', 'classes', 'validPct', 'seed', 'limit', 'trainPerClass'] as const;
+    const same = keys.every((k) => JSON.stringify(done[k] ?? null) === JSON.stringify(settings[k]));
     if (!same) throw new Error(`${out} already holds ${describe(done)}, not ${describe(settings)}: delete it or choose another --out`);
     return { out, written: false, classes: done.classes, train: done.train, valid: done.valid, seconds: (Date.now() - t0) / 1000 };
   }
@@ -80,10 +88,12 @@ export async function prepareData(opts: PrepareOptions): Promise<PrepareResult> 
 
   const stage = `${out}.incomplete`;
   rmSync(stage, { recursive: true, force: true });
-  const classes = classesOf(settings.dataset);
+  const all = classesOf(settings.dataset);
+  const classes = settings.classes;
   let train = 0;
   let valid = 0;
-  for (let c = 0; c < classes.length; c++) {
+  for (const name of classes) {
+    const c = all.indexOf(name);
     const images = await classImages(settings, c);
     const split = randomSplit(images.length, settings.validPct, mixSeed(settings.seed, c), true);
     if (settings.trainPerClass !== null) split.train = split.train.slice(0, settings.trainPerClass);
@@ -91,14 +101,14 @@ export async function prepareData(opts: PrepareOptions): Promise<PrepareResult> 
       ['train', split.train],
       ['valid', split.valid],
     ] as const) {
-      const dir = join(stage, part, classes[c]);
+      const dir = join(stage, part, name);
       mkdirSync(dir, { recursive: true });
       await mapPool(idx, WRITE_CONCURRENCY, (i) => writePng(join(dir, `${i}.png`), images[i]));
     }
     train += split.train.length;
     valid += split.valid.length;
   }
-  writeFileSync(join(stage, MARKER), JSON.stringify({ ...settings, classes, train, valid }, null, 1));
+  writeFileSync(join(stage, MARKER), JSON.stringify({ ...settings, train, valid }, null, 1));
   if (existsSync(out)) rmdirSync(out); // empty, checked above
   mkdirSync(dirname(out), { recursive: true });
   renameSync(stage, out);
@@ -111,7 +121,7 @@ type Settings = Required<Omit<PrepareOptions, 'out' | 'log' | 'limit' | 'trainPe
   limit: number | null;
   trainPerClass: number | null;
 };
-type Marker = Settings & { classes: string[]; train: number; valid: number };
+type Marker = Settings & { train: number; valid: number };
 
 function checkOptions(o: PrepareOptions): Settings {
   if (!DATASET_NAMES.includes(o.dataset)) throw new Error(`unknown --dataset '${o.dataset}': use ${DATASET_NAMES.join(', ')}`);
@@ -125,7 +135,14 @@ function checkOptions(o: PrepareOptions): Settings {
     throw new Error('--dataset glyphs needs --limit: how many images to render per class');
   if (o.trainPerClass !== undefined && !(Number.isInteger(o.trainPerClass) && o.trainPerClass >= 1))
     throw new Error(`--train-per-class must be an integer >= 1, got ${o.trainPerClass}`);
-  return { dataset: o.dataset, validPct, seed, limit: o.limit ?? null, trainPerClass: o.trainPerClass ?? null };
+  const all = classesOf(o.dataset);
+  const unknown = (o.classes ?? []).filter((c) => !all.includes(c));
+  if (unknown.length > 0) throw new Error(`--classes: ${o.dataset} has no class ${unknown.join(', ')}; its classes are ${all.join(', ')}`);
+  if (o.classes && (o.classes.length < 2 || new Set(o.classes).size !== o.classes.length))
+    throw new Error(`--classes needs at least two different classes, got '${o.classes.join(',')}'`);
+  // Label order stays the dataset's, whatever order they were asked in.
+  const classes = all.filter((c) => o.classes?.includes(c) ?? true);
+  return { dataset: o.dataset, classes, validPct, seed, limit: o.limit ?? null, trainPerClass: o.trainPerClass ?? null };
 }
 
 function readMarker(out: string): Marker | null {
@@ -140,7 +157,8 @@ function readMarker(out: string): Marker | null {
 
 function describe(s: Settings): string {
   const few = s.trainPerClass === null ? '' : `, ${s.trainPerClass} training images per class`;
-  return `${s.dataset} (valid-pct ${s.validPct}, seed ${s.seed}, limit ${s.limit ?? 'none'}${few})`;
+  const some = s.classes.length === classesOf(s.dataset).length ? '' : ` classes ${s.classes.join(',')}`;
+  return `${s.dataset}${some} (valid-pct ${s.validPct}, seed ${s.seed}, limit ${s.limit ?? 'none'}${few})`;
 }
 
 /**
@@ -176,8 +194,17 @@ async function main(): Promise<void> {
     .option('--seed <n>', 'seed of the train/valid split', (v) => parseInt(v, 10), 42)
     .option('--limit <n>', 'at most this many images per class (glyphs: this many rendered)', (v) => parseInt(v, 10))
     .option('--train-per-class <n>', 'then keep only the first n training images of each class', (v) => parseInt(v, 10))
+    .option('--classes <names>', 'only these class folders, comma-separated (e.g. 5,6,7,8,9)', (v) => v.split(','))
     .parse();
-  const o = program.opts<{ dataset: DatasetName; out: string; validPct: number; seed: number; limit?: number; trainPerClass?: number }>();
+  const o = program.opts<{
+    dataset: DatasetName;
+    out: string;
+    validPct: number;
+    seed: number;
+    limit?: number;
+    trainPerClass?: number;
+    classes?: string[];
+  }>();
   const r = await prepareData({ ...o, log: (l) => console.log(l) });
   if (!r.written) console.log(`${r.out} is already complete (${r.train} train + ${r.valid} valid images); nothing to do`);
 }

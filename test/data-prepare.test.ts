@@ -58,6 +58,30 @@ test('fashion-mnist: named classes, empty package rows skipped', async () => {
   expect(await pngPixels(join(out, file))).toEqual(packagePixels('fashion-mnist', 9, n));
 });
 
+test('classes: only those folders, in label order, with the same split as the whole dataset', async () => {
+  const out = join(tmp, 'five');
+  const r = await prepareData({ dataset: 'mnist', out, limit: 20, classes: ['9', '5', '7'], trainPerClass: 6 });
+  expect(r).toMatchObject({ written: true, classes: ['5', '7', '9'], train: 18, valid: 12 });
+  expect(readdirSync(join(out, 'train')).sort()).toEqual(['5', '7', '9']);
+  expect(readdirSync(join(out, 'valid')).sort()).toEqual(['5', '7', '9']);
+  const whole = await prepareData({ dataset: 'mnist', out: join(tmp, 'whole'), limit: 20, trainPerClass: 6 });
+  for (const part of ['train', 'valid'])
+    for (const c of ['5', '7', '9']) expect(readdirSync(join(out, part, c)).sort()).toEqual(readdirSync(join(whole.out, part, c)).sort());
+  const file = readdirSync(join(out, 'valid', '7'))[0];
+  expect(await pngPixels(join(out, 'valid', '7', file))).toEqual(packagePixels('mnist', 7, Number(file.replace('.png', ''))));
+  expect((await prepareData({ dataset: 'mnist', out, limit: 20, classes: ['5', '7', '9'], trainPerClass: 6 })).written).toBe(false);
+  await expect(prepareData({ dataset: 'mnist', out, limit: 20, classes: ['5', '7'], trainPerClass: 6 })).rejects.toThrow(
+    `${out} already holds mnist classes 5,7,9 (valid-pct 0.2, seed 42, limit 20, 6 training images per class), not mnist classes 5,7 (`,
+  );
+  await expect(prepareData({ dataset: 'mnist', out: join(tmp, 'x'), classes: ['5', '10'] })).rejects.toThrow(
+    '--classes: mnist has no class 10; its classes are 0, 1, 2, 3, 4, 5, 6, 7, 8, 9',
+  );
+  await expect(prepareData({ dataset: 'mnist', out: join(tmp, 'x'), classes: ['5', '5'] })).rejects.toThrow(
+    "--classes needs at least two different classes, got '5,5'",
+  );
+  expect(existsSync(join(tmp, 'x'))).toBe(false);
+});
+
 test('a complete folder is left alone; different options on it are refused', async () => {
   const out = join(tmp, 'd');
   await prepareData({ dataset: 'mnist', out, limit: 5 });
@@ -103,6 +127,9 @@ test('the compiled CLI writes the folder and exits non-zero with a message on ba
   const ok = await run(['--dataset', 'mnist', '--out', join(tmp, 'cli'), '--limit', '3', '--seed', '5']);
   expect(ok.out).toContain('prepared mnist: 20 train + 10 valid images');
   expect(ok.code).toBe(0);
+  const some = await run(['--dataset', 'mnist', '--out', join(tmp, 'cli59'), '--limit', '3', '--classes', '5,6,7,8,9']);
+  expect(some.code).toBe(0);
+  expect(readdirSync(join(tmp, 'cli59', 'valid')).sort()).toEqual(['5', '6', '7', '8', '9']);
   const bad = await run(['--dataset', 'svhn', '--out', join(tmp, 'x')]);
   expect(bad.code).toBe(1);
   expect(bad.out).toContain("prepare-data: unknown --dataset 'svhn'");
