@@ -20,8 +20,8 @@ import { parseLrSpec, type LrSpec } from '../shared/schedule';
 import { architectures } from '../worker/models';
 import { backendOption, flagParser, integerFlag, momsFlag, numberFlag, orSuggestion, positiveFlag, sizesFlag, wholeFlag } from './flags';
 
-/** The backbone committed with ringtune (`npm run pretrain`: the small ResNet trained on rendered glyphs, see scripts/pretrain.ts). */
-export const EMBEDDED_BACKBONE = join(__dirname, '..', '..', 'pretrained', 'resnet-small-glyphs', 'model.json');
+/** The backbone committed with ringtune (`npm run pretrain`: the small ResNet trained on MNIST's digits 0-4, see scripts/pretrain.ts). */
+export const EMBEDDED_BACKBONE = join(__dirname, '..', '..', 'pretrained', 'resnet-small-digits-0-4', 'model.json');
 
 /** Adds the run options to a command. */
 export function addRunOptions(cmd: Command): Command {

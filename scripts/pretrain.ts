@@ -1,21 +1,26 @@
 /**
- * `npm run pretrain`: produces the embedded backbone. Renders the source task (glyphs.ts: 47
- * classes of printed characters in 21 DejaVu faces, slanted, rotated, stretched, of random stroke
- * weight, laid out like MNIST), trains the small ResNet on it from random weights with ringtune
- * itself (fit_one_cycle, 2 workers), and copies the result to pretrained/resnet-small-glyphs/, the
- * backbone `npm start` fine-tunes. No MNIST image is involved: the demo's digits never touch it.
- * Runs are bitwise reproducible, so the same command gives the committed weights again.
+ * `npm run pretrain`: produces the embedded backbone. Its source task is MNIST's digits 0-4 (the
+ * `mnist` package's images of those five classes, 90 % for training and 10 % held out); the small
+ * ResNet is trained on it from random weights with ringtune itself (fit_one_cycle, 2 workers), and
+ * the result is copied to pretrained/resnet-small-digits-0-4/, the backbone `npm start`
+ * fine-tunes on the digits 5-9 (demo.ts). No image of a 5, 6, 7, 8 or 9 is involved, so the
+ * demo's validation images never touch the backbone. Runs are bitwise reproducible (seed
+ * PRETRAIN_SEED), so the same command gives the committed weights again.
  * Extra arguments go to `ringtune launch` (e.g. `--epochs 5`).
  */
-import { join } from 'path';
 import { copyFileSync, mkdirSync } from 'fs';
+import { dirname, join } from 'path';
 import { prepareData } from './prepare-data';
 import { launch } from '../cli/launch';
+import { EMBEDDED_BACKBONE } from '../cli/run-options';
 
 const root = join(__dirname, '..', '..');
 
-/** The source task's size: images rendered per class (10 % of them held out for validation). */
-export const GLYPHS_PER_CLASS = 150;
+/** The source task's classes: the digits the demo's target task does not have. */
+export const SOURCE_CLASSES = ['0', '1', '2', '3', '4'];
+
+/** Seed of the source task's split and of the training run. */
+export const PRETRAIN_SEED = 42;
 
 /** The recipe: fit_one_cycle from random weights. */
 export const PRETRAIN_ARGS = [
@@ -24,26 +29,29 @@ export const PRETRAIN_ARGS = [
   '--no-pretrained',
   '--fit-one-cycle',
   '--epochs',
-  '3',
+  '6',
   '--lr-max',
-  '3e-3',
+  '1e-2',
   '--size',
   '28',
   '--bs',
-  '64',
+  '32',
   '--no-flip',
   '--min-scale',
   '0.35',
+  '--seed',
+  `${PRETRAIN_SEED}`,
 ];
 
 async function main(): Promise<void> {
-  const data = join(root, 'data', `glyphs-${GLYPHS_PER_CLASS}`);
-  const out = join(root, 'runs', 'pretrain-glyphs');
-  await prepareData({ dataset: 'glyphs', out: data, limit: GLYPHS_PER_CLASS, validPct: 0.1, log: (l) => console.log(l) });
+  const data = join(root, 'data', 'mnist-0-4');
+  const out = join(root, 'runs', 'pretrain-digits-0-4');
+  const log = (l: string) => console.log(l);
+  await prepareData({ dataset: 'mnist', classes: SOURCE_CLASSES, out: data, validPct: 0.1, seed: PRETRAIN_SEED, log });
   const args = ['--data', data, ...PRETRAIN_ARGS, '--out', out, ...process.argv.slice(2)];
   const code = await launch({ cli: join(root, 'dist', 'cli', 'main.js'), workers: 2, runArgs: args });
   if (code !== 0) process.exit(code);
-  const dest = join(root, 'pretrained', 'resnet-small-glyphs');
+  const dest = dirname(EMBEDDED_BACKBONE);
   mkdirSync(dest, { recursive: true });
   for (const f of ['model.json', 'weights.bin', 'labels.json', 'config.json']) copyFileSync(join(out, f), join(dest, f));
   console.log(`ringtune: backbone written to ${dest}`);

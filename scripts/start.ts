@@ -1,10 +1,10 @@
 /**
- * `npm start`: the embedded default (demo.ts). Prepares the few-label MNIST task as PNG folders if
- * missing, then fine-tunes the committed glyph backbone on it with a coordinator and 2 workers on
- * loopback. Extra arguments go to `ringtune launch` (e.g. `npm start -- --epochs 2`), except three
- * of its own: `--train-per-class N` (another number of labelled digits per class),
- * `--images-per-class N` (only N digits per class before the split, for a quick look) and
- * `--data-root DIR` (where the PNG folders go; default data/ in the project).
+ * `npm start`: the embedded default (demo.ts). Prepares the few-label task (the digits 5-9) as PNG
+ * folders if missing, then fine-tunes the committed backbone (trained on the digits 0-4) on it with
+ * a coordinator and 2 workers on loopback. Extra arguments go to `ringtune launch` (e.g.
+ * `npm start -- --epochs 2`), except three of its own: `--train-per-class N` (another number of
+ * labelled digits per class), `--images-per-class N` (only N digits per class before the split,
+ * for a quick look) and `--data-root DIR` (where the PNG folders go; default data/ in the project).
  */
 import { join, resolve } from 'path';
 import { DEMO_LAUNCH_ARGS, prepareDemoData, type DemoData } from './demo';

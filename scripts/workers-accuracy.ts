@@ -4,7 +4,9 @@
  * global / workers) and the same seeds, and prints each world size's final accuracy per seed, the
  * mean, the spread and the mean's distance from one worker's, beside the seed-to-seed spread.
  *
- *   npm run accuracy:workers -- [--workers 1,2,4] [--seeds 1,2,3] [--global-bs 128] [launch options...]
+ *   npm run accuracy:workers -- [--workers 1,2,4] [--seeds 1,2,3] [--global-bs 32] [launch options...]
+ *
+ * The global batch defaults to the demo's (2 workers x DEMO_BS).
  *
  * Runs are sequential (each world size gets the whole machine); their outputs go under
  * runs/accuracy-workers/w<W>-s<S>/.
@@ -12,7 +14,7 @@
 import { readFileSync } from 'fs';
 import { join } from 'path';
 import { launch } from '../cli/launch';
-import { DEMO_LAUNCH_ARGS, prepareDemoData } from './demo';
+import { DEMO_BS, DEMO_LAUNCH_ARGS, prepareDemoData } from './demo';
 
 const root = join(__dirname, '..', '..');
 
@@ -31,7 +33,7 @@ function list(flag: string, text: string | undefined): number[] {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { workers: [1, 2, 4], seeds: [1, 2, 3], globalBs: 128, forward: [] };
+  const o: Options = { workers: [1, 2, 4], seeds: [1, 2, 3], globalBs: 2 * DEMO_BS, forward: [] };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--workers') o.workers = list('--workers', argv[++i]);
     else if (argv[i] === '--seeds') o.seeds = list('--seeds', argv[++i]);

