@@ -44,7 +44,7 @@ export const DEMO_LAUNCH_ARGS = [
   '--epochs',
   '20',
   '--base-lr',
-  '2e-2',
+  '1.45e-2',
   '--no-flip',
   '--min-scale',
   '0.35',
