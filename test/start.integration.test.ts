@@ -33,7 +33,8 @@ it('prepares the few-label digits 5-9, fine-tunes the embedded backbone with 2 w
 it('the committed backbone was trained on the digits 0-4 only, which the demo task does not have', () => {
   expect(SOURCE_CLASSES).toEqual(['0', '1', '2', '3', '4']);
   expect(DEMO_CLASSES).toEqual(['5', '6', '7', '8', '9']);
-  const backbone = join(EMBEDDED_BACKBONE, '..');
+  expect(EMBEDDED_BACKBONE.endsWith(join('pretrained', 'resnet-small-digits-0-4', 'model.json'))).toBe(true);
+  const backbone = join(__dirname, '..', 'pretrained', 'resnet-small-digits-0-4');
   expect(JSON.parse(readFileSync(join(backbone, 'labels.json'), 'utf8'))).toEqual(SOURCE_CLASSES);
   const config = JSON.parse(readFileSync(join(backbone, 'config.json'), 'utf8')) as { data: string; pretrained: string | null };
   expect(config.pretrained).toBeNull();
