@@ -13,19 +13,34 @@ import * as tf from '@tensorflow/tfjs';
 import { replaceGradient, wasmKernel } from './config';
 import { ConvAttrs } from './geometry';
 import { fusedBatchNormGradConfig } from './batchnorm-grad';
-import { im2colFilterGrad, tapSumDepthwiseFilterGrad } from './webgpu-grads';
+import { tapSumDepthwiseFilterGrad } from './webgpu-grads';
+import { convFilterGrad, convForward, convInputGrad } from './webgpu-conv';
+import type { GpuBackend } from './webgpu-program';
 
 function onWebgpu(k: tf.KernelConfig): tf.KernelConfig {
   return { ...k, backendName: 'webgpu' };
 }
 
+type GpuKernelArgs = { inputs: Record<string, tf.TensorInfo | undefined>; backend: GpuBackend; attrs: Record<string, unknown> };
+
+/** A WGSL kernel for webgpu; where `impl` returns null (a layout or option it does not cover) tfjs-webgpu's own kernel runs. */
+function gpuKernel(kernelName: string, impl: (args: GpuKernelArgs) => tf.TensorInfo | null): tf.KernelConfig {
+  const kernelFunc = (args: Parameters<tf.KernelFunc>[0]) => {
+    const out = impl(args as unknown as GpuKernelArgs);
+    if (out) return out;
+    const fallback = stock.kernels.get(kernelName);
+    if (!fallback) throw new Error(`${kernelName}: no tfjs-webgpu kernel to fall back to`);
+    return fallback.kernelFunc(args);
+  };
+  return { kernelName, backendName: 'webgpu', kernelFunc: kernelFunc as tf.KernelFunc };
+}
+
 /** Every kernel ringtune registers for webgpu (replacing the stock one of the same name). */
 export const webgpuKernels: tf.KernelConfig[] = [
-  onWebgpu(
-    wasmKernel('Conv2DBackpropFilter', ({ x, dy }, attrs) =>
-      im2colFilterGrad(x as tf.Tensor4D, dy as tf.Tensor4D, attrs.filterShape as number[], attrs as unknown as ConvAttrs),
-    ),
-  ),
+  gpuKernel('Conv2D', (a) => convForward(a as Parameters<typeof convForward>[0])),
+  gpuKernel('FusedConv2D', (a) => convForward(a as Parameters<typeof convForward>[0])),
+  gpuKernel('Conv2DBackpropFilter', (a) => convFilterGrad(a as Parameters<typeof convFilterGrad>[0])),
+  gpuKernel('Conv2DBackpropInput', (a) => convInputGrad(a as Parameters<typeof convInputGrad>[0])),
   onWebgpu(
     wasmKernel('DepthwiseConv2dNativeBackpropFilter', ({ x, dy }, attrs) =>
       tapSumDepthwiseFilterGrad(x as tf.Tensor4D, dy as tf.Tensor4D, attrs.filterShape as number[], attrs as unknown as ConvAttrs),

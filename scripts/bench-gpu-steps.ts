@@ -1,0 +1,82 @@
+/**
+ * The training steps bench:gpu measures and audits: stock tfjs training (tf.train.adam, every
+ * variable updated by its own ops on the device) and ringtune's worker step itself (Replica.step
+ * over a one-rank ZeroMQ ring: gradient buckets read back, all-reduced, the fastai Adam update).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { Replica } from '../worker/replica';
+import { Ring } from '../worker/ring/ring';
+import type { Net, ParamInfo } from '../worker/models';
+import { weightKind } from '../worker/models/init';
+import { Rng } from '../shared/rng';
+
+/** One training step, run to completion, and what it holds. */
+export interface Stepper {
+  step(): Promise<void>;
+  dispose(): Promise<void>;
+}
+
+/** Default gradient bucket of the CLI (--bucket-mb 25), in floats. */
+export const BUCKET_FLOATS = (25 * 2 ** 20) / 4;
+
+/** A seeded batch for `model`: inputs in [0, 1) like decoded pixels, labels cycling over 10 classes. */
+export function batchFor(model: tf.LayersModel, batch: number): { x: Float32Array; y: Int32Array; size: number } {
+  const [size] = model.inputs[0].shape.slice(1) as number[];
+  const rng = new Rng(7);
+  const x = Float32Array.from({ length: batch * size * size * 3 }, () => rng.next());
+  return { x, y: Int32Array.from({ length: batch }, (_, i) => i % 10), size };
+}
+
+/** A one-group Net around a plain LayersModel (the benchmark CNN), so Replica can train it. */
+export function netOf(model: tf.LayersModel): Net {
+  const params: ParamInfo[] = [];
+  const bnStats: tf.LayerVariable[] = [];
+  for (const layer of model.layers) {
+    const norm = layer.getClassName() === 'BatchNormalization';
+    for (const variable of layer.trainableWeights)
+      params.push({ variable, group: 0, norm, bias: !norm && weightKind(variable) === 'bias' });
+    if (norm) bnStats.push(...layer.nonTrainableWeights);
+  }
+  return { model, params, bnStats, nGroups: 1, stats: { mean: [0, 0, 0], std: [1, 1, 1] } };
+}
+
+/** Stock tfjs training: tf.train.adam on the device; the loss is read back. */
+export function stockStepper(model: tf.LayersModel, batch: number): Stepper {
+  const { x, y, size } = batchFor(model, batch);
+  const xs = tf.tensor4d(x, [batch, size, size, 3]);
+  const ys = tf.oneHot(tf.tensor1d(y, 'int32'), 10);
+  const vars = model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
+  const loss = () => tf.losses.softmaxCrossEntropy(ys, model.apply(xs, { training: true }) as tf.Tensor) as tf.Scalar;
+  const opt = tf.train.adam(1e-3);
+  return {
+    async step() {
+      const l = opt.minimize(loss, true, vars)!;
+      await l.data();
+      l.dispose();
+    },
+    async dispose() {
+      opt.dispose();
+      tf.dispose([xs, ys]);
+      model.dispose();
+    },
+  };
+}
+
+/** ringtune's worker step: Replica.step on a one-rank ring (its all-reduce only scales by 1/world). */
+export async function replicaStepper(net: Net, batch: number): Promise<Stepper & { replica: Replica }> {
+  const { x, y, size } = batchFor(net.model, batch);
+  const ring = await Ring.bind({ rank: 0, world: 1 });
+  const replica = new Replica(net, ring, 1, 0.01, BUCKET_FLOATS);
+  await replica.setPhase(0, 0);
+  let tag = 0;
+  return {
+    replica,
+    async step() {
+      await replica.step(x, y, batch, size, [1e-3], 0.9, tag++);
+    },
+    async dispose() {
+      await ring.close();
+      net.model.dispose();
+    },
+  };
+}

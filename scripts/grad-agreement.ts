@@ -1,0 +1,106 @@
+/**
+ * Note [gradient agreement]: whether gradients computed on one backend agree with the cpu
+ * backend's, told apart from float32 rounding.
+ *
+ * Two float32 implementations of the same step differ by rounding (summation order, fused
+ * multiply-adds), and a deep net amplifies that by its condition number. A max-abs/max-abs
+ * "relative error" cannot tell that from a wrong kernel: on mobilenet_v2 at 32 px with batch 2
+ * (BatchNorm over 2 values in the last stage and in the head), perturbing the cpu backend's own
+ * input by one unit in the last place moves its gradients by up to 7e4 relative, the same
+ * order as the webgpu-vs-cpu differences (2.6e5) that looked like a GPU bug.
+ *
+ * So every check measures, per variable, the norm error ||got - want|| / ||want|| AND the
+ * problem's own sensitivity: the same norm error of the cpu backend run on inputs and weights
+ * perturbed by one float32 rounding (relative 2^-23, random signs). A variable whose
+ * sensitivity is at most TOL / SLACK is well conditioned: its error must be within TOL (1e-4:
+ * ten times what rounding explains; a wrong kernel, index or race gives errors of 1e-2 and up).
+ * An ill-conditioned variable (a gradient that is mostly cancellation, like a bias feeding a
+ * BatchNorm, whose true gradient is 0) must stay within SLACK times its sensitivity. A case in
+ * which fewer than MIN_SHARE of the variables are well conditioned checks nothing and fails.
+ */
+
+/** Agreement of one variable's gradient. */
+export interface VariableAgreement {
+  index: number;
+  name: string;
+  /** ||got - want|| / ||want||. */
+  error: number;
+  /** ||perturbed - want|| / ||want||: what one float32 rounding of the inputs does. */
+  sensitivity: number;
+  conditioned: boolean;
+  ok: boolean;
+}
+
+/** Agreement of a whole step's gradients. */
+export interface Agreement {
+  variables: VariableAgreement[];
+  /** Worst error among well-conditioned variables. */
+  worst: VariableAgreement | null;
+  failures: VariableAgreement[];
+  /** Share of variables that are well conditioned. */
+  conditionedShare: number;
+  ok: boolean;
+}
+
+export const TOL = 1e-4;
+export const SLACK = 10;
+export const MIN_SHARE = 0.5;
+
+/** ||a - b|| / ||b|| in float64; a NaN anywhere gives Infinity, a zero reference 0 or Infinity. */
+export function normError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`normError: length ${a.length} != ${b.length}`);
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < b.length; i++) {
+    const d = a[i] - b[i];
+    num += d * d;
+    den += b[i] * b[i];
+  }
+  if (!Number.isFinite(num) || !Number.isFinite(den)) return Infinity;
+  if (den === 0) return num === 0 ? 0 : Infinity;
+  return Math.sqrt(num / den);
+}
+
+/** Judges `got` against `want` given `perturbed` (want's own rounding sensitivity); see Note [gradient agreement]. */
+export function gradientAgreement(
+  got: ArrayLike<number>[],
+  want: ArrayLike<number>[],
+  perturbed: ArrayLike<number>[],
+  names: string[],
+): Agreement {
+  if (got.length !== want.length || perturbed.length !== want.length)
+    throw new Error(`gradientAgreement: ${got.length} / ${want.length} / ${perturbed.length} variables`);
+  const variables = want.map((w, index): VariableAgreement => {
+    const error = normError(got[index], w);
+    const sensitivity = normError(perturbed[index], w);
+    const conditioned = sensitivity <= TOL / SLACK;
+    const ok = conditioned ? error <= TOL : error <= SLACK * sensitivity;
+    return { index, name: names[index] ?? `variable ${index}`, error, sensitivity, conditioned, ok };
+  });
+  const conditioned = variables.filter((v) => v.conditioned);
+  const worst = conditioned.reduce<VariableAgreement | null>((a, v) => (a == null || !(v.error <= a.error) ? v : a), null);
+  const failures = variables.filter((v) => !v.ok);
+  const conditionedShare = variables.length ? conditioned.length / variables.length : 0;
+  return { variables, worst, failures, conditionedShare, ok: failures.length === 0 && conditionedShare >= MIN_SHARE };
+}
+
+/** Relative 2^-23 noise with random signs from a seeded generator: one float32 rounding of every element. */
+export function roundingPerturbation(values: Float32Array, next: () => number): Float32Array {
+  return values.map((v) => v * (1 + (next() < 0.5 ? -1 : 1) * 2 ** -23));
+}
+
+/** One line about an agreement, naming the worst and every failing variable. */
+export function describeAgreement(label: string, a: Agreement): string {
+  const worst = a.worst ? `worst ${a.worst.error.toExponential(2)} (${a.worst.name})` : 'no well-conditioned variable';
+  const share = `${Math.round(100 * a.conditionedShare)}% of ${a.variables.length} variables well conditioned`;
+  const fails = a.failures
+    .slice(0, 4)
+    .map((v) => `${v.name} error ${v.error.toExponential(2)} vs sensitivity ${v.sensitivity.toExponential(2)}`)
+    .join('; ');
+  const verdict = a.ok
+    ? 'ok'
+    : a.failures.length
+      ? `WRONG: ${a.failures.length} variable(s) off: ${fails}`
+      : `ILL-CONDITIONED: under ${MIN_SHARE * 100}% well conditioned, this case cannot tell a bug from rounding`;
+  return `${label}: norm error ${worst}, ${share} -> ${verdict}`;
+}
