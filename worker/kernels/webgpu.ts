@@ -2,31 +2,29 @@
  * ringtune's kernels and settings for the webgpu backend (tfjs-backend-webgpu on Dawn), and the
  * way back to stock tfjs-webgpu (bench:gpu compares both in separate processes).
  *
- * Registered: the filter gradients of webgpu-grads.ts, and the BatchNorm gradient without Tile
- * (a global gradient, shared with wasm). Flags: WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE off (the input
- * gradient as tfjs-webgpu's tiled matmul program instead of one loop per input element), and
- * the workgroup threshold under which a matmul is split over K raised from 8 (tuned for
- * integrated GPUs) to 128, about one workgroup per SM of a data-centre GPU, so the filter
- * gradients' long-K products spread over the whole chip.
+ * Registered, each GPU-shaped (>= 64k threads for any kernel above 10 MFLOP; bench:gpu --audit
+ * shows it): convolutions and both their gradients as implicit GEMMs (webgpu-conv.ts), the
+ * depthwise filter gradient and Sum/Mean over leading axes as split column sums
+ * (webgpu-reduce.ts), the fused training BatchNorm (webgpu-batchnorm.ts, webgpu-bn-layer.ts), and
+ * the BatchNorm gradient without Tile for the unfused path (a global gradient, shared with wasm),
+ * and Sum / Mean gradients that broadcast on the device instead of uploading ones (webgpu-broadcast.ts).
+ * Flags: WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE off (tfjs-webgpu's tiled input gradient where
+ * ringtune's falls back to it), and the workgroup threshold under which a matmul is split over K
+ * raised from 8 (tuned for integrated GPUs) to 128, about one workgroup per SM of a data-centre GPU.
  */
 import * as tf from '@tensorflow/tfjs';
-import { replaceGradient, wasmKernel } from './config';
-import { ConvAttrs } from './geometry';
+import { replaceGradient } from './config';
 import { fusedBatchNormGradConfig } from './batchnorm-grad';
-import { tapSumDepthwiseFilterGrad } from './webgpu-grads';
 import { convFilterGrad, convForward, convInputGrad } from './webgpu-conv';
-import type { GpuBackend } from './webgpu-program';
-
-function onWebgpu(k: tf.KernelConfig): tf.KernelConfig {
-  return { ...k, backendName: 'webgpu' };
-}
-
-type GpuKernelArgs = { inputs: Record<string, tf.TensorInfo | undefined>; backend: GpuBackend; attrs: Record<string, unknown> };
+import { depthwiseFilterGrad, leadingAxesReduce } from './webgpu-reduce';
+import { batchNormKernels } from './webgpu-batchnorm';
+import { useFusedBatchNorm } from './webgpu-bn-layer';
+import { broadcastDivKernel, useBroadcastGradients } from './webgpu-broadcast';
 
 /** A WGSL kernel for webgpu; where `impl` returns null (a layout or option it does not cover) tfjs-webgpu's own kernel runs. */
-function gpuKernel(kernelName: string, impl: (args: GpuKernelArgs) => tf.TensorInfo | null): tf.KernelConfig {
+function gpuKernel<A>(kernelName: string, impl: (args: A) => tf.TensorInfo | null): tf.KernelConfig {
   const kernelFunc = (args: Parameters<tf.KernelFunc>[0]) => {
-    const out = impl(args as unknown as GpuKernelArgs);
+    const out = impl(args as unknown as A);
     if (out) return out;
     const fallback = stock.kernels.get(kernelName);
     if (!fallback) throw new Error(`${kernelName}: no tfjs-webgpu kernel to fall back to`);
@@ -35,17 +33,17 @@ function gpuKernel(kernelName: string, impl: (args: GpuKernelArgs) => tf.TensorI
   return { kernelName, backendName: 'webgpu', kernelFunc: kernelFunc as tf.KernelFunc };
 }
 
-/** Every kernel ringtune registers for webgpu (replacing the stock one of the same name). */
+/** Every kernel ringtune registers for webgpu (replacing the stock one of the same name, where there is one). */
 export const webgpuKernels: tf.KernelConfig[] = [
-  gpuKernel('Conv2D', (a) => convForward(a as Parameters<typeof convForward>[0])),
-  gpuKernel('FusedConv2D', (a) => convForward(a as Parameters<typeof convForward>[0])),
-  gpuKernel('Conv2DBackpropFilter', (a) => convFilterGrad(a as Parameters<typeof convFilterGrad>[0])),
-  gpuKernel('Conv2DBackpropInput', (a) => convInputGrad(a as Parameters<typeof convInputGrad>[0])),
-  onWebgpu(
-    wasmKernel('DepthwiseConv2dNativeBackpropFilter', ({ x, dy }, attrs) =>
-      tapSumDepthwiseFilterGrad(x as tf.Tensor4D, dy as tf.Tensor4D, attrs.filterShape as number[], attrs as unknown as ConvAttrs),
-    ),
-  ),
+  gpuKernel('Conv2D', convForward),
+  gpuKernel('FusedConv2D', convForward),
+  gpuKernel('Conv2DBackpropFilter', convFilterGrad),
+  gpuKernel('Conv2DBackpropInput', convInputGrad),
+  gpuKernel('DepthwiseConv2dNativeBackpropFilter', depthwiseFilterGrad),
+  gpuKernel('Sum', (a: Parameters<typeof leadingAxesReduce>[0]) => leadingAxesReduce(a, false)),
+  gpuKernel('Mean', (a: Parameters<typeof leadingAxesReduce>[0]) => leadingAxesReduce(a, true)),
+  ...batchNormKernels,
+  broadcastDivKernel,
 ];
 
 /** tfjs-webgpu flags ringtune sets (the backend module must be loaded first: it registers them). */
@@ -76,15 +74,21 @@ export function registerWebgpuKernels(): void {
   }
   for (const [f, v] of Object.entries(webgpuFlags)) tf.env().set(f, v);
   if (tf.getGradient('FusedBatchNorm') !== fusedBatchNormGradConfig) replaceGradient(fusedBatchNormGradConfig);
+  useFusedBatchNorm(true);
+  useBroadcastGradients(true);
 }
 
-/** Puts back what registerWebgpuKernels replaced: stock tfjs-webgpu kernels, flags and BatchNorm gradient. */
+/** Puts back what registerWebgpuKernels replaced: stock tfjs-webgpu kernels, flags, BatchNorm gradient and tfjs-layers' BatchNorm. */
 export function restoreStockWebgpuKernels(): void {
   if (!stock.saved) return;
+  // ringtune's own kernels (no stock one of that name) stay registered: only the fused BatchNorm calls them.
   for (const [name, k] of stock.kernels) {
+    if (!k) continue;
     if (tf.getKernel(name, 'webgpu') != null) tf.unregisterKernel(name, 'webgpu');
-    if (k) tf.registerKernel(k);
+    tf.registerKernel(k);
   }
+  useFusedBatchNorm(false);
+  useBroadcastGradients(false);
   for (const [f, v] of stock.flags) tf.env().set(f, v);
   if (stock.gradient && tf.getGradient('FusedBatchNorm') !== stock.gradient) replaceGradient(stock.gradient);
 }
