@@ -72,7 +72,7 @@ export async function replicaStepper(net: Net, batch: number): Promise<Stepper &
   return {
     replica,
     async step() {
-      await replica.step(x, y, batch, size, [1e-3], 0.9, tag++);
+      await replica.step({ x, y, n: batch, size, lrs: [1e-3], mom: 0.9, tag: tag++ });
     },
     async dispose() {
       await ring.close();
