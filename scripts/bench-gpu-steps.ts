@@ -10,9 +10,9 @@ import type { Net, ParamInfo } from '../worker/models';
 import { weightKind } from '../worker/models/init';
 import { Rng } from '../shared/rng';
 
-/** One training step, run to completion, and what it holds. */
+/** One training step, run to completion (resolves with its loss), and what it holds. */
 export interface Stepper {
-  step(): Promise<void>;
+  step(): Promise<number>;
   dispose(): Promise<void>;
 }
 
@@ -51,8 +51,9 @@ export function stockStepper(model: tf.LayersModel, batch: number): Stepper {
   return {
     async step() {
       const l = opt.minimize(loss, true, vars)!;
-      await l.data();
+      const [value] = await l.data();
       l.dispose();
+      return value;
     },
     async dispose() {
       opt.dispose();
@@ -62,9 +63,14 @@ export function stockStepper(model: tf.LayersModel, batch: number): Stepper {
   };
 }
 
-/** ringtune's worker step: Replica.step on a one-rank ring (its all-reduce only scales by 1/world). */
-export async function replicaStepper(net: Net, batch: number): Promise<Stepper & { replica: Replica }> {
-  const { x, y, size } = batchFor(net.model, batch);
+/** ringtune's worker step: Replica.step on a one-rank ring (its all-reduce only scales by 1/world); `inputs` may alter the batch. */
+export async function replicaStepper(
+  net: Net,
+  batch: number,
+  inputs: (x: Float32Array) => Float32Array = (x) => x,
+): Promise<Stepper & { replica: Replica }> {
+  const { x: pixels, y, size } = batchFor(net.model, batch);
+  const x = inputs(pixels);
   const ring = await Ring.bind({ rank: 0, world: 1 });
   const replica = new Replica(net, ring, 1, 0.01, BUCKET_FLOATS);
   await replica.setPhase(0, 0);
@@ -72,7 +78,7 @@ export async function replicaStepper(net: Net, batch: number): Promise<Stepper &
   return {
     replica,
     async step() {
-      await replica.step({ x, y, n: batch, size, lrs: [1e-3], mom: 0.9, tag: tag++ });
+      return (await replica.step({ x, y, n: batch, size, lrs: Array(net.nGroups).fill(1e-3), mom: 0.9, tag: tag++ })).loss;
     },
     async dispose() {
       await ring.close();

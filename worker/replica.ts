@@ -95,6 +95,11 @@ export class Replica {
     this.adam = new FlatAdam(segments);
   }
 
+  /** The last step's all-reduced (mean) gradient, flat in trainable order; overwritten by the next step. */
+  get lastGradient(): Float32Array {
+    return this.grads;
+  }
+
   /** Number of floats all-reduced per step in the current phase. */
   get trainableCount(): number {
     return this.params.length;

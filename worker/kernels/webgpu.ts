@@ -7,7 +7,8 @@
  * depthwise filter gradient and Sum/Mean over leading axes as split column sums
  * (webgpu-reduce.ts), the fused training BatchNorm (webgpu-batchnorm.ts, webgpu-bn-layer.ts), and
  * the BatchNorm gradient without Tile for the unfused path (a global gradient, shared with wasm),
- * and Sum / Mean gradients that broadcast on the device instead of uploading ones (webgpu-broadcast.ts).
+ * Sum / Mean gradients that broadcast on the device instead of uploading ones (webgpu-broadcast.ts),
+ * and fastai's Adam over the flat parameter buffer with its state on the GPU (webgpu-adam.ts).
  * Flags: WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE off (tfjs-webgpu's tiled input gradient where
  * ringtune's falls back to it), and the workgroup threshold under which a matmul is split over K
  * raised from 8 (tuned for integrated GPUs) to 128, about one workgroup per SM of a data-centre GPU.
@@ -20,6 +21,7 @@ import { depthwiseFilterGrad, leadingAxesReduce } from './webgpu-reduce';
 import { batchNormKernels } from './webgpu-batchnorm';
 import { useFusedBatchNorm } from './webgpu-bn-layer';
 import { broadcastDivKernel, useBroadcastGradients } from './webgpu-broadcast';
+import { adamKernel } from './webgpu-adam';
 
 /** A WGSL kernel for webgpu; where `impl` returns null (a layout or option it does not cover) tfjs-webgpu's own kernel runs. */
 function gpuKernel<A>(kernelName: string, impl: (args: A) => tf.TensorInfo | null): tf.KernelConfig {
@@ -44,6 +46,7 @@ export const webgpuKernels: tf.KernelConfig[] = [
   gpuKernel('Mean', (a: Parameters<typeof leadingAxesReduce>[0]) => leadingAxesReduce(a, true)),
   ...batchNormKernels,
   broadcastDivKernel,
+  adamKernel,
 ];
 
 /** tfjs-webgpu flags ringtune sets (the backend module must be loaded first: it registers them). */
