@@ -10,7 +10,8 @@ import { wasmKernel } from '../worker/kernels/config';
 import type { ConvAttrs } from '../worker/kernels/geometry';
 import { im2colFilterGrad, tapSumDepthwiseFilterGrad } from '../worker/kernels/webgpu-grads';
 
-const referenceKernels: tf.KernelConfig[] = [
+/** The two filter gradients as matrix products, registered for cpu. */
+export const cpuReferenceKernels: tf.KernelConfig[] = [
   wasmKernel('Conv2DBackpropFilter', ({ x, dy }, attrs) =>
     im2colFilterGrad(x as tf.Tensor4D, dy as tf.Tensor4D, attrs.filterShape as number[], attrs as unknown as ConvAttrs),
   ),
@@ -19,15 +20,15 @@ const referenceKernels: tf.KernelConfig[] = [
   ),
 ].map((k) => ({ ...k, backendName: 'cpu' }));
 
-/** Registers the matrix-product filter gradients on cpu; returns a function that puts cpu's own back. */
-export function useFastCpuReference(): () => void {
-  const stock = referenceKernels.map((k) => tf.getKernel(k.kernelName, 'cpu'));
-  for (const k of referenceKernels) {
+/** Registers the matrix-product filter gradients (or `kernels`) on cpu; returns a function that puts cpu's own back. */
+export function useFastCpuReference(kernels = cpuReferenceKernels): () => void {
+  const stock = kernels.map((k) => tf.getKernel(k.kernelName, 'cpu'));
+  for (const k of kernels) {
     tf.unregisterKernel(k.kernelName, 'cpu');
     tf.registerKernel(k);
   }
   return () => {
-    referenceKernels.forEach((k, i) => {
+    kernels.forEach((k, i) => {
       tf.unregisterKernel(k.kernelName, 'cpu');
       const s = stock[i];
       if (s) tf.registerKernel(s);

@@ -4,7 +4,8 @@
  * line per case). Each case is a function of tensors run once on cpu (stock kernels: the
  * reference) and once on webgpu (ringtune's kernels): convolutions and both gradients on a seeded
  * sample of the shape grid, depthwise filter gradients, Sum/Mean over leading axes and their
- * gradients, the fused training BatchNorm (output, statistics, running statistics, gradients).
+ * gradients, single matrix products, the ReLU6 gradient, the fused training BatchNorm (output,
+ * statistics, running statistics, gradients) and Adam over the flat buffer.
  */
 import * as tf from '@tensorflow/tfjs';
 import { releaseBackend, selectBackend } from '../../worker/backend';
@@ -111,6 +112,29 @@ function batchNormCase(shape: number[], seed: number): KernelCase {
   };
 }
 
+function matMulCase(m: number, k: number, n: number, ta: boolean, tb: boolean, seed: number): KernelCase {
+  return {
+    name: `matMul ${m}x${k} by ${k}x${n}${ta ? ' (a transposed)' : ''}${tb ? ' (b transposed)' : ''}, plain and fused with bias + relu`,
+    run: () => {
+      const a = normal(ta ? [k, m] : [m, k], seed) as tf.Tensor2D;
+      const b = normal(tb ? [n, k] : [k, n], seed + 1) as tf.Tensor2D;
+      const bias = normal([n], seed + 2);
+      return [tf.matMul(a, b, ta, tb), tf.fused.matMul({ a, b, transposeA: ta, transposeB: tb, bias, activation: 'relu' })];
+    },
+  };
+}
+
+function clipCase(seed: number): KernelCase {
+  return {
+    name: 'ReLU6 (ClipByValue) gradient, with values exactly on both bounds',
+    run: () => {
+      const x = tf.concat([tf.mul(normal([4, 5, 6, 7], seed), 4), tf.tensor1d([0, 6, -0.5, 6.5]).reshape([1, 1, 1, 4]).tile([4, 5, 6, 1])], 3);
+      const r = normal(x.shape, seed + 1);
+      return tf.grads((a: tf.Tensor) => tf.sum(tf.mul(tf.clipByValue(a, 0, 6), r)))([x]);
+    },
+  };
+}
+
 /** Three Adam steps over two groups (one without weight decay): GpuAdam on webgpu, FlatAdam on cpu. */
 function adamCase(seed: number): KernelCase {
   const segments: Segment[] = [
@@ -168,6 +192,9 @@ export function kernelCases(): KernelCase[] {
   cases.push(batchNormCase([4, 9, 7, 40], 700));
   cases.push(batchNormCase([16, 70], 710));
   cases.push(adamCase(800));
+  cases.push(matMulCase(8, 2560, 70, false, false, 900), matMulCase(33, 70, 65, true, false, 910), matMulCase(5, 300, 9, false, true, 920));
+  cases.push(matMulCase(70, 8, 130, true, true, 930));
+  cases.push(clipCase(1000));
   return cases;
 }
 

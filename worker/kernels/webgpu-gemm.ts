@@ -20,7 +20,7 @@ const WG = 16;
 /** Threads to aim for: about what a data-centre GPU keeps resident (an H100: ~270k). */
 export const TARGET_THREADS = 1 << 18;
 /** At least this many K per split, so a partial is worth its write and read. */
-const MIN_K_PER_SPLIT = 4 * DEPTH;
+const MIN_K_PER_SPLIT = 2 * DEPTH;
 /** Partial sums kept at most (floats): 64 MiB. */
 const MAX_PARTIALS = 1 << 24;
 

@@ -3,11 +3,12 @@
  * way back to stock tfjs-webgpu (bench:gpu compares both in separate processes).
  *
  * Registered, each GPU-shaped (>= 64k threads for any kernel above 10 MFLOP; bench:gpu --audit
- * shows it): convolutions and both their gradients as implicit GEMMs (webgpu-conv.ts), the
+ * shows it): convolutions and both their gradients, and single matrix products, as implicit GEMMs
+ * (webgpu-conv.ts, webgpu-matmul.ts), the
  * depthwise filter gradient and Sum/Mean over leading axes as split column sums
  * (webgpu-reduce.ts), the fused training BatchNorm (webgpu-batchnorm.ts, webgpu-bn-layer.ts), and
  * the BatchNorm gradient without Tile for the unfused path (a global gradient, shared with wasm),
- * Sum / Mean gradients that broadcast on the device instead of uploading ones (webgpu-broadcast.ts),
+ * Sum / Mean / ClipByValue gradients that upload no ones or scalars (webgpu-gradients.ts),
  * and fastai's Adam over the flat parameter buffer with its state on the GPU (webgpu-adam.ts).
  * Flags: WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE off (tfjs-webgpu's tiled input gradient where
  * ringtune's falls back to it), and the workgroup threshold under which a matmul is split over K
@@ -17,10 +18,11 @@ import * as tf from '@tensorflow/tfjs';
 import { replaceGradient } from './config';
 import { fusedBatchNormGradConfig } from './batchnorm-grad';
 import { convFilterGrad, convForward, convInputGrad } from './webgpu-conv';
+import { matMul } from './webgpu-matmul';
 import { depthwiseFilterGrad, leadingAxesReduce } from './webgpu-reduce';
 import { batchNormKernels } from './webgpu-batchnorm';
 import { useFusedBatchNorm } from './webgpu-bn-layer';
-import { broadcastDivKernel, useBroadcastGradients } from './webgpu-broadcast';
+import { gradientKernels, useDeviceGradients } from './webgpu-gradients';
 import { adamKernel } from './webgpu-adam';
 
 /** A WGSL kernel for webgpu; where `impl` returns null (a layout or option it does not cover) tfjs-webgpu's own kernel runs. */
@@ -41,11 +43,13 @@ export const webgpuKernels: tf.KernelConfig[] = [
   gpuKernel('FusedConv2D', convForward),
   gpuKernel('Conv2DBackpropFilter', convFilterGrad),
   gpuKernel('Conv2DBackpropInput', convInputGrad),
+  gpuKernel('BatchMatMul', matMul),
+  gpuKernel('_FusedMatMul', matMul),
   gpuKernel('DepthwiseConv2dNativeBackpropFilter', depthwiseFilterGrad),
   gpuKernel('Sum', (a: Parameters<typeof leadingAxesReduce>[0]) => leadingAxesReduce(a, false)),
   gpuKernel('Mean', (a: Parameters<typeof leadingAxesReduce>[0]) => leadingAxesReduce(a, true)),
   ...batchNormKernels,
-  broadcastDivKernel,
+  ...gradientKernels,
   adamKernel,
 ];
 
@@ -78,7 +82,7 @@ export function registerWebgpuKernels(): void {
   for (const [f, v] of Object.entries(webgpuFlags)) tf.env().set(f, v);
   if (tf.getGradient('FusedBatchNorm') !== fusedBatchNormGradConfig) replaceGradient(fusedBatchNormGradConfig);
   useFusedBatchNorm(true);
-  useBroadcastGradients(true);
+  useDeviceGradients(true);
 }
 
 /** Puts back what registerWebgpuKernels replaced: stock tfjs-webgpu kernels, flags, BatchNorm gradient and tfjs-layers' BatchNorm. */
@@ -91,7 +95,7 @@ export function restoreStockWebgpuKernels(): void {
     tf.registerKernel(k);
   }
   useFusedBatchNorm(false);
-  useBroadcastGradients(false);
+  useDeviceGradients(false);
   for (const [f, v] of stock.flags) tf.env().set(f, v);
   if (stock.gradient && tf.getGradient('FusedBatchNorm') !== stock.gradient) replaceGradient(stock.gradient);
 }
