@@ -19,6 +19,13 @@
  * gradients move by 1e-3 to 1e-2 under one rounding) must stay within SLACK times its
  * sensitivity. A case in which more than half of the variables are more sensitive than BLIND
  * cannot tell a 10 % error from rounding: it checks nothing and fails.
+ *
+ * What the sensitivity does not see is a reduction whose result cancels: with inputs in [0, 1)
+ * the first convolution's filter gradient sums x * dy over pixels where dy sums to 0, so the
+ * mean pixel multiplies a rounding residue, and float32 accumulation on the GPU (cpu's kernels
+ * accumulate in float64) moves it by ~1e-2 while rounding the inputs moves it by 3e-5. That
+ * errs towards a false alarm, never a silent pass; the checks feed normalised-range inputs, as
+ * the loader does.
  */
 
 /** Agreement of one variable's gradient. */

@@ -5,11 +5,12 @@
  * (tiles, K splits, column-sum lanes): over the up to ~2k terms of these reductions that is
  * ~1e-7 to 1e-6 in norm, while a wrong index, tap, stride or race gives errors near 1.
  */
-import { onAdapter, runMarked } from './helpers/webgpu-child';
+import { runMarked } from './helpers/webgpu-child';
+import { withAdapter } from './helpers/webgpu';
 
 const TOL = 1e-5;
 
-onAdapter(
+withAdapter(
   'every registered webgpu kernel matches the cpu backend (norm error <= 1e-5)',
   () => {
     const results = runMarked<{ name: string; errors: number[]; error?: string }>(

@@ -9,7 +9,8 @@
  * and weights does to cpu's own result. resnet-small and resnet18 at batch 8 are well conditioned
  * throughout, so there it is 1e-4; with batch 2 or 4 the head's BatchNorm over the batch is not.
  */
-import { onAdapter, runMarked } from './helpers/webgpu-child';
+import { runMarked } from './helpers/webgpu-child';
+import { withAdapter } from './helpers/webgpu';
 
 interface Verdict {
   ok: boolean;
@@ -37,7 +38,7 @@ describe.each([
   ['resnet18', 64, 8],
   ['mobilenet_v2', 96, 8],
 ])('%s at %i px, batch %i: one step on webgpu matches cpu', (arch, size, batch) => {
-  onAdapter(
+  withAdapter(
     'gradients and updated weights',
     () => {
       const [r] = runMarked<StepCheck>('test/helpers/webgpu-step.js', [arch, String(size), String(batch)], 'WEBGPU_STEP ', 1_800_000);

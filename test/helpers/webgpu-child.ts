@@ -1,7 +1,7 @@
 /**
  * Runs a compiled check script in its own process on the real WebGPU adapter (Dawn's instance
- * lives as long as the process that created it) and returns the JSON lines it marked. Without an
- * adapter the tests that use it skip, saying so once.
+ * lives as long as the process that created it) and returns the JSON lines it marked. Tests that
+ * use it run under withAdapter (helpers/webgpu.ts): skipped, said once, where there is none.
  */
 import { spawnSync } from 'child_process';
 import { existsSync } from 'fs';
@@ -14,28 +14,6 @@ function dist(script: string): string {
   if (!existsSync(path)) throw new Error(`${path} missing: run \`npm run build\` first (npm test does)`);
   return path;
 }
-
-/** Whether Dawn finds an adapter here (a child process asks). */
-function probe(): string | null {
-  const backend = JSON.stringify(dist('worker/backend.js'));
-  const r = spawnSync(
-    process.execPath,
-    [
-      '-e',
-      `require(${backend}).selectBackend('webgpu').then((c) => { console.log('ADAPTER ' + c.reason); require(${backend}).releaseBackend(); }, (e) => console.log('NONE ' + e.message))`,
-    ],
-    { encoding: 'utf8', timeout: 60_000 },
-  );
-  const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith('ADAPTER ') || l.startsWith('NONE '));
-  if (line?.startsWith('ADAPTER ')) return null;
-  return line ? line.slice(5) : `the probe exited ${r.status ?? r.signal}`;
-}
-
-const missing = probe();
-if (missing) process.stdout.write(`webgpu tests skipped: ${missing}\n`);
-
-/** `test` where a WebGPU adapter exists, `test.skip` (after one printed line) where not. */
-export const onAdapter: jest.It = missing ? test.skip : test;
 
 /** Runs dist/<script> with `args`; returns the parsed JSON of every stdout line starting with `mark`. */
 export function runMarked<T>(script: string, args: string[], mark: string, timeoutMs: number): T[] {
