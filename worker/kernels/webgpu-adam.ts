@@ -96,7 +96,7 @@ export class GpuAdam {
   private readonly table: tf.Tensor1D;
   private steps = 0;
 
-  /** `params`: the flat trainable parameters (kept by the optimizer from now on: it owns the state). */
+  /** `params`: the flat trainable parameters (copied into the state; the caller keeps its tensor). */
   constructor(
     readonly segments: Segment[],
     params: tf.Tensor1D,
@@ -106,7 +106,7 @@ export class GpuAdam {
       sorted.flatMap((s) => [s.offset, 2 * s.group + (s.decay ? 1 : 0)]),
       'int32',
     );
-    this.state = tf.concat([params, tf.zeros([2 * params.size])]) as tf.Tensor1D;
+    this.state = tf.tidy(() => tf.concat([params, tf.zeros([2 * params.size])]) as tf.Tensor1D);
   }
 
   get size(): number {
@@ -132,11 +132,9 @@ export class GpuAdam {
       invDebias2: 1 / (1 - Math.pow(sqrMom, t)),
     };
     const g = tf.tensor1d(grads);
-    const next = tf
-      .engine()
-      .runKernel('RingtuneAdam', { state: this.state, grads: g, segments: this.table }, {
-        factors,
-      } as unknown as tf.NamedAttrMap) as tf.Tensor1D;
+    const next = tf.engine().runKernel('RingtuneAdam', { state: this.state, grads: g, segments: this.table }, {
+      factors,
+    } as unknown as tf.NamedAttrMap) as tf.Tensor1D;
     g.dispose();
     this.state.dispose();
     this.state = next;
