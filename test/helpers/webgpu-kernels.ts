@@ -128,7 +128,10 @@ function clipCase(seed: number): KernelCase {
   return {
     name: 'ReLU6 (ClipByValue) gradient, with values exactly on both bounds',
     run: () => {
-      const x = tf.concat([tf.mul(normal([4, 5, 6, 7], seed), 4), tf.tensor1d([0, 6, -0.5, 6.5]).reshape([1, 1, 1, 4]).tile([4, 5, 6, 1])], 3);
+      const x = tf.concat(
+        [tf.mul(normal([4, 5, 6, 7], seed), 4), tf.tensor1d([0, 6, -0.5, 6.5]).reshape([1, 1, 1, 4]).tile([4, 5, 6, 1])],
+        3,
+      );
       const r = normal(x.shape, seed + 1);
       return tf.grads((a: tf.Tensor) => tf.sum(tf.mul(tf.clipByValue(a, 0, 6), r)))([x]);
     },
@@ -147,14 +150,15 @@ function adamCase(seed: number): KernelCase {
     { lr: 3e-3, mom, wd: 0.1 },
   ]);
   return {
-    name: 'Adam over the flat buffer (3 steps, 2 groups, with and without weight decay)',
+    name: 'Adam over the flat buffer (3 steps, 2 groups, with and without weight decay, whole and in chunks)',
     run: () => {
       const rng = new Rng(seed);
       const p0 = Float32Array.from({ length: 1933 }, () => rng.uniform(-1, 1));
       const grads = hypers.map(() => Float32Array.from({ length: 1933 }, () => rng.uniform(-0.1, 0.1)));
       if (tf.getBackend() === 'webgpu') {
-        const run = () => {
-          const opt = new GpuAdam(segments, tf.tensor1d(p0));
+        // chunkFloats: the second run keeps its state in 4 chunks, cutting the segments.
+        const run = (chunkFloats?: number) => {
+          const opt = new GpuAdam(segments, tf.tensor1d(p0), chunkFloats);
           let parts: tf.Tensor[] = [];
           hypers.forEach((h, t) => {
             tf.dispose(parts);
@@ -164,8 +168,8 @@ function adamCase(seed: number): KernelCase {
           return tf.concat(parts);
         };
         const first = run();
-        // Deterministic: a second run gives the same bits (the difference is exactly 0, like cpu's).
-        return [first, tf.sub(first, run())];
+        // Deterministic, chunked or not: a second run gives the same bits (the difference is exactly 0, like cpu's).
+        return [first, tf.sub(first, run(500))];
       }
       const opt = new FlatAdam(segments);
       const p = Float32Array.from(p0);

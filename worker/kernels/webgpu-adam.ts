@@ -1,7 +1,10 @@
 /**
  * fastai's Adam (shared/optim.ts, the same four steppers fused) over the flat parameter buffer,
- * on the GPU: params, m and v stay resident in one [3P] tensor; each step uploads only the
- * all-reduced gradient and returns the new state. One thread per parameter finds its segment
+ * on the GPU: params, m and v stay resident in [3P] tensors; each step uploads only the
+ * all-reduced gradient and returns the new state. One [3P] tensor per chunk of parameters, each
+ * within the device's largest storage binding (128 MiB on lavapipe: resnet18's 11.2M parameters
+ * need 134 MB, and a binding over the limit is a device error, fatal by design); a chunk may
+ * start or end inside a segment. One thread per parameter finds its segment
  * (group, decay) by binary search in a table made once per phase; per-group factors arrive as
  * uniforms, so a step uploads no hyper-parameter tensor. Deterministic: the same state and
  * gradient give the same bits on the same GPU and driver (replicas stay identical); against the
@@ -11,6 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 import { resolveHypers, type AdamState, type GroupHypers, type Segment } from '../../shared/optim';
 import type { GpuBackend, ProgramUniform } from './webgpu-program';
 import { program } from './webgpu-program';
+import { readOwned } from '../readback';
 
 /** Per-group factors of one step, computed in float64 as FlatAdam does. */
 export interface AdamStepFactors {
@@ -43,7 +47,7 @@ function adamCode(groups: number): string {
     }
     let info = segments[2 * lo + 1];
     let group = info / 2;
-    let g = grads[i];
+    let g = grads[uniforms.base + i];
     let m = uniforms.mom * state[P + i] + (1.0 - uniforms.mom) * g;
     let v = uniforms.sqrMom * state[2 * P + i] + (1.0 - uniforms.sqrMom) * g * g;
     let f = select(1.0, decay(group), info % 2 == 1);
@@ -56,9 +60,9 @@ function adamCode(groups: number): string {
 function adam({ inputs, backend, attrs }: { inputs: Record<string, tf.TensorInfo>; backend: GpuBackend; attrs: Record<string, unknown> }) {
   const { state, grads, segments } = inputs;
   const h = attrs.factors as AdamStepFactors;
-  const P = grads.shape[0];
+  const P = state.shape[0] / 3;
   const G = h.scale.length;
-  const ints = { P, segments: segments.shape[0] / 2 };
+  const ints = { P, base: attrs.base as number, segments: segments.shape[0] / 2 };
   const floats: [string, number][] = [
     ['mom', h.mom],
     ['sqrMom', h.sqrMom],
@@ -78,7 +82,7 @@ function adam({ inputs, backend, attrs }: { inputs: Record<string, tf.TensorInfo
     outputShape: [3 * P],
     workgroupSize: [256, 1, 1],
     dispatch: [Math.min(groupsOf, 65535), Math.ceil(groupsOf / 65535), 1],
-    uniforms: `P : i32, segments : i32, ${floats.map(([k]) => `${k} : f32,`).join(' ')}`,
+    uniforms: `P : i32, base : i32, segments : i32, ${floats.map(([k]) => `${k} : f32,`).join(' ')}`,
     code: adamCode(G),
   });
   return backend.runWebGPUProgram(p, [state, grads, segments], 'float32', uniforms);
@@ -90,27 +94,54 @@ export const adamKernel: tf.KernelConfig = {
   kernelFunc: adam as unknown as tf.KernelFunc,
 };
 
+/** Largest storage binding of the current webgpu device, in bytes. */
+function maxBindingBytes(): number {
+  const backend = tf.backend() as unknown as { device?: { limits: { maxStorageBufferBindingSize: number } } };
+  return backend.device?.limits.maxStorageBufferBindingSize ?? 2 ** 27;
+}
+
+/** One chunk of the state: parameters [start, end) as [params | m | v], and its segment table. */
+interface Chunk {
+  start: number;
+  end: number;
+  state: tf.Tensor1D;
+  table: tf.Tensor1D;
+}
+
+/** The segment table of parameters [start, end): offsets relative to start, a segment cut by the chunk starts at 0. */
+function tableOf(segments: Segment[], start: number, end: number): tf.Tensor1D {
+  const rows = segments
+    .filter((s) => s.offset < end && s.offset + s.length > start)
+    .flatMap((s) => [Math.max(s.offset, start) - start, 2 * s.group + (s.decay ? 1 : 0)]);
+  return tf.tensor1d(rows, 'int32');
+}
+
 /** fastai Adam with its state on the GPU; the layout (segments) is fixed per phase, like FlatAdam's. */
 export class GpuAdam {
-  private state: tf.Tensor1D;
-  private readonly table: tf.Tensor1D;
+  private readonly chunks: Chunk[] = [];
+  readonly size: number;
   private steps = 0;
 
-  /** `params`: the flat trainable parameters (copied into the state; the caller keeps its tensor). */
+  /**
+   * `params`: the flat trainable parameters (copied into the state; the caller keeps its tensor).
+   * `chunkFloats`: parameters per chunk (default: as many as one binding of 3 floats each holds).
+   */
   constructor(
     readonly segments: Segment[],
     params: tf.Tensor1D,
+    chunkFloats = Math.floor(maxBindingBytes() / 12),
   ) {
+    this.size = params.size;
+    if (4 * this.size > maxBindingBytes())
+      throw new Error(
+        `GpuAdam: ${this.size} trainable parameters exceed this GPU's largest storage binding (${maxBindingBytes()} bytes) for the gradient`,
+      );
     const sorted = [...segments].sort((a, b) => a.offset - b.offset);
-    this.table = tf.tensor1d(
-      sorted.flatMap((s) => [s.offset, 2 * s.group + (s.decay ? 1 : 0)]),
-      'int32',
-    );
-    this.state = tf.tidy(() => tf.concat([params, tf.zeros([2 * params.size])]) as tf.Tensor1D);
-  }
-
-  get size(): number {
-    return this.state.size / 3;
+    for (let start = 0; start < this.size; start += chunkFloats) {
+      const end = Math.min(this.size, start + chunkFloats);
+      const state = tf.tidy(() => tf.concat([tf.slice(params, start, end - start), tf.zeros([2 * (end - start)])]) as tf.Tensor1D);
+      this.chunks.push({ start, end, state, table: tableOf(sorted, start, end) });
+    }
   }
 
   /** One step on the summed gradient; returns each segment's new parameters, in segment order (the caller owns them). */
@@ -132,14 +163,25 @@ export class GpuAdam {
       invDebias2: 1 / (1 - Math.pow(sqrMom, t)),
     };
     const g = tf.tensor1d(grads);
-    const next = tf.engine().runKernel('RingtuneAdam', { state: this.state, grads: g, segments: this.table }, {
-      factors,
-    } as unknown as tf.NamedAttrMap) as tf.Tensor1D;
+    for (const c of this.chunks) {
+      const next = tf.engine().runKernel('RingtuneAdam', { state: c.state, grads: g, segments: c.table }, {
+        factors,
+        base: c.start,
+      } as unknown as tf.NamedAttrMap) as tf.Tensor1D;
+      c.state.dispose();
+      c.state = next;
+    }
     g.dispose();
-    this.state.dispose();
-    this.state = next;
     this.steps = t;
-    return this.segments.map((seg) => tf.slice(next, seg.offset, seg.length));
+    return this.segments.map((seg) => tf.tidy(() => this.params(seg.offset, seg.offset + seg.length)));
+  }
+
+  /** Parameters [start, end) from the chunks that hold them. */
+  private params(start: number, end: number): tf.Tensor1D {
+    const parts = this.chunks
+      .filter((c) => c.start < end && c.end > start)
+      .map((c) => tf.slice(c.state, Math.max(start, c.start) - c.start, Math.min(end, c.end) - Math.max(start, c.start)));
+    return (parts.length === 1 ? parts[0] : tf.concat(parts)) as tf.Tensor1D;
   }
 
   /** Steps since construction or the last load. */
@@ -149,21 +191,38 @@ export class GpuAdam {
 
   /** The moments and step count, read back (for checkpoints). */
   async stateDict(): Promise<AdamState> {
-    const all = (await this.state.data()) as Float32Array;
-    return { step: this.steps, m: all.slice(this.size, 2 * this.size), v: all.slice(2 * this.size) };
+    const m = new Float32Array(this.size);
+    const v = new Float32Array(this.size);
+    for (const c of this.chunks) {
+      const all = (await readOwned(tf.clone(c.state))) as Float32Array; // the clone, not the state a step may replace meanwhile
+      const n = c.end - c.start;
+      m.set(all.subarray(n, 2 * n), c.start);
+      v.set(all.subarray(2 * n), c.start);
+    }
+    return { step: this.steps, m, v };
   }
 
   /** Restores moments and step count saved by stateDict() (or FlatAdam's) around the current parameters. */
   loadStateDict(s: AdamState): void {
     if (s.m.length !== this.size || s.v.length !== this.size)
       throw new Error(`GpuAdam.loadStateDict: state has ${s.m.length}/${s.v.length} values, optimizer has ${this.size}`);
-    const next = tf.tidy(() => tf.concat([tf.slice(this.state, 0, this.size), tf.tensor1d(s.m), tf.tensor1d(s.v)]) as tf.Tensor1D);
-    this.state.dispose();
-    this.state = next;
+    for (const c of this.chunks) {
+      const n = c.end - c.start;
+      const next = tf.tidy(
+        () =>
+          tf.concat([
+            tf.slice(c.state, 0, n),
+            tf.tensor1d(s.m.subarray(c.start, c.end)),
+            tf.tensor1d(s.v.subarray(c.start, c.end)),
+          ]) as tf.Tensor1D,
+      );
+      c.state.dispose();
+      c.state = next;
+    }
     this.steps = s.step;
   }
 
   dispose(): void {
-    tf.dispose([this.state, this.table]);
+    tf.dispose(this.chunks.flatMap((c) => [c.state, c.table]));
   }
 }
