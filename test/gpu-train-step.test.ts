@@ -6,8 +6,10 @@
  * (scripts/grad-agreement.ts), for gradients and updated weights alike: a well-conditioned
  * variable within 1e-4 in norm of cpu's, an ill-conditioned one (a bias before a BatchNorm, true
  * gradient 0; most of mobilenet_v2 at random init) within 10x what one float32 rounding of inputs
- * and weights does to cpu's own result. resnet-small and resnet18 at batch 8 are well conditioned
- * throughout, so there it is 1e-4; with batch 2 or 4 the head's BatchNorm over the batch is not.
+ * and weights does to cpu's own result. resnet-small at batch 8 is well conditioned throughout, so
+ * there it is 1e-4; resnet18's gradients at random init are not (one rounding moves every one by
+ * over 1e-5), its updated weights mostly are; with batch 2 or 4 the head's BatchNorm over the batch
+ * is not.
  */
 import { runMarked } from './helpers/webgpu-child';
 import { withAdapter } from './helpers/webgpu';

@@ -38,7 +38,15 @@ function broadcastDiv({
 }
 
 /** dx = dy where min <= x <= max, else 0 (as tfjs-core's ClipByValue gradient). */
-function clipGrad({ inputs: { x, dy }, backend, attrs }: { inputs: Record<string, tf.TensorInfo>; backend: GpuBackend; attrs: Record<string, unknown> }) {
+function clipGrad({
+  inputs: { x, dy },
+  backend,
+  attrs,
+}: {
+  inputs: Record<string, tf.TensorInfo>;
+  backend: GpuBackend;
+  attrs: Record<string, unknown>;
+}) {
   return elementwise(backend, {
     key: 'clip_grad',
     inputs: [x, dy],
