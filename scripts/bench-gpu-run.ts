@@ -13,6 +13,7 @@ import { BUCKET_FLOATS, netOf, replicaStepper, stockStepper, type Stepper } from
 import { scopeKernels } from './kernel-scope';
 import { countDevice } from './webgpu-counters';
 import { auditStep, type StepAudit } from './gpu-audit';
+import { median } from './stats';
 
 /** What a variant changes: ringtune's kernels or stock ones, the step's optimizer path, Dawn flags. */
 export interface VariantSpec {
@@ -47,11 +48,6 @@ export interface NetResult {
   /** One step timed apart: wall ms, GPU ms its dispatches took (tf.time), kernels dispatched, the costliest kernels (tf.profile). */
   profile: { wallMs: number; kernelMs: number | null; kernels: number; top: { name: string; n: number; ms: number }[] };
   tensorsFlat: boolean;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 /** Kernel names that only wrap other kernels (ringtune's composites): tf.profile counts their inner kernels too. */
