@@ -11,7 +11,9 @@
 import { spawnSync } from 'child_process';
 import { writeFileSync } from 'fs';
 import { Command } from 'commander';
-import { checkNumerics, runVariant, VARIANTS, type NetResult } from './bench-gpu-run';
+import { auditVariant, runVariant, VARIANTS, type NetAudit, type NetResult } from './bench-gpu-run';
+import { checkNumerics, type NumericsResult } from './bench-gpu-numerics';
+import { auditTable, GOAL_THREADS } from './gpu-audit';
 import { torchPeer, type TorchPeer } from './bench-gpu-torch';
 
 const MARK = 'BENCH_GPU_RESULT ';
@@ -40,6 +42,10 @@ function options() {
     .option('--no-torch', 'skip the PyTorch peer')
     .option('--json <file>', 'also write every number as JSON')
     .option('--check', "numerics only: one step's gradients on webgpu (ringtune and stock kernels) against the cpu backend")
+    .option(
+      '--audit',
+      'GPU shape of one training step per net: threads, FLOPs and bytes per kernel; dispatches, read-backs, uploads (stock vs ringtune)',
+    )
     .option('--variant <name>', 'internal: run one variant in this process and print its result');
 }
 
@@ -57,28 +63,59 @@ async function child(o: Opts): Promise<void> {
     console.log(MARK + JSON.stringify(await checkNumerics(o.variant === 'stock')));
     return;
   }
+  if (o.audit) {
+    console.log(MARK + JSON.stringify(await auditVariant(o.variant, String(o.nets).split(','), sizesOf(o), o.warmup)));
+    return;
+  }
   const out = await runVariant(o.variant, String(o.nets).split(','), sizesOf(o), o.warmup, o.steps);
   console.log(MARK + JSON.stringify(out));
 }
 
-/** --check: gradients on webgpu vs cpu, ringtune's kernels and stock; exit 1 past 1e-4. */
+/** --check: gradients on webgpu vs cpu, ringtune's kernels and stock (Note [gradient agreement]); exit 1 when ringtune's are off. */
 function check(): number {
   let bad = 0;
   for (const v of ['ringtune', 'stock']) {
-    const r = spawnVariant(v, ['--check']) as unknown as { net: string; worstRelError: number; variable: number }[] | { error: string };
+    const r = spawnVariant(v, ['--check']) as unknown as NumericsResult[] | { error: string };
     if ('error' in r) {
       console.log(/no GPU adapter/.test(r.error) ? `no GPU adapter: ${r.error}` : `numerics check (${v}) failed: ${r.error}`);
       return /no GPU adapter/.test(r.error) ? 0 : 1;
     }
     for (const n of r) {
-      const ok = n.worstRelError <= 1e-4;
-      if (!ok && v === 'ringtune') bad++;
-      console.log(
-        `numerics ${v.padEnd(8)} ${n.net.padEnd(22)} worst relative error ${n.worstRelError.toExponential(2)} (variable ${n.variable}) ${ok ? 'ok' : 'OVER 1e-4'}`,
-      );
+      if (!n.agreement.ok && v === 'ringtune') bad++;
+      console.log(`numerics ${v.padEnd(8)} ${n.line}`);
     }
   }
   return bad ? 1 : 0;
+}
+
+/** --audit: one step per net under stock and ringtune, side by side, and ringtune's goals. */
+function audit(argv: string[]): number {
+  const runs: { variant: string; backend: string; nets: NetAudit[] }[] = [];
+  for (const v of ['stock', 'ringtune']) {
+    const r = spawnVariant(v, [...argv, '--audit']) as unknown as (typeof runs)[number] | { error: string };
+    if ('error' in r) {
+      console.log(/no GPU adapter/.test(r.error) ? `no GPU adapter: ${r.error}` : `audit (${v}) failed: ${r.error}`);
+      return /no GPU adapter/.test(r.error) ? 0 : 1;
+    }
+    runs.push(r);
+  }
+  const [stock, ours] = runs;
+  console.log(`one training step on ${ours.backend}`);
+  let missed = 0;
+  ours.nets.forEach((n, i) => {
+    console.log(`\n${n.net}, batch ${n.batch} (${n.buckets} gradient bucket(s)):\n`);
+    console.log(auditTable(['stock', 'ringtune'], stock.nets[i].audit, n.audit).join('\n'));
+    const goals = [
+      [`every kernel > 10 MFLOP launches >= ${GOAL_THREADS} threads`, n.audit.narrowHeavy === 0],
+      [`read-backs per step = buckets + 1 (${n.buckets + 1})`, n.audit.readBacks === n.buckets + 1],
+      ['one upload per step', n.audit.uploads === 1],
+    ] as const;
+    for (const [goal, met] of goals) {
+      if (!met) missed++;
+      console.log(`goal: ${goal}: ${met ? 'met' : 'NOT MET'}`);
+    }
+  });
+  return missed ? 1 : 0;
 }
 
 /** Runs one variant in a fresh process; its stderr (Dawn's warnings, errors) passes through. */
@@ -167,6 +204,10 @@ async function main(): Promise<void> {
     '--mobilenet-batch',
     String(o.mobilenetBatch),
   ];
+  if (o.audit) {
+    process.exitCode = audit(argv);
+    return;
+  }
   const runs: VariantOut[] = [];
   for (const v of variants) {
     console.error(`bench:gpu: running ${v} ...`);

@@ -10,8 +10,10 @@
 # ringtune CLI (`bash .gpu/cli/run.sh launch ...`), sharing node and the Vulkan loader by symlink;
 # plus .gpu/data, a small MNIST image folder. .gpu/ is git-ignored (see .gitignore).
 #
-# host: numerics (one step's gradients on webgpu vs the cpu backend, ringtune and stock kernels),
-# bench:gpu (small CNN and mobilenet_v2, stock vs ringtune, PyTorch on the same GPU), then a
+# host: numerics (one step's gradients on webgpu vs the cpu backend, ringtune and stock kernels,
+# judged by Note [gradient agreement]), the audit (threads, FLOPs and bytes per kernel of one step;
+# dispatches, read-backs and uploads per step; stock vs ringtune), bench:gpu (small CNN and
+# mobilenet_v2, stock vs ringtune, PyTorch on the same GPU), then a
 # 2-worker fine_tune with both workers on GPU 0's adapter (`launch --gpus 0,0 --backend webgpu`).
 # Logs and a summary go to $OUT (or ./gpu-check-out); GPU_CHECK_BENCH_ARGS adds bench:gpu flags
 # (e.g. smaller nets for a dry run on Dawn's null device: RINGTUNE_DAWN_FLAGS=backend=null). With the device tool:
@@ -55,15 +57,18 @@ host() {
   note() { echo "$*" | tee -a "$summary"; }
   note "gpu-check $(date -u +%FT%TZ) on $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1)"
 
-  TMPDIR=/tmp/rt-bench timeout 90 bash .gpu/run.sh --check > "$out/numerics.log" 2>&1
+  TMPDIR=/tmp/rt-bench timeout 180 bash .gpu/run.sh --check > "$out/numerics.log" 2>&1
   note "numerics (exit $?):"; grep -E '^(numerics|no GPU)' "$out/numerics.log" | tee -a "$summary"
 
-  TMPDIR=/tmp/rt-bench timeout 270 bash .gpu/run.sh --steps 6 --warmup 2 --json "$out/bench-gpu.json" ${GPU_CHECK_BENCH_ARGS:-} > "$out/bench-gpu.log" 2>&1
+  TMPDIR=/tmp/rt-bench timeout 90 bash .gpu/run.sh --audit --warmup 1 > "$out/audit.log" 2>&1
+  note "audit (exit $?):"; grep -E '^(\||goal|one training|no GPU)|batch [0-9]+ \(' "$out/audit.log" | tee -a "$summary"
+
+  TMPDIR=/tmp/rt-bench timeout 210 bash .gpu/run.sh --steps 6 --warmup 2 --json "$out/bench-gpu.json" ${GPU_CHECK_BENCH_ARGS:-} > "$out/bench-gpu.log" 2>&1
   note "bench:gpu (exit $?):"; grep -vE '^(Warning|    at |$)' "$out/bench-gpu.log" | grep -E '^\||^[a-z].*(batch|img/s)|^- |^PyTorch|^no GPU|failed|^where' | tee -a "$summary"
 
   local data=$root/.gpu/data run=/tmp/rt-run
   rm -rf "$run"
-  TMPDIR=/tmp/rt-cli timeout 120 bash .gpu/cli/run.sh launch --gpus 0,0 --backend webgpu --data "$data" --size 32 --bs 32 \
+  TMPDIR=/tmp/rt-cli timeout 100 bash .gpu/cli/run.sh launch --gpus 0,0 --backend webgpu --data "$data" --size 32 --bs 32 \
     --freeze-epochs 1 --epochs 1 --arch resnet-small --no-pretrained --no-flip --out "$run" > "$out/fine-tune.log" 2>&1
   local code=$?
   note "fine_tune, 2 workers on GPU 0 (launch --gpus 0,0 --backend webgpu), exit $code:"

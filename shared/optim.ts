@@ -161,7 +161,8 @@ export class FlatAdam {
   }
 }
 
-function resolveHypers(h: GroupHypers, g: number): Required<GroupHypers> {
+/** A group's hyper-parameters with fastai's defaults filled in, checked (group g named in errors). */
+export function resolveHypers(h: GroupHypers, g: number): Required<GroupHypers> {
   const r = {
     lr: h.lr,
     mom: h.mom,

@@ -1,14 +1,14 @@
 /**
- * ringtune's webgpu gradient formulations, validated where they compute: Dawn's null device
- * runs nothing, and the formulations are plain tfjs ops, so they are checked on the cpu backend
- * (and on wasm) against the cpu backend's own kernels, on a seeded sample of shapes, and inside
- * whole training steps with the registered kernel functions standing in for cpu's.
+ * The filter gradients as matrix products of tfjs ops (webgpu-grads.ts), which make the cpu
+ * backend fast enough to be the reference of the webgpu numerics checks (scripts/cpu-reference.ts):
+ * checked on the cpu backend (and on wasm) against the cpu backend's own kernels, on a seeded
+ * sample of shapes, and inside a whole training step with them standing in for cpu's.
  */
 import { relError, sampleCase, type Case } from './helpers/numerics';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../worker/backend';
 import { im2colFilterGrad, tapSumDepthwiseFilterGrad } from '../worker/kernels/webgpu-grads';
-import { webgpuKernels } from '../worker/kernels/webgpu';
+import { cpuReferenceKernels, useFastCpuReference } from '../scripts/cpu-reference';
 import { ConvAttrs } from '../worker/kernels/geometry';
 import { Rng } from '../shared/rng';
 
@@ -142,33 +142,31 @@ async function stepGrads(model: tf.LayersModel, x: tf.Tensor, y: tf.Tensor): Pro
   return out;
 }
 
-test('a whole training step with the registered webgpu kernel functions in place of cpu kernels matches stock cpu (<= 1e-4)', async () => {
+test('a whole training step with the fast cpu reference kernels in place of cpu kernels matches stock cpu (<= 1e-4)', async () => {
   await selectBackend('cpu');
   const model = smallNet();
   const x = tf.randomNormal([4, 12, 12, 3], 0, 1, 'float32', 5);
   const y = tf.oneHot(tf.tensor1d([0, 3, 1, 4], 'int32'), 5);
   const want = await stepGrads(model, x, y);
-  const stock = webgpuKernels.map((k) => tf.getKernel(k.kernelName, 'cpu')!);
+  const stock = tf.getKernel('Conv2DBackpropFilter', 'cpu');
+  const calls: Record<string, number> = {};
+  const counted = cpuReferenceKernels.map((k) => ({
+    ...k,
+    kernelFunc: ((args: Parameters<tf.KernelFunc>[0]) => {
+      calls[k.kernelName] = (calls[k.kernelName] ?? 0) + 1;
+      return k.kernelFunc(args);
+    }) as tf.KernelFunc,
+  }));
+  const restore = useFastCpuReference(counted);
+  let got: Float32Array[];
   try {
-    const calls: Record<string, number> = {};
-    for (const k of webgpuKernels) {
-      tf.unregisterKernel(k.kernelName, 'cpu');
-      const counted = (args: Parameters<tf.KernelFunc>[0]) => {
-        calls[k.kernelName] = (calls[k.kernelName] ?? 0) + 1;
-        return k.kernelFunc(args);
-      };
-      tf.registerKernel({ ...k, backendName: 'cpu', kernelFunc: counted as tf.KernelFunc });
-    }
-    const got = await stepGrads(model, x, y);
-    // 2 convolutions + 1 pointwise, 2 depthwise: each filter gradient went through ringtune's function.
-    expect(calls).toEqual({ Conv2DBackpropFilter: 3, DepthwiseConv2dNativeBackpropFilter: 2 });
-    expect(got).toHaveLength(want.length);
-    got.forEach((g, i) => expect([i, relError(g, want[i]) <= 1e-4]).toEqual([i, true]));
+    got = await stepGrads(model, x, y);
   } finally {
-    for (const k of stock) {
-      tf.unregisterKernel(k.kernelName, 'cpu');
-      tf.registerKernel(k);
-    }
+    restore();
   }
-  expect(tf.getKernel('Conv2DBackpropFilter', 'cpu')).toBe(stock[0]);
+  // 2 convolutions + 1 pointwise, 2 depthwise: each filter gradient went through the reference kernel.
+  expect(calls).toEqual({ Conv2DBackpropFilter: 3, DepthwiseConv2dNativeBackpropFilter: 2 });
+  expect(got).toHaveLength(want.length);
+  got.forEach((g, i) => expect([i, relError(g, want[i]) <= 1e-4]).toEqual([i, true]));
+  expect(tf.getKernel('Conv2DBackpropFilter', 'cpu')).toBe(stock);
 });

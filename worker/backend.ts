@@ -150,6 +150,7 @@ async function useWebgpu(opts: BackendOptions): Promise<{ name: string; reason: 
   registerWebgpuKernels();
   await activate('webgpu');
   watchDeviceLoss();
+  failOnDeviceErrors();
   const device = (adapter as { info?: { device?: string } }).info?.device || 'unnamed';
   const shown = pin ? flags.filter((f) => f !== `adapter=${pin.adapterName}`) : flags;
   const where = pin ? ` on ${pin.identity}` : '';
@@ -166,6 +167,18 @@ function watchDeviceLoss(): void {
     if (dawn == null) return; // released on purpose
     signalDeviceLost(`the WebGPU device was lost (${info.reason || 'unknown reason'}: ${info.message || 'no message'})`);
   });
+}
+
+/**
+ * A WebGPU validation or out-of-memory error is not thrown where it happens: Dawn reports it on
+ * the device and every later dispatch that depends on it computes garbage. Make it fatal, naming it.
+ */
+function failOnDeviceErrors(): void {
+  const device = (tf.backend() as unknown as { device: { onuncapturederror: ((ev: { error: { message: string } }) => void) | null } })
+    .device;
+  device.onuncapturederror = (ev) => {
+    throw new Error(`--backend webgpu: the GPU device reported an error (results would be wrong): ${ev.error.message.split('\n')[0]}`);
+  };
 }
 
 /** Initialises tfjs on the requested backend (registering ringtune's kernels), returns what was chosen and why. */

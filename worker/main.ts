@@ -229,7 +229,7 @@ async function handle(msg: CoordMsg, frames: Buffer[], s: Session | null, link: 
     case 'checkpoint': {
       const sess = need(s, msg.type);
       const bn = await sess.replica.bnStats();
-      const adam = sess.replica.optimizerState();
+      const adam = await sess.replica.optimizerState();
       const full = sess.rank === 0;
       const frames = full ? [bn, await sess.replica.allWeights(), adam.m, adam.v] : [bn];
       await send({ type: 'checkpointData', step: msg.step, adamStep: adam.step, full }, frames.map(bytesOf));

@@ -1,14 +1,13 @@
 /**
  * One model replica's training math: forward/backward for the trainable parameters only, one flat
- * gradient buffer all-reduced bucket by bucket, the same fastai Adam update on every worker.
- * Note [flat buffers]: trainable parameters live twice: in the tfjs variables (for compute) and in
- * one host Float32Array (`params`, the master copy the optimizer updates). Both are written only
- * here, so they never drift; the update uploads one flat tensor and splits it on the device.
+ * gradient buffer all-reduced bucket by bucket, the same fastai Adam update on every worker
+ * (updater.ts: on the host, or on the GPU for webgpu; see Note [flat buffers] there).
  */
 import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'crypto';
 import { trainableParams, type Net, type ParamInfo } from './models';
-import { FlatAdam, type Segment } from '../shared/optim';
+import type { AdamState, Segment } from '../shared/optim';
+import { makeUpdater, type Updater } from './updater';
 import type { AllReduce } from './allreduce';
 import { bucketize, type Bucket } from './buckets';
 import { readAllOwned, readOwned } from './readback';
@@ -42,14 +41,28 @@ export interface StepInput {
   tag: number;
 }
 
+/**
+ * The batch on the device. On webgpu, images and labels travel as one upload (labels as floats,
+ * exact below 2^24) and are split there; on the other backends a tensor is just a wrapper.
+ */
+function batchTensors(x: Float32Array, y: Int32Array, n: number, size: number): { xs: tf.Tensor4D; ys: tf.Tensor1D } {
+  if (tf.getBackend() !== 'webgpu') return { xs: tf.tensor4d(x, [n, size, size, 3]), ys: tf.tensor1d(y, 'int32') };
+  const packed = new Float32Array(x.length + n);
+  packed.set(x);
+  packed.set(y, x.length);
+  const flat = tf.tensor1d(packed);
+  return { xs: tf.reshape(tf.slice(flat, 0, x.length), [n, size, size, 3]), ys: tf.cast(tf.slice(flat, x.length, n), 'int32') };
+}
+
 export class Replica {
   private active: ParamInfo[] = [];
   private vars: tf.Variable[] = [];
-  private params = new Float32Array(0);
   private grads: Float32Array = new Float32Array(0);
   private buckets: Bucket[] = [];
-  private adam: FlatAdam | null = null;
+  private updater: Updater | null = null;
   private phase = -1;
+  /** The gradient seed d(loss)/d(loss) = 1, kept on the device so no step uploads it. */
+  private one: tf.Scalar | null = null;
 
   constructor(
     readonly net: Net,
@@ -81,7 +94,6 @@ export class Replica {
       segments.push({ offset, length, group: p.group, decay: !(p.norm || p.bias) });
       offset += length;
     }
-    this.params = new Float32Array(offset);
     this.grads = this.allreduce.buffer(offset);
     this.buckets = bucketize(
       segments.map((s) => s.length),
@@ -89,29 +101,29 @@ export class Replica {
     );
     if (this.buckets.length > BUCKET_TAGS)
       throw new Error(`${this.buckets.length} gradient buckets: raise --bucket-mb (at most ${BUCKET_TAGS} buckets)`);
-    // data(), not dataSync(): a GPU backend in Node cannot read back synchronously.
-    const values = await Promise.all(this.vars.map((v) => v.data()));
-    values.forEach((v, i) => this.params.set(v as Float32Array, segments[i].offset));
-    this.adam = new FlatAdam(segments);
+    this.updater?.dispose();
+    this.updater = await makeUpdater(this.vars, segments, offset);
+    this.one ??= tf.keep(tf.scalar(1));
+  }
+
+  /** The last step's all-reduced (mean) gradient, flat in trainable order; overwritten by the next step. */
+  get lastGradient(): Float32Array {
+    return this.grads;
   }
 
   /** Number of floats all-reduced per step in the current phase. */
   get trainableCount(): number {
-    return this.params.length;
+    return this.grads.length;
   }
 
   /** One synchronized step on a local batch. */
   async step({ x, y, n, size, lrs, mom, tag }: StepInput): Promise<StepResult> {
     const t0 = performance.now();
     const { loss, parts } = tf.tidy(() => {
-      const xs = tf.tensor4d(x, [n, size, size, 3]);
-      const ys = tf.tensor1d(y, 'int32');
-      const { value, grads } = tf.variableGrads(
-        () => tf.mean(lossPerSample(this.loss, this.net.model.apply(xs, { training: true }) as tf.Tensor2D, ys)) as tf.Scalar,
-        this.vars,
-      );
-      const flat = (v: tf.Variable) => tf.reshape(grads[v.name], [-1]);
-      const parts = this.buckets.map((b) => tf.concat(this.vars.slice(b.first, b.last + 1).map(flat)));
+      const { xs, ys } = batchTensors(x, y, n, size);
+      const f = () => tf.mean(lossPerSample(this.loss, this.net.model.apply(xs, { training: true }) as tf.Tensor2D, ys)) as tf.Scalar;
+      const { value, grads } = tf.engine().gradients(f, this.vars, this.one!, true);
+      const parts = this.buckets.map((b) => tf.concat(grads.slice(b.first, b.last + 1).map((g) => tf.reshape(g, [-1]))));
       return { loss: value, parts };
     });
     // Every read-back starts now and owns its tensor (Note [read-back ownership]); each bucket's
@@ -137,12 +149,10 @@ export class Replica {
     }
     await summed;
     const t2 = performance.now();
-    this.adam!.step(
-      this.params,
+    this.updater!.apply(
       this.grads,
       lrs.map((lr) => ({ lr, mom, wd: this.wd })),
     );
-    this.upload();
     return {
       loss: (await lossValue)[0],
       computeMs: t1 - t0 + (performance.now() - t2),
@@ -150,17 +160,6 @@ export class Replica {
       allreduceWaitMs: waitMs,
       allreduceBytes: this.grads.byteLength,
     };
-  }
-
-  /** Writes the master copy into the variables: one upload, split on the device. */
-  private upload(): void {
-    tf.tidy(() => {
-      const parts = tf.split(
-        tf.tensor1d(this.params.slice()),
-        this.vars.map((v) => v.size),
-      );
-      parts.forEach((p, i) => this.vars[i].assign(tf.reshape(p, this.vars[i].shape)));
-    });
   }
 
   /** Averages BatchNorm running statistics over all workers (before validation). */
@@ -198,8 +197,8 @@ export class Replica {
   }
 
   /** Optimizer state of the current phase. */
-  optimizerState(): { step: number; m: Float32Array; v: Float32Array } {
-    return this.adam ? this.adam.stateDict() : { step: 0, m: new Float32Array(0), v: new Float32Array(0) };
+  async optimizerState(): Promise<AdamState> {
+    return this.updater ? this.updater.state() : { step: 0, m: new Float32Array(0), v: new Float32Array(0) };
   }
 
   /** Restores a checkpoint: all weights, then this rank's BN statistics, then phase and optimizer state. */
@@ -213,7 +212,7 @@ export class Replica {
     this.writeFlat(this.net.model.weights, weights, 'weights');
     this.writeFlat(this.net.bnStats, bnStats, 'BatchNorm statistics');
     await this.setPhase(phase, freezeTo, true);
-    if (adam.m.length > 0) this.adam!.loadStateDict(adam);
+    if (adam.m.length > 0) this.updater!.load(adam);
   }
 
   private async flatten(vars: tf.LayerVariable[]): Promise<Float32Array> {

@@ -1,0 +1,142 @@
+/**
+ * Convolutions on webgpu as implicit GEMMs (webgpu-gemm.ts), NHWC: the forward pass and both
+ * gradients read the input through the same im2col index map, never stored.
+ *   forward      y[pixel, cout]       = sum over (tap, cin)   im2col(x)[pixel, (tap, cin)] W[(tap, cin), cout]
+ *   filter grad  dW[(tap, cin), cout] = sum over pixels      im2col(x)[pixel, (tap, cin)] dy[pixel, cout]
+ *   input grad   dx[xpixel, cin]      = sum over (tap, cout) dy[ypixel(xpixel, tap), cout] W[(tap, cin), cout]
+ * (pixel = (b, oy, ox); the filter gradient's long K = B*oh*ow is split over many workgroups.)
+ * Other layouts and activations return null: the caller falls back to tfjs-webgpu's kernel.
+ */
+import type * as tf from '@tensorflow/tfjs';
+import { ConvAttrs, ConvGeometry, convGeometry } from './geometry';
+import { Activation, implicitGemm } from './webgpu-gemm';
+import type { GpuBackend } from './webgpu-program';
+
+function geometryUniforms(g: ConvGeometry): Record<string, number> {
+  const { batch, inH, inW, inC, outH, outW, outC, kh, kw, sh, sw, dh, dw, top, left } = g;
+  return { batch, inH, inW, inC, outH, outW, outC, kh, kw, sh, sw, dh, dw, top, left };
+}
+
+/** WGSL: element [row, col] of im2col(x), row = (b, oy, ox), col = (i, j, c); 0 in the padding. */
+const IM2COL = `
+  fn im2col(row : i32, col : i32) -> f32 {
+    if (row >= uniforms.batch * uniforms.outH * uniforms.outW || col >= uniforms.kh * uniforms.kw * uniforms.inC) { return 0.0; }
+    let ox = row % uniforms.outW;
+    let oy = (row / uniforms.outW) % uniforms.outH;
+    let b = row / (uniforms.outW * uniforms.outH);
+    let c = col % uniforms.inC;
+    let j = (col / uniforms.inC) % uniforms.kw;
+    let i = col / (uniforms.inC * uniforms.kw);
+    let iy = oy * uniforms.sh - uniforms.top + i * uniforms.dh;
+    let ix = ox * uniforms.sw - uniforms.left + j * uniforms.dw;
+    if (iy < 0 || iy >= uniforms.inH || ix < 0 || ix >= uniforms.inW) { return 0.0; }
+    return x[((b * uniforms.inH + iy) * uniforms.inW + ix) * uniforms.inC + c];
+  }`;
+
+const FORWARD = `${IM2COL}
+  fn loadA(m : i32, k : i32) -> f32 { return im2col(m, k); }
+  fn loadB(k : i32, n : i32) -> f32 {
+    if (n >= uniforms.N || k >= uniforms.K) { return 0.0; }
+    return W[k * uniforms.N + n];
+  }`;
+
+const FILTER_GRAD = `${IM2COL}
+  fn loadA(m : i32, k : i32) -> f32 { return im2col(k, m); }
+  fn loadB(k : i32, n : i32) -> f32 {
+    if (n >= uniforms.N || k >= uniforms.K) { return 0.0; }
+    return dy[k * uniforms.N + n];
+  }`;
+
+const INPUT_GRAD = `
+  fn loadA(m : i32, k : i32) -> f32 {
+    if (m >= uniforms.M || k >= uniforms.K) { return 0.0; }
+    let ix = m % uniforms.inW;
+    let iy = (m / uniforms.inW) % uniforms.inH;
+    let b = m / (uniforms.inW * uniforms.inH);
+    let n = k % uniforms.outC;
+    let j = (k / uniforms.outC) % uniforms.kw;
+    let i = k / (uniforms.outC * uniforms.kw);
+    let ty = iy + uniforms.top - i * uniforms.dh;
+    let tx = ix + uniforms.left - j * uniforms.dw;
+    if (ty < 0 || tx < 0 || ty % uniforms.sh != 0 || tx % uniforms.sw != 0) { return 0.0; }
+    let oy = ty / uniforms.sh;
+    let ox = tx / uniforms.sw;
+    if (oy >= uniforms.outH || ox >= uniforms.outW) { return 0.0; }
+    return dy[((b * uniforms.outH + oy) * uniforms.outW + ox) * uniforms.outC + n];
+  }
+  fn loadB(k : i32, n : i32) -> f32 {
+    if (n >= uniforms.N || k >= uniforms.K) { return 0.0; }
+    let o = k % uniforms.outC;
+    let tap = k / uniforms.outC;
+    return W[(tap * uniforms.inC + n) * uniforms.outC + o];
+  }`;
+
+interface ConvArgs {
+  inputs: Record<string, tf.TensorInfo | undefined>;
+  backend: GpuBackend;
+  attrs: ConvAttrs & Record<string, unknown>;
+}
+
+const nhwc = (attrs: ConvAttrs) => attrs.dataFormat == null || attrs.dataFormat === 'NHWC';
+const floats = (...ts: (tf.TensorInfo | undefined)[]) => ts.every((t) => t == null || t.dtype === 'float32');
+
+/** Conv2D / FusedConv2D (bias, linear / relu / relu6); null for anything else. */
+export function convForward({ inputs, backend, attrs }: ConvArgs): tf.TensorInfo | null {
+  const { x, filter, bias, preluActivationWeights } = inputs;
+  const activation = (attrs.activation ?? 'linear') as string;
+  if (!x || !filter || !nhwc(attrs) || preluActivationWeights || !['linear', 'relu', 'relu6'].includes(activation)) return null;
+  if (!floats(x, filter, bias) || (bias && bias.shape.length > 1)) return null;
+  const g = convGeometry(x.shape, filter.shape, attrs, false);
+  if (bias && bias.shape.length === 1 && bias.shape[0] !== g.outC) return null;
+  return implicitGemm(backend, {
+    M: g.batch * g.outH * g.outW,
+    N: g.outC,
+    K: g.kh * g.kw * g.inC,
+    key: 'conv_forward',
+    inputs: [x, filter],
+    names: ['x', 'W'],
+    loaders: FORWARD,
+    geometry: geometryUniforms(g),
+    outShape: [g.batch, g.outH, g.outW, g.outC],
+    bias,
+    activation: activation as Activation,
+  });
+}
+
+/** Conv2DBackpropFilter; null for NCHW. */
+export function convFilterGrad({ inputs, backend, attrs }: ConvArgs): tf.TensorInfo | null {
+  const { x, dy } = inputs;
+  if (!x || !dy || !nhwc(attrs) || !floats(x, dy)) return null;
+  const filterShape = attrs.filterShape as number[];
+  const g = convGeometry(x.shape, filterShape, attrs, false);
+  return implicitGemm(backend, {
+    M: g.kh * g.kw * g.inC,
+    N: g.outC,
+    K: g.batch * g.outH * g.outW,
+    key: 'conv_filter_grad',
+    inputs: [x, dy],
+    names: ['x', 'dy'],
+    loaders: FILTER_GRAD,
+    geometry: geometryUniforms(g),
+    outShape: filterShape,
+  });
+}
+
+/** Conv2DBackpropInput; null for NCHW. */
+export function convInputGrad({ inputs, backend, attrs }: ConvArgs): tf.TensorInfo | null {
+  const { dy, filter } = inputs;
+  if (!dy || !filter || !nhwc(attrs) || !floats(dy, filter)) return null;
+  const inputShape = attrs.inputShape as number[];
+  const g = convGeometry(inputShape, filter.shape, attrs, false);
+  return implicitGemm(backend, {
+    M: g.batch * g.inH * g.inW,
+    N: g.inC,
+    K: g.kh * g.kw * g.outC,
+    key: 'conv_input_grad',
+    inputs: [dy, filter],
+    names: ['dy', 'W'],
+    loaders: INPUT_GRAD,
+    geometry: geometryUniforms(g),
+    outShape: inputShape,
+  });
+}
