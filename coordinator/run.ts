@@ -22,7 +22,6 @@ import { jobKeysFromEnv } from '../shared/curve';
 import type { LrFindOptions } from '../shared/lr-find';
 import { loadResume, restoreWorkers, resumePosition } from './resume';
 import { checkpointer } from './checkpointer';
-import { knownLimitWarning } from '../shared/known-limits';
 
 /** Skip reasons that are not damaged images: other files in a class folder are just ignored. */
 const NOT_IMAGES = new Set(['not a file (sub-folders are not scanned)', 'not an image file extension']);
@@ -121,8 +120,6 @@ export async function runCoordinator(o: CoordinatorOptions): Promise<RunSummary>
     log(
       `ringtune: ${o.world} worker(s) ready on backend ${first.backend}; ${config.arch} (${config.pretrained ? `pretrained body from ${config.pretrained}` : 'random init'}), ${first.params} parameters in ${first.groups} groups, identical initial weights`,
     );
-    const limit = knownLimitWarning(config.arch, first.backend);
-    if (limit) log(limit);
     await o.onRing?.(ready.map((r) => r.msg.ringEndpoint));
     await wireAllReduce(hub, { config, ready: ready.map((r) => r.msg), timeoutMs, log });
 
