@@ -3,7 +3,9 @@
  * --resnet18 of resnet18 (64 px, batch 32), on wasm with each kernel set (oneDNN's where installed,
  * ringtune's wasm kernels) and on cpu, PyTorch on one thread side by side with the ratio; then
  * where one step goes, layer by layer against PyTorch's profiler (bench-kernel-table.ts), and the
- * tensor count over many steps.
+ * tensor count over many steps. Each net is timed with tf.train.adam (what the kernel table
+ * profiles) and as ringtune's worker step (Replica.step with the fused flat Adam): the latter is what
+ * a CPU worker runs.
  *
  * Throughput is given twice: per wall second and per CPU second of the process (both runs are
  * single-threaded), since wall time on a shared machine counts other people's work too.
@@ -16,6 +18,8 @@ import { Command } from 'commander';
 import { selectBackend } from '../worker/backend';
 import { registerWasmKernels } from '../worker/kernels';
 import { benchNet, trainStepper } from './bench-nets';
+import { netOf, replicaStepper } from './bench-gpu-steps';
+import type { Net } from '../worker/models';
 import { kernelTable, ringtuneProfile, type OpTime, type StepProfile } from './bench-kernel-table';
 import { median } from './stats';
 
@@ -26,8 +30,29 @@ interface Result {
   stepMs: number[];
 }
 
-async function measure(name: string, model: tf.LayersModel, batch: number, warmup: number, steps: number): Promise<Result> {
-  const step = trainStepper(model, batch);
+/** One training step run to completion; dispose() frees what it holds. */
+interface Steps {
+  run(): Promise<number>;
+  dispose(): void | Promise<void>;
+}
+
+/** The step with tf.train.adam (one elementwise kernel per variable and operation), as a plain tfjs training loop has it. */
+const tfAdamStep = (model: tf.LayersModel) => async (batch: number) => trainStepper(model, batch);
+
+/** ringtune's worker step itself (Replica.step: gradients read back in buckets, a one-rank all-reduce, the fused flat Adam). */
+const workerStep = (net: Net) => async (batch: number) => {
+  const s = await replicaStepper(net, batch);
+  return { run: () => s.step(), dispose: () => s.dispose() };
+};
+
+async function measure(
+  name: string,
+  make: (batch: number) => Promise<Steps>,
+  batch: number,
+  warmup: number,
+  steps: number,
+): Promise<Result> {
+  const step = await make(batch);
   for (let i = 0; i < warmup; i++) await step.run();
   const wall: number[] = [];
   const cpu: number[] = [];
@@ -39,7 +64,7 @@ async function measure(name: string, model: tf.LayersModel, batch: number, warmu
     wall.push(performance.now() - t0);
     cpu.push((c.user + c.system) / 1000);
   }
-  step.dispose();
+  await step.dispose();
   return { name, imgS: (1000 * batch) / median(wall), cpuImgS: (1000 * batch) / median(cpu), stepMs: wall };
 }
 
@@ -73,9 +98,9 @@ const NETS = {
   },
 };
 
-async function resnet18(): Promise<tf.LayersModel> {
+async function resnet18(): Promise<Net> {
   const { buildNet } = await import('../worker/models');
-  return (await buildNet({ arch: 'resnet18', nClasses: 10, size: 64, seed: 1 })).model;
+  return buildNet({ arch: 'resnet18', nClasses: 10, size: 64, seed: 1 });
 }
 
 function printRuns(title: string, results: Result[], batch: number, peer: { img_s: number; cpu_img_s: number } | undefined): void {
@@ -115,14 +140,18 @@ async function main(): Promise<void> {
     : [['wasm kernels', false]];
   const runs: Record<string, Result[]> = { bench: [], resnet18: [] };
   const profiles: Record<string, StepProfile> = {};
+  const resnetSteps = Math.max(3, Math.ceil(steps / 3));
   for (const [name, useOnednn] of sets) {
     registerWasmKernels(useOnednn);
-    runs.bench.push(await measure(name, benchNet(28, 1), 64, warmup, steps));
-    if (o.resnet18) runs.resnet18.push(await measure(`${name}, resnet18`, await resnet18(), 32, 1, Math.max(3, Math.ceil(steps / 3))));
+    runs.bench.push(await measure(name, tfAdamStep(benchNet(28, 1)), 64, warmup, steps));
+    if (o.resnet18) runs.resnet18.push(await measure(`${name}, resnet18`, tfAdamStep((await resnet18()).model), 32, 1, resnetSteps));
   }
   registerWasmKernels(true);
+  runs.bench.push(await measure(`worker step, ${sets[0][0]}`, workerStep(netOf(benchNet(28, 1))), 64, warmup, steps));
+  if (o.resnet18) runs.resnet18.push(await measure(`worker step, ${sets[0][0]}`, workerStep(await resnet18()), 32, 1, resnetSteps));
+  registerWasmKernels(true);
   profiles.bench = await ringtuneProfile(benchNet(28, 1), 64);
-  if (o.resnet18) profiles.resnet18 = await ringtuneProfile(await resnet18(), 32, 1);
+  if (o.resnet18) profiles.resnet18 = await ringtuneProfile((await resnet18()).model, 32, 1);
 
   const leakSteps = Number(o.leakSteps);
   const leak = trainStepper(benchNet(28, 1), 8);
@@ -136,7 +165,7 @@ async function main(): Promise<void> {
 
   if (Number(o.cpuSteps) > 0) {
     await selectBackend('cpu');
-    runs.bench.push(await measure('cpu (tfjs pure JS)', benchNet(28, 1), 64, 0, Number(o.cpuSteps)));
+    runs.bench.push(await measure('cpu (tfjs pure JS)', tfAdamStep(benchNet(28, 1)), 64, 0, Number(o.cpuSteps)));
     await selectBackend('wasm');
   }
 
@@ -150,7 +179,7 @@ async function main(): Promise<void> {
     if (profiles[net] == null || theirs == null) continue;
     const torchOps: OpTime[] = theirs.ops;
     console.log(`\nwhere one step of ${net === 'bench' ? 'the benchmark net' : 'resnet18'} goes (${sets[0][0]}; CPU ms per step):`);
-    const model = net === 'bench' ? benchNet(28, 1) : await resnet18();
+    const model = net === 'bench' ? benchNet(28, 1) : (await resnet18()).model;
     for (const line of kernelTable(model, spec.batch, profiles[net], { stepMs: theirs.step_cpu_ms, ops: torchOps })) console.log(line);
     model.dispose();
   }

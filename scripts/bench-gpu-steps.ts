@@ -21,9 +21,9 @@ export const BUCKET_FLOATS = (25 * 2 ** 20) / 4;
 
 /** A seeded batch for `model`: inputs in [-2, 2) like normalised pixels (what the loader hands the worker), labels cycling over 10 classes. */
 export function batchFor(model: tf.LayersModel, batch: number): { x: Float32Array; y: Int32Array; size: number } {
-  const [size] = model.inputs[0].shape.slice(1) as number[];
+  const [size, , channels] = model.inputs[0].shape.slice(1) as number[];
   const rng = new Rng(7);
-  const x = Float32Array.from({ length: batch * size * size * 3 }, () => rng.uniform(-2, 2));
+  const x = Float32Array.from({ length: batch * size * size * channels }, () => rng.uniform(-2, 2));
   return { x, y: Int32Array.from({ length: batch }, (_, i) => i % 10), size };
 }
 

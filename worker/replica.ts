@@ -41,17 +41,23 @@ export interface StepInput {
   tag: number;
 }
 
+/** NHWC shape of n square images of `size` px in `x`: the loader's are RGB; a benchmark's net may take one channel. */
+function imageShape(x: Float32Array, n: number, size: number): [number, number, number, number] {
+  return [n, size, size, x.length / (n * size * size)];
+}
+
 /**
  * The batch on the device. On webgpu, images and labels travel as one upload (labels as floats,
  * exact below 2^24) and are split there; on the other backends a tensor is just a wrapper.
  */
 function batchTensors(x: Float32Array, y: Int32Array, n: number, size: number): { xs: tf.Tensor4D; ys: tf.Tensor1D } {
-  if (tf.getBackend() !== 'webgpu') return { xs: tf.tensor4d(x, [n, size, size, 3]), ys: tf.tensor1d(y, 'int32') };
+  const shape = imageShape(x, n, size);
+  if (tf.getBackend() !== 'webgpu') return { xs: tf.tensor4d(x, shape), ys: tf.tensor1d(y, 'int32') };
   const packed = new Float32Array(x.length + n);
   packed.set(x);
   packed.set(y, x.length);
   const flat = tf.tensor1d(packed);
-  return { xs: tf.reshape(tf.slice(flat, 0, x.length), [n, size, size, 3]), ys: tf.cast(tf.slice(flat, x.length, n), 'int32') };
+  return { xs: tf.reshape(tf.slice(flat, 0, x.length), shape), ys: tf.cast(tf.slice(flat, x.length, n), 'int32') };
 }
 
 export class Replica {
@@ -173,7 +179,7 @@ export class Replica {
   /** Loss sum and correct count over the first `real` samples (the rest is sampler padding). */
   async evaluate(x: Float32Array, y: Int32Array, n: number, size: number, real: number): Promise<{ lossSum: number; correct: number }> {
     const { losses, preds } = tf.tidy(() => {
-      const logits = this.net.model.apply(tf.tensor4d(x, [n, size, size, 3]), { training: false }) as tf.Tensor2D;
+      const logits = this.net.model.apply(tf.tensor4d(x, imageShape(x, n, size)), { training: false }) as tf.Tensor2D;
       return { losses: lossPerSample(this.loss, logits, tf.tensor1d(y, 'int32')), preds: tf.argMax(logits, -1) };
     });
     const [l, p] = await readAllOwned([losses, preds]);
