@@ -29,7 +29,7 @@ export const PRETRAIN_ARGS = [
   '--no-pretrained',
   '--fit-one-cycle',
   '--epochs',
-  '6',
+  '20',
   '--lr-max',
   '1e-2',
   '--size',
