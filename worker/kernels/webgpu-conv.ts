@@ -17,20 +17,29 @@ function geometryUniforms(g: ConvGeometry): Record<string, number> {
   return { batch, inH, inW, inC, outH, outW, outC, kh, kw, sh, sw, dh, dw, top, left };
 }
 
-/** WGSL: element [row, col] of im2col(x), row = (b, oy, ox), col = (i, j, c); 0 in the padding. */
-const IM2COL = `
-  fn im2col(row : i32, col : i32) -> f32 {
-    if (row >= uniforms.batch * uniforms.outH * uniforms.outW || col >= uniforms.kh * uniforms.kw * uniforms.inC) { return 0.0; }
+/**
+ * WGSL: x at the input pixel that tap (i, j) of output position `row` = (b, oy, ox) reads, channel c;
+ * 0 in the padding. Needs the conv geometry's uniforms (geometryUniforms).
+ */
+export const INPUT_AT = `
+  fn inputAt(row : i32, i : i32, j : i32, c : i32) -> f32 {
     let ox = row % uniforms.outW;
     let oy = (row / uniforms.outW) % uniforms.outH;
     let b = row / (uniforms.outW * uniforms.outH);
-    let c = col % uniforms.inC;
-    let j = (col / uniforms.inC) % uniforms.kw;
-    let i = col / (uniforms.inC * uniforms.kw);
     let iy = oy * uniforms.sh - uniforms.top + i * uniforms.dh;
     let ix = ox * uniforms.sw - uniforms.left + j * uniforms.dw;
     if (iy < 0 || iy >= uniforms.inH || ix < 0 || ix >= uniforms.inW) { return 0.0; }
     return x[((b * uniforms.inH + iy) * uniforms.inW + ix) * uniforms.inC + c];
+  }`;
+
+/** WGSL: element [row, col] of im2col(x), row = (b, oy, ox), col = (i, j, c); 0 in the padding. */
+const IM2COL = `${INPUT_AT}
+  fn im2col(row : i32, col : i32) -> f32 {
+    if (row >= uniforms.batch * uniforms.outH * uniforms.outW || col >= uniforms.kh * uniforms.kw * uniforms.inC) { return 0.0; }
+    let c = col % uniforms.inC;
+    let j = (col / uniforms.inC) % uniforms.kw;
+    let i = col / (uniforms.inC * uniforms.kw);
+    return inputAt(row, i, j, c);
   }`;
 
 const FORWARD = `${IM2COL}

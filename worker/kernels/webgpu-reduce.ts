@@ -7,6 +7,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import { ConvAttrs, convGeometry } from './geometry';
 import { columnSums } from './webgpu-colsum';
+import { INPUT_AT } from './webgpu-conv';
 import { GpuBackend, intUniforms, program, ProgramUniform } from './webgpu-program';
 
 const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
@@ -65,20 +66,12 @@ export function depthwiseFilterGrad({ inputs, backend, attrs }: DepthwiseArgs): 
     key: 'depthwise_filter_grad',
     inputs: [x, dy],
     names: ['x', 'dy'],
-    value: `
+    value: `${INPUT_AT}
     fn value(r : i32, col : i32) -> f32 {
       let cm = uniforms.inC * uniforms.mult;
       let q = col % cm;
       let tap = col / cm;
-      let i = tap / uniforms.kw;
-      let j = tap % uniforms.kw;
-      let ox = r % uniforms.outW;
-      let oy = (r / uniforms.outW) % uniforms.outH;
-      let b = r / (uniforms.outW * uniforms.outH);
-      let iy = oy * uniforms.sh - uniforms.top + i * uniforms.dh;
-      let ix = ox * uniforms.sw - uniforms.left + j * uniforms.dw;
-      if (iy < 0 || iy >= uniforms.inH || ix < 0 || ix >= uniforms.inW) { return 0.0; }
-      return x[((b * uniforms.inH + iy) * uniforms.inW + ix) * uniforms.inC + q / uniforms.mult] * dy[r * cm + q];
+      return inputAt(r, tap / uniforms.kw, tap % uniforms.kw, q / uniforms.mult) * dy[r * cm + q];
     }`,
     ints: { inH, inW, inC, outH, outW, kw, sh, sw, dh, dw, top, left, mult },
     outShape: attrs.filterShape,
