@@ -73,10 +73,9 @@ std::unique_ptr<Op> MakeReluBackward(const NormParams& p) {
 }  // namespace
 
 NormParams ParseNorm(const double* d, size_t n) {
-  if (n < kFields) throw std::invalid_argument("norm descriptor has " + std::to_string(n) + " fields, expected " +
-                                               std::to_string(static_cast<int>(kFields)));
-  auto i = [&](Field f) { return static_cast<int64_t>(d[f]); };
-  NormParams p{static_cast<NormKind>(i(kKind)), i(kN), i(kC), i(kH), i(kW), static_cast<float>(d[kEpsilon])};
+  const Descriptor f("norm", d, n, kFields);
+  auto i = [&](Field k) { return f.Int(k); };
+  NormParams p{static_cast<NormKind>(i(kKind)), i(kN), i(kC), i(kH), i(kW), f.Float(kEpsilon)};
   if (p.kind < kNormForward || p.kind > kReluBackward) throw std::invalid_argument("unknown norm kind");
   return p;
 }

@@ -97,12 +97,11 @@ std::unique_ptr<Op> MakeBackwardWeights(const ConvParams& p) {
 }  // namespace
 
 ConvParams ParseConv(const double* d, size_t n) {
-  if (n < kFields) throw std::invalid_argument("conv descriptor has " + std::to_string(n) + " fields, expected " +
-                                               std::to_string(static_cast<int>(kFields)));
-  auto i = [&](Field f) { return static_cast<int64_t>(d[f]); };
+  const Descriptor f("conv", d, n, kFields);
+  auto i = [&](Field k) { return f.Int(k); };
   ConvParams p{static_cast<ConvKind>(i(kKind)), i(kBatch), i(kInH), i(kInW), i(kInC), i(kOutH), i(kOutW), i(kOutC),
                i(kKh), i(kKw), i(kGroups), i(kSh), i(kSw), i(kDh), i(kDw), i(kPadT), i(kPadL), i(kPadB), i(kPadR),
-               i(kNchw) != 0, static_cast<int>(i(kActivation)), static_cast<float>(d[kAlpha]), i(kBias) != 0};
+               i(kNchw) != 0, static_cast<int>(i(kActivation)), f.Float(kAlpha), i(kBias) != 0};
   if (p.groups > 1 && p.inC != p.groups)
     throw std::invalid_argument("grouped convolutions must be depthwise (groups == input channels)");
   return p;

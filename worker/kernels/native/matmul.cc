@@ -31,11 +31,10 @@ std::unique_ptr<Op> MakeMatmul(const MatmulParams& p) {
 }  // namespace
 
 MatmulParams ParseMatmul(const double* d, size_t n) {
-  if (n < kFields) throw std::invalid_argument("matmul descriptor has " + std::to_string(n) + " fields, expected " +
-                                               std::to_string(static_cast<int>(kFields)));
-  auto i = [&](Field f) { return static_cast<int64_t>(d[f]); };
+  const Descriptor f("matmul", d, n, kFields);
+  auto i = [&](Field k) { return f.Int(k); };
   MatmulParams p{i(kBatchA),        i(kBatchB),        i(kM), i(kK), i(kN), i(kTransposeA) != 0, i(kTransposeB) != 0,
-                 static_cast<int>(i(kActivation)), static_cast<float>(d[kAlpha]), i(kBias) != 0};
+                 static_cast<int>(i(kActivation)), f.Float(kAlpha), i(kBias) != 0};
   if (p.batchA != p.batchB && p.batchA != 1 && p.batchB != 1)
     throw std::invalid_argument("matmul batches " + std::to_string(p.batchA) + " and " + std::to_string(p.batchB) +
                                 " do not broadcast");

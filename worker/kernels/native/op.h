@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -88,5 +89,21 @@ int64_t FloatBits(float f);
 
 // Layout of an activation tensor as it lies in the heap: NHWC or NCHW, dims given as {N, C, H, W}.
 memory::desc ActivationDesc(int64_t n, int64_t c, int64_t h, int64_t w, bool nchw);
+
+// A kernel's descriptor from JavaScript (an array of numbers) read field by field; refuses, naming
+// the kernel, one with fewer than `fields` numbers.
+class Descriptor {
+ public:
+  Descriptor(const char* what, const double* d, size_t n, size_t fields) : d_(d) {
+    if (n < fields)
+      throw std::invalid_argument(std::string(what) + " descriptor has " + std::to_string(n) + " fields, expected " +
+                                  std::to_string(fields));
+  }
+  int64_t Int(size_t field) const { return static_cast<int64_t>(d_[field]); }
+  float Float(size_t field) const { return static_cast<float>(d_[field]); }
+
+ private:
+  const double* d_;
+};
 
 }  // namespace ringtune
