@@ -30,7 +30,11 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** One tiny run: coordinator here, 2 real workers; `attack` runs against the coordinator's address while it trains. */
+/**
+ * One tiny run: coordinator here, 2 real workers; `attack` runs against the coordinator's address
+ * once the workers are in, and training waits for it (a run of four steps could end before an
+ * attack on a timer began).
+ */
 async function run(
   name: string,
   attack?: (endpoint: string) => Promise<void>,
@@ -39,7 +43,7 @@ async function run(
   const out = join(dir, name);
   const lines: string[] = [];
   let procs: ChildProcess[] = [];
-  let attacking: Promise<void> = Promise.resolve();
+  let coordinator = '';
   try {
     await runCoordinator({
       bind: 'tcp://127.0.0.1:*',
@@ -53,13 +57,13 @@ async function run(
           spawn(process.execPath, [CLI, 'worker', '--connect', endpoint], { stdio: ['ignore', 'ignore', 'pipe'], env: process.env }),
         );
         for (const p of procs) p.stderr!.on('data', (d) => lines.push(String(d)));
-        if (attack) attacking = new Promise((r) => setTimeout(r, 1500)).then(() => attack(endpoint));
+        coordinator = endpoint;
       },
       onRing: async (endpoints) => {
+        if (attack) await attack(coordinator);
         if (attackRing) await attackRing(endpoints);
       },
     });
-    await attacking;
     // Workers log refusals on their own stderr: wait until they have exited and it is all read.
     await Promise.all(procs.map((p) => new Promise((r) => (p.exitCode !== null ? r(null) : p.on('close', r)))));
     return { weights: readFileSync(join(out, 'weights.bin')), lines };
