@@ -38,8 +38,9 @@ export interface HubOptions {
   restartable?: boolean;
 }
 
-/** How long a normal close may take to deliver the last 'stop' messages. */
-const CLOSE_LINGER_MS = 2000;
+/** How long a normal close may take to deliver the last 'stop' messages; a moment for the I/O thread to write them. */
+const [CLOSE_LINGER_MS, STOP_FLUSH_MS] = [2000, 200];
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class WorkerHub {
   /** Index = rank (in hello order until accept() numbers them). */
@@ -290,9 +291,9 @@ export class WorkerHub {
     for (const { id } of this.peers) void this.sendRaw([id, ...encode(last)]);
     // A finished run tells the heartbeat threads too, so the silence that follows is not a death (Note [liveness]).
     this.toHeartbeats(last);
-    await Promise.race([this.sendChain, new Promise((r) => setTimeout(r, 1000))]);
-    // A resolved send is only queued: with linger 0 a busy machine could drop 'stop' on close, and
-    // the workers would wait out the heartbeat silence and end as if the coordinator had died.
+    await Promise.race([this.sendChain, sleep(this.failure ? 1000 : CLOSE_LINGER_MS)]);
+    // Sends resolve once queued and the process exits right after a command: the I/O thread needs a moment to deliver 'stop'.
+    if (!this.failure) await sleep(STOP_FLUSH_MS);
     this.sock.linger = this.failure ? 0 : CLOSE_LINGER_MS;
     this.sock.close();
   }
