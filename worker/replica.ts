@@ -233,10 +233,9 @@ export class Replica {
     if (total !== flat.length)
       throw new Error(`checkpoint ${what} hold ${flat.length} values, this model has ${total}: was it saved from another model?`);
     if (total === 0) return;
-    tf.tidy(() => {
-      const parts = tf.split(tf.tensor1d(flat.slice()), sizes);
-      parts.forEach((p, i) => vars[i].write(tf.reshape(p, vars[i].read().shape)));
-    });
+    // Each variable from its own copy of its range, as the host updater writes them (wasm's SplitV is slow on big buffers).
+    let at = 0;
+    tf.tidy(() => vars.forEach((v, i) => v.write(tf.tensor(flat.slice(at, (at += sizes[i])), v.read().shape))));
   }
 
   /** sha256 of every weight (trainable and BatchNorm statistics), in model order. */
