@@ -3,7 +3,7 @@
  * steppers fastai builds it from: weightDecay (decoupled), averageGrad (dampened), averageSqrGrad,
  * step count, adamStep (debiased with the CURRENT momentum, which the 1cycle schedule changes every
  * batch). Each stepper is a plain loop over one segment [off, off + len) of the flat arrays.
- * FlatAdam runs them fused into one pass (`adamSegment`, 2-3x faster: one trip through memory),
+ * FlatAdam runs them fused into one pass (`adamLoop`, 2-3x faster: one trip through memory),
  * rounding every intermediate to float32 where a stepper would store it, so the result is
  * bitwise the same as running the four steppers in turn.
  */
@@ -63,26 +63,58 @@ export function adamStep(
   for (let i = off, end = off + len; i < end; i++) p[i] += (scale * m[i]) / (Math.sqrt(v[i] * invDebias2) + eps);
 }
 
-/** All four steppers in one pass over a segment; bitwise equal to running them in sequence. */
-export function adamSegment(
+/**
+ * The doubles one segment's fused step uses, computed once here so that every loop over the
+ * segment (adamLoop in JS, the oneDNN addon's native one) works from the very same values.
+ */
+export interface AdamCoefficients {
+  /** Decoupled weight decay factor (1 without decay). */
+  f: number;
+  mom: number;
+  damp: number;
+  sqrMom: number;
+  sqrDamp: number;
+  /** -lr / (1 - mom^step). */
+  scale: number;
+  /** 1 / (1 - sqrMom^step). */
+  invDebias2: number;
+  eps: number;
+}
+
+export function adamCoefficients(
+  h: { lr: number; mom: number; sqrMom: number; eps: number; wd: number },
+  decay: boolean,
+  step: number,
+): AdamCoefficients {
+  return {
+    f: decay && h.wd !== 0 ? 1 - h.lr * h.wd : 1,
+    mom: h.mom,
+    damp: 1 - h.mom,
+    sqrMom: h.sqrMom,
+    sqrDamp: 1 - h.sqrMom,
+    scale: -h.lr / (1 - Math.pow(h.mom, step)),
+    invDebias2: 1 / (1 - Math.pow(h.sqrMom, step)),
+    eps: h.eps,
+  };
+}
+
+/** A fused Adam pass over [off, off + len) of the flat arrays. */
+export type AdamLoop = (
   p: Float32Array,
   g: Float32Array,
   m: Float32Array,
   v: Float32Array,
   off: number,
   len: number,
-  h: { lr: number; mom: number; sqrMom: number; eps: number; wd: number },
-  decay: boolean,
-  step: number,
-): void {
-  const f = decay && h.wd !== 0 ? 1 - h.lr * h.wd : 1;
-  const mom = h.mom,
-    damp = 1 - mom,
-    sqrMom = h.sqrMom,
-    sqrDamp = 1 - sqrMom,
-    eps = h.eps;
-  const scale = -h.lr / (1 - Math.pow(mom, step));
-  const invDebias2 = 1 / (1 - Math.pow(sqrMom, step));
+  c: AdamCoefficients,
+) => void;
+
+/**
+ * The fused pass in JS: doubles throughout, rounded to float32 where a stepper would store. A
+ * native loop must do exactly these operations in this order (no fused multiply-add) to stay bitwise equal.
+ */
+export const adamLoop: AdamLoop = (p, g, m, v, off, len, c) => {
+  const { f, mom, damp, sqrMom, sqrDamp, scale, invDebias2, eps } = c;
   const fr = Math.fround;
   for (let i = off, end = off + len; i < end; i++) {
     const gi = g[i];
@@ -92,7 +124,7 @@ export function adamSegment(
     v[i] = vi;
     p[i] = fr(p[i] * f) + (scale * mi) / (Math.sqrt(vi * invDebias2) + eps);
   }
-}
+};
 
 /** Adam state as saved in a checkpoint. */
 export interface AdamState {
@@ -112,7 +144,11 @@ export class FlatAdam {
   private v: Float32Array;
   private step_ = 0;
 
-  constructor(readonly segments: Segment[]) {
+  /** `loop` runs each segment's pass: adamLoop, or a native loop bitwise equal to it. */
+  constructor(
+    readonly segments: Segment[],
+    private readonly loop: AdamLoop = adamLoop,
+  ) {
     this.size = checkSegments(segments);
     this.m = new Float32Array(this.size);
     this.v = new Float32Array(this.size);
@@ -133,7 +169,8 @@ export class FlatAdam {
       if (!full[s.group]) throw new Error(`FlatAdam.step: no hyper-parameters for group ${s.group} (got ${hypers.length} groups)`);
     }
     const t = this.step_ + 1;
-    for (const s of this.segments) adamSegment(params, grads, this.m, this.v, s.offset, s.length, full[s.group], s.decay, t);
+    for (const s of this.segments)
+      this.loop(params, grads, this.m, this.v, s.offset, s.length, adamCoefficients(full[s.group], s.decay, t));
     this.step_ = t;
   }
 

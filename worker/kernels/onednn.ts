@@ -14,6 +14,8 @@ export interface OnednnNative {
   norm(heap: ArrayBuffer, desc: Float64Array, offsets: Float64Array): void;
   binary(heap: ArrayBuffer, desc: Float64Array, offsets: Float64Array): void;
   maxPoolGrad(heap: ArrayBuffer, desc: Float64Array, offsets: Float64Array): void;
+  /** FlatAdam's fused pass (native/adam.h); desc: [off, len, then AdamCoefficients in declaration order]. */
+  adam(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, desc: Float64Array): void;
   /** e.g. "oneDNN 2.6.3 (AVX2, 1 thread)". */
   describe(): string;
   cachedPrimitives(): number;

@@ -8,6 +8,7 @@
 #include <exception>
 #include <string>
 
+#include "adam.h"
 #include "binary.h"
 #include "bnorm.h"
 #include "conv.h"
@@ -140,6 +141,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"norm", Norm},
       {"binary", Binary},
       {"maxPoolGrad", MaxPoolGrad},
+      {"adam", ringtune::Adam},
       {"describe", Describe},
       {"cachedPrimitives", Cached},
   };
