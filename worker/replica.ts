@@ -11,6 +11,7 @@ import { makeUpdater, type Updater } from './updater';
 import type { AllReduce } from './allreduce';
 import { bucketize, type Bucket } from './buckets';
 import { readAllOwned, readOwned } from './readback';
+import { readBuckets } from './bucket-reads';
 import { lossPerSample } from './loss';
 import type { LossKind } from '../shared/config';
 
@@ -125,35 +126,39 @@ export class Replica {
   /** One synchronized step on a local batch. */
   async step({ x, y, n, size, lrs, mom, tag }: StepInput): Promise<StepResult> {
     const t0 = performance.now();
-    const { loss, parts } = tf.tidy(() => {
+    const { loss, grads } = tf.tidy(() => {
       const { xs, ys } = batchTensors(x, y, n, size);
       const f = () => tf.mean(lossPerSample(this.loss, this.net.model.apply(xs, { training: true }) as tf.Tensor2D, ys)) as tf.Scalar;
       const { value, grads } = tf.engine().gradients(f, this.vars, this.one!, true);
-      const parts = this.buckets.map((b) => tf.concat(grads.slice(b.first, b.last + 1).map((g) => tf.reshape(g, [-1]))));
-      return { loss: value, parts };
+      return { loss: value, grads };
     });
-    // Every read-back starts now and owns its tensor (Note [read-back ownership]); each bucket's
-    // all-reduce starts once it has arrived and the previous one is done.
-    const reads = parts.map(readOwned);
+    // Every read-back starts now (Note [read-back ownership]); each bucket's all-reduce starts once
+    // it has arrived and the previous one is done.
+    const reads = readBuckets(grads, this.buckets);
     const lossValue = readOwned(loss);
-    for (const r of [...reads, lossValue]) r.catch(() => undefined); // each is awaited below; a failure must not go unhandled first
+    for (const r of [...reads.writes, lossValue]) r.catch(() => undefined); // each is awaited below; a failure must not go unhandled first
     let t1 = 0;
     let waitMs = 0;
     let summed: Promise<void> = this.allreduce.prepare(); // peers may still read the last result from a shared buffer
     summed.catch(() => undefined); // awaited below (through the chain); a failure must not go unhandled first
-    for (let k = 0; k < this.buckets.length; k++) {
-      const values = (await reads[k]) as Float32Array;
-      if (k === 0) t1 = performance.now();
-      const b = this.buckets[k];
-      const view = this.grads.subarray(b.start, b.end);
-      // The mean, not the sum: fastai's loss is a batch mean.
-      summed = summed.then(async () => {
-        view.set(values);
-        waitMs += (await this.allreduce.allReduceSum(view, tag * BUCKET_TAGS + k, 1 / this.world)).waitMs;
-      });
-      summed.catch(() => undefined); // awaited below; this only keeps a failure from going unhandled meanwhile
+    try {
+      for (let k = 0; k < this.buckets.length; k++) {
+        const write = await reads.writes[k];
+        if (k === 0) t1 = performance.now();
+        const b = this.buckets[k];
+        const view = this.grads.subarray(b.start, b.end);
+        // The mean, not the sum: fastai's loss is a batch mean.
+        summed = summed.then(async () => {
+          write(view);
+          waitMs += (await this.allreduce.allReduceSum(view, tag * BUCKET_TAGS + k, 1 / this.world)).waitMs;
+        });
+        summed.catch(() => undefined); // awaited below; this only keeps a failure from going unhandled meanwhile
+      }
+      await summed;
+    } finally {
+      await summed.catch(() => undefined); // a failed read leaves earlier buckets' writes queued
+      reads.release();
     }
-    await summed;
     const t2 = performance.now();
     this.updater!.apply(
       this.grads,
