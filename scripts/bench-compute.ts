@@ -1,6 +1,6 @@
 /**
  * `npm run bench:compute`: training throughput of the benchmark net (28x28x1, batch 64), and with
- * --resnet18 of resnet18 (64 px, batch 32), on wasm with each kernel set (oneDNN's where installed,
+ * --resnet18 of resnet18 (64 px, batch 32; `--nets resnet18` for resnet18 alone), on wasm with each kernel set (oneDNN's where installed,
  * ringtune's wasm kernels) and on cpu, PyTorch on one thread side by side with the ratio; then
  * where one step goes, layer by layer against PyTorch's profiler (bench-kernel-table.ts), and the
  * tensor count over many steps. Each net is timed with tf.train.adam (what the kernel table
@@ -73,11 +73,11 @@ interface TorchPeer {
   profile: Record<string, { step_cpu_ms: number; ops: { name: string; shapes: number[][]; ms: number }[] }>;
 }
 
-function torchPeer(warmup: number, steps: number, resnet18: boolean): TorchPeer | string {
+function torchPeer(warmup: number, steps: number, nets: NetName[]): TorchPeer | string {
   const probe = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { encoding: 'utf8' });
   if (probe.status !== 0) return 'torch not importable (apt-get install -y python3-torch)';
   const script = path.join(__dirname, '..', '..', 'scripts', 'bench_compute_torch.py');
-  const args = [script, '--warmup', String(warmup), '--steps', String(steps), '--profile', ...(resnet18 ? ['--resnet18'] : [])];
+  const args = [script, '--warmup', String(warmup), '--steps', String(steps), '--profile', '--nets', nets.join(',')];
   const r = spawnSync('/usr/bin/python3', args, { encoding: 'utf8', timeout: 15 * 60_000 });
   if (r.status !== 0) return `PyTorch peer failed: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}`;
   return JSON.parse(r.stdout) as TorchPeer;
@@ -97,6 +97,17 @@ const NETS = {
     title: 'resnet18 (ringtune: fastai head; PyTorch: torchvision-style avgpool + linear), 64 px, batch 32',
   },
 };
+
+type NetName = keyof typeof NETS;
+
+/** The nets of --nets (and --resnet18), checked. */
+function chosenNets(list: string, resnet18: boolean): NetName[] {
+  const names = new Set([...list.split(','), ...(resnet18 ? ['resnet18'] : [])]);
+  const unknown = [...names].filter((n) => !(n in NETS));
+  if (unknown.length > 0 || names.size === 0)
+    throw new Error(`--nets: unknown net(s) ${unknown.join(', ')}; expected bench and/or resnet18`);
+  return (Object.keys(NETS) as NetName[]).filter((n) => names.has(n));
+}
 
 async function resnet18(): Promise<Net> {
   const { buildNet } = await import('../worker/models');
@@ -122,9 +133,13 @@ async function main(): Promise<void> {
     .option('--steps <n>', 'timed steps (median reported)', '10')
     .option('--cpu-steps <n>', 'timed steps on the cpu backend (0 skips it; ~minutes per step)', '1')
     .option('--leak-steps <n>', 'steps of the tensor-count check', '200')
-    .option('--resnet18', 'also resnet18 at 64 px, batch 32 (needs worker/models)')
+    .option('--nets <list>', 'comma-separated nets to run: bench (the benchmark net), resnet18 (64 px, batch 32)', 'bench')
+    .option('--resnet18', 'also resnet18 (same as --nets bench,resnet18)')
     .parse()
     .opts();
+  const nets = chosenNets(String(o.nets), Boolean(o.resnet18));
+  const bench = nets.includes('bench');
+  const withResnet = nets.includes('resnet18');
   const warmup = Number(o.warmup);
   const steps = Number(o.steps);
   console.log(`start: ${load()}`);
@@ -143,15 +158,15 @@ async function main(): Promise<void> {
   const resnetSteps = Math.max(3, Math.ceil(steps / 3));
   for (const [name, useOnednn] of sets) {
     registerWasmKernels(useOnednn);
-    runs.bench.push(await measure(name, tfAdamStep(benchNet(28, 1)), 64, warmup, steps));
-    if (o.resnet18) runs.resnet18.push(await measure(`${name}, resnet18`, tfAdamStep((await resnet18()).model), 32, 1, resnetSteps));
+    if (bench) runs.bench.push(await measure(name, tfAdamStep(benchNet(28, 1)), 64, warmup, steps));
+    if (withResnet) runs.resnet18.push(await measure(`${name}, resnet18`, tfAdamStep((await resnet18()).model), 32, 1, resnetSteps));
   }
   registerWasmKernels(true);
-  runs.bench.push(await measure(`worker step, ${sets[0][0]}`, workerStep(netOf(benchNet(28, 1))), 64, warmup, steps));
-  if (o.resnet18) runs.resnet18.push(await measure(`worker step, ${sets[0][0]}`, workerStep(await resnet18()), 32, 1, resnetSteps));
+  if (bench) runs.bench.push(await measure(`worker step, ${sets[0][0]}`, workerStep(netOf(benchNet(28, 1))), 64, warmup, steps));
+  if (withResnet) runs.resnet18.push(await measure(`worker step, ${sets[0][0]}`, workerStep(await resnet18()), 32, 1, resnetSteps));
   registerWasmKernels(true);
-  profiles.bench = await ringtuneProfile(benchNet(28, 1), 64);
-  if (o.resnet18) profiles.resnet18 = await ringtuneProfile((await resnet18()).model, 32, 1);
+  if (bench) profiles.bench = await ringtuneProfile(benchNet(28, 1), 64);
+  if (withResnet) profiles.resnet18 = await ringtuneProfile((await resnet18()).model, 32, 1);
 
   const leakSteps = Number(o.leakSteps);
   const leak = trainStepper(benchNet(28, 1), 8);
@@ -163,13 +178,13 @@ async function main(): Promise<void> {
   const afterN = tf.memory().numTensors;
   leak.dispose();
 
-  if (Number(o.cpuSteps) > 0) {
+  if (bench && Number(o.cpuSteps) > 0) {
     await selectBackend('cpu');
     runs.bench.push(await measure('cpu (tfjs pure JS)', tfAdamStep(benchNet(28, 1)), 64, 0, Number(o.cpuSteps)));
     await selectBackend('wasm');
   }
 
-  const torch = torchPeer(warmup, steps, Boolean(o.resnet18));
+  const torch = torchPeer(warmup, steps, nets);
   if (typeof torch === 'string') console.log(`PyTorch peer: ${torch}`);
   const peer = typeof torch === 'string' ? null : torch;
   for (const [net, spec] of Object.entries(NETS))

@@ -99,18 +99,22 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--steps", type=int, default=10)
-    p.add_argument("--resnet18", action="store_true")
+    p.add_argument("--resnet18", action="store_true", help="also resnet18 (same as --nets bench,resnet18)")
+    p.add_argument("--nets", default="bench", help="comma-separated: bench (the benchmark net), resnet18")
     p.add_argument("--profile", action="store_true", help="also each op's CPU ms per step (the benchmark net)")
     a = p.parse_args()
+    nets = set(a.nets.split(",")) | ({"resnet18"} if a.resnet18 else set())
+    if not nets <= {"bench", "resnet18"}:
+        p.error(f"--nets: unknown net(s) {sorted(nets - {'bench', 'resnet18'})}, expected bench and/or resnet18")
     torch.set_num_threads(1)
+    specs = {"bench": ("bench-net 28x28x1 b64", lambda: bench_net(1), 64, 28, 1),
+             "resnet18": ("resnet18 64px b32", lambda: resnet18(10), 32, 64, 3)}
+    chosen = [specs[n] for n in ("bench", "resnet18") if n in nets]
     out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "results": {}}
-    out["results"]["bench-net 28x28x1 b64"] = measure(bench_net(1), 64, 28, 1, a.warmup, a.steps)
-    if a.resnet18:
-        out["results"]["resnet18 64px b32"] = measure(resnet18(10), 32, 64, 3, a.warmup, a.steps)
+    for key, build, batch, size, ch in chosen:
+        out["results"][key] = measure(build(), batch, size, ch, a.warmup, a.steps)
     if a.profile:
-        out["profile"] = {"bench-net 28x28x1 b64": profile(bench_net(1), 64, 28, 1)}
-        if a.resnet18:
-            out["profile"]["resnet18 64px b32"] = profile(resnet18(10), 32, 64, 3)
+        out["profile"] = {key: profile(build(), batch, size, ch) for key, build, batch, size, ch in chosen}
     print(json.dumps(out))
 
 
