@@ -11,6 +11,7 @@ import { readBuckets } from '../worker/bucket-reads';
 import { bucketize } from '../worker/buckets';
 import { adamLoop, FlatAdam, type Segment } from '../shared/optim';
 import { Rng } from '../shared/rng';
+import { kernelModes, useKernels } from './helpers/kernel-modes';
 
 const SHAPES = [[3, 3, 2, 4], [4], [5, 7], [1]];
 const bytes = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
@@ -97,6 +98,39 @@ describe('host updater', () => {
     expect(shared.kept).toEqual([false, true, true]); // a new buffer once, then it is the only owner of that one
     expect(bytes(shared.aliasValues!).equals(bytes(shared.init.subarray(0, 72)))).toBe(true);
     expect(new Set(shared.counts).size).toBe(1);
+  });
+});
+
+describe.each(kernelModes())('a variable written in place, %s', (mode) => {
+  test('is what the next convolution and matmul use (no operator cached from its old values survives)', async () => {
+    await useKernels(mode);
+    const x = tf.tensor4d(values(5, 2 * 6 * 6 * 2), [2, 6, 6, 2]);
+    const a = tf.tensor2d(values(6, 3 * 8), [3, 8]);
+    const filter = tf.tidy(() => tf.variable(tf.tensor4d(values(7, 3 * 3 * 2 * 4), [3, 3, 2, 4])));
+    const weight = tf.tidy(() => tf.variable(tf.tensor2d(values(8, 8 * 5), [8, 5])));
+    const vars = [filter, weight];
+    const segments: Segment[] = [
+      { offset: 0, length: 72, group: 0, decay: true },
+      { offset: 72, length: 40, group: 0, decay: true },
+    ];
+    const run = () => tf.tidy(() => [tf.conv2d(x, filter, 1, 'same'), tf.matMul(a, weight)].map((t) => t.dataSync() as Float32Array));
+    const first = run(); // builds the backend's operators from the first values
+    const updater = await makeUpdater(vars, segments, 112);
+    const ids = vars.map((v) => v.dataId);
+    updater.apply(values(9, 112, 0.5), [{ lr: 0.1, mom: 0.9 }]);
+    expect(vars.map((v) => v.dataId)).toEqual(ids); // written in place
+    const second = run();
+    const fresh = tf.tidy(() =>
+      [tf.conv2d(x, tf.tensor4d(filter.dataSync(), [3, 3, 2, 4]), 1, 'same'), tf.matMul(a, tf.tensor2d(weight.dataSync(), [8, 5]))].map(
+        (t) => t.dataSync() as Float32Array,
+      ),
+    );
+    for (let i = 0; i < 2; i++) {
+      expect(bytes(second[i]).equals(bytes(first[i]))).toBe(false);
+      expect(bytes(second[i]).equals(bytes(fresh[i]))).toBe(true);
+    }
+    tf.dispose([x, a, ...vars]);
+    updater.dispose();
   });
 });
 

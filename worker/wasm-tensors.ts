@@ -8,15 +8,23 @@
  * Note [in-place variables]: tfjs shares a buffer between tensors by reference count (a reshape or
  * an Identity of a variable is the same buffer). A variable is written in place only when the
  * backend counts exactly one owner, so no other tensor sees its values change; otherwise it gets a
- * new tensor as before. Heap views are taken right before the copy with no wasm allocation in
+ * new tensor as before. The wasm backend's C++ side caches work derived from a tensor's values
+ * under its id (XNNPACK's convolutions and matmuls pack their weights once per filter tensor) and
+ * drops it when the tensor is disposed; a variable written in place is therefore disposed and
+ * registered again there, same id and memory, so nothing stale survives (a new tensor each step
+ * had the same effect). Heap views are taken right before the copy with no wasm allocation in
  * between (growth replaces the heap; Note [wasm heap] in kernels/onednn.ts).
  */
 import * as tf from '@tensorflow/tfjs';
 
 /** What this module uses of tfjs's wasm backend (BackendWasm). */
 interface WasmBackend {
-  wasm: { HEAPU8: Uint8Array };
-  dataIdMap: { get(dataId: object): { memoryOffset: number; refCount: number } | undefined };
+  wasm: {
+    HEAPU8: Uint8Array;
+    /** The C++ backend's bookkeeping: disposeData runs the callbacks that drop what it cached for the id. */
+    tfjs: { registerTensor(id: number, size: number, memoryOffset: number): void; disposeData(id: number): void };
+  };
+  dataIdMap: { get(dataId: object): { id: number; memoryOffset: number; refCount: number } | undefined };
 }
 
 /** The wasm backend when it is the current one, else null (callers then take tfjs's generic path). */
@@ -48,5 +56,7 @@ export function writeInPlace(b: WasmBackend, v: tf.Variable, src: Float32Array):
   if (v.dtype !== 'float32' || data == null || data.refCount !== 1) return false;
   if (src.length !== v.size) throw new Error(`wasm heap: ${src.length} values for variable ${v.name} of ${v.size}`);
   heapFloats(b, v).set(src);
+  b.wasm.tfjs.disposeData(data.id);
+  b.wasm.tfjs.registerTensor(data.id, v.size, data.memoryOffset);
   return true;
 }
