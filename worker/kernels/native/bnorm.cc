@@ -51,7 +51,8 @@ std::unique_ptr<Op> MakeReluBackward(const NormParams& p) {
   dnnl::eltwise_forward::primitive_desc hint(fd, BaseAttr(), Engine());
   dnnl::eltwise_backward::desc d(alg, data, data, 0.f, p.epsilon);
   dnnl::eltwise_backward::primitive_desc pd(d, BaseAttr(), Engine(), hint);
-  return NewOp<dnnl::eltwise_backward>(pd, {{DNNL_ARG_DIFF_DST, data}, {DNNL_ARG_SRC, data}}, {{DNNL_ARG_DIFF_SRC, data}});
+  return NewOp<dnnl::eltwise_backward>(pd, {{DNNL_ARG_DIFF_DST, data}, {DNNL_ARG_SRC, data}},
+                                       {{DNNL_ARG_DIFF_SRC, data}});
 }
 
 }  // namespace

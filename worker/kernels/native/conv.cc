@@ -68,7 +68,8 @@ const memory::desc& HeapLayout(const Geometry& g, int arg) {
 // An Op running `pd` on `inputs` then `outputs` (DNNL_ARG_*), each reordered between its heap layout
 // and the one `pd` picked where they differ.
 template <typename Primitive, typename Pd>
-std::unique_ptr<Op> ConvOp(const Pd& pd, const Geometry& g, const std::vector<int>& inputs, const std::vector<int>& outputs) {
+std::unique_ptr<Op> ConvOp(const Pd& pd, const Geometry& g, const std::vector<int>& inputs,
+                           const std::vector<int>& outputs) {
   auto bind = [&](const std::vector<int>& args) {
     std::vector<Arg> bound;
     for (int arg : args) bound.emplace_back(arg, HeapLayout(g, arg), pd.query_md(dnnl::query::exec_arg_md, arg));
@@ -81,7 +82,8 @@ std::unique_ptr<Op> MakeForward(const ConvParams& p) {
   Geometry g = Describe(p);
   std::vector<int> inputs = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS};
   if (p.bias) inputs.push_back(DNNL_ARG_BIAS);
-  return ConvOp<dnnl::convolution_forward>(ForwardPd(g, ActivationAttr(p.activation, p.alpha)), g, inputs, {DNNL_ARG_DST});
+  auto pd = ForwardPd(g, ActivationAttr(p.activation, p.alpha));
+  return ConvOp<dnnl::convolution_forward>(pd, g, inputs, {DNNL_ARG_DST});
 }
 
 // A backward convolution (`Backward`: data or weights), its primitive hinted by the forward one.
@@ -115,9 +117,11 @@ void RunConv(const ConvParams& p, const Heap& heap, const std::vector<double>& o
     switch (p.kind) {
       case kForward: return MakeForward(p);
       case kBackwardData:
-        return MakeBackward<dnnl::convolution_backward_data>(p, {DNNL_ARG_DIFF_DST, DNNL_ARG_WEIGHTS}, {DNNL_ARG_DIFF_SRC});
+        return MakeBackward<dnnl::convolution_backward_data>(p, {DNNL_ARG_DIFF_DST, DNNL_ARG_WEIGHTS},
+                                                             {DNNL_ARG_DIFF_SRC});
       case kBackwardWeights:
-        return MakeBackward<dnnl::convolution_backward_weights>(p, {DNNL_ARG_SRC, DNNL_ARG_DIFF_DST}, {DNNL_ARG_DIFF_WEIGHTS});
+        return MakeBackward<dnnl::convolution_backward_weights>(p, {DNNL_ARG_SRC, DNNL_ARG_DIFF_DST},
+                                                                {DNNL_ARG_DIFF_WEIGHTS});
     }
     throw std::invalid_argument("unknown convolution kind " + std::to_string(p.kind));
   });
