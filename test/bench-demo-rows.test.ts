@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { mkdtempSync, rmSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
-import { benchDemoRows, parseBenchDemoArgs } from '../scripts/bench-demo';
+import { benchDemoRows, parseBenchDemoArgs } from '../scripts/bench-demo-rows';
 import { addRunOptions, configFromOptions, type RunOptionFlags } from '../cli/run-options';
 
 const data = mkdtempSync(join(tmpdir(), 'ringtune-bench-demo-'));
