@@ -2,49 +2,50 @@
 import { appendFileSync, mkdirSync } from 'fs';
 import { dirname } from 'path';
 import type { Callback } from './events';
+import type { Phase } from '../shared/plan';
+
+/** StepInfo fields a step record keeps as they are; samples_per_s and rss_mb follow, in the units their readers use. */
+const STEP_FIELDS = [
+  'epoch',
+  'iter',
+  'step',
+  'loss',
+  'smoothLoss',
+  'lrs',
+  'mom',
+  'computeMs',
+  'allreduceMs',
+  'allreduceWaitMs',
+  'allreduceBytes',
+  'tensors',
+] as const;
+
+/**
+ * EpochInfo fields an epoch record keeps; rankHashes is every worker's weight hash after the epoch
+ * (the run stops if they differ): the record shows they agreed.
+ */
+const EPOCH_FIELDS = ['epoch', 'trainLoss', 'validLoss', 'accuracy', 'errorRate', 'seconds', 'validSamples', 'rankHashes'] as const;
+
+const snakeCase = (name: string): string => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+/** One record: its kind, the phase's name, then `fields` of `info` under their snake_case names. */
+function record<T extends { phase: Phase }>(kind: string, info: T, fields: readonly (keyof T & string)[]): Record<string, unknown> {
+  const r: Record<string, unknown> = { kind, phase: info.phase.name };
+  for (const f of fields) r[snakeCase(f)] = info[f];
+  return r;
+}
 
 /** Appends step and epoch records to `file`. */
 export function metricsLog(file: string): Callback {
   mkdirSync(dirname(file), { recursive: true });
-  const write = (record: object) => appendFileSync(file, JSON.stringify(record) + '\n');
+  const write = (r: object) => appendFileSync(file, JSON.stringify(r) + '\n');
   return {
     order: 60,
     afterStep({ stepDone: s }) {
-      if (!s) return;
-      write({
-        kind: 'step',
-        phase: s.phase.name,
-        epoch: s.epoch,
-        iter: s.iter,
-        step: s.step,
-        loss: s.loss,
-        smooth_loss: s.smoothLoss,
-        lrs: s.lrs,
-        mom: s.mom,
-        samples_per_s: s.samplesPerSec,
-        compute_ms: s.computeMs,
-        allreduce_ms: s.allreduceMs,
-        allreduce_wait_ms: s.allreduceWaitMs,
-        allreduce_bytes: s.allreduceBytes,
-        tensors: s.tensors,
-        rss_mb: Math.round(s.rssBytes / 1048576),
-      });
+      if (s) write({ ...record('step', s, STEP_FIELDS), samples_per_s: s.samplesPerSec, rss_mb: Math.round(s.rssBytes / 1048576) });
     },
     afterEpoch({ epochDone: e }) {
-      if (!e) return;
-      write({
-        kind: 'epoch',
-        phase: e.phase.name,
-        epoch: e.epoch,
-        train_loss: e.trainLoss,
-        valid_loss: e.validLoss,
-        accuracy: e.accuracy,
-        error_rate: e.errorRate,
-        seconds: e.seconds,
-        valid_samples: e.validSamples,
-        // Every worker's weight hash after the epoch (the run stops if they differ): the record shows they agreed.
-        rank_hashes: e.rankHashes,
-      });
+      if (e) write(record('epoch', e, EPOCH_FIELDS));
     },
   };
 }

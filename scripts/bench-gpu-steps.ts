@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { Replica } from '../worker/replica';
+import { bucketFloats } from '../worker/buckets';
 import { Ring } from '../worker/ring/ring';
 import type { Net, ParamInfo } from '../worker/models';
 import { weightKind } from '../worker/models/init';
@@ -16,8 +17,9 @@ export interface Stepper {
   dispose(): Promise<void>;
 }
 
-/** Default gradient bucket of the CLI (--bucket-mb 25), in floats. */
-export const BUCKET_FLOATS = (25 * 2 ** 20) / 4;
+/** Default gradient bucket of the CLI (--bucket-mb 25), and in floats. */
+export const BUCKET_MB = 25;
+export const BUCKET_FLOATS = bucketFloats(BUCKET_MB);
 
 /** A seeded batch for `model`: inputs in [-2, 2) like normalised pixels (what the loader hands the worker), labels cycling over 10 classes. */
 export function batchFor(model: tf.LayersModel, batch: number): { x: Float32Array; y: Int32Array; size: number } {
@@ -72,7 +74,7 @@ export async function replicaStepper(
   const { x: pixels, y, size } = batchFor(net.model, batch);
   const x = inputs(pixels);
   const ring = await Ring.bind({ rank: 0, world: 1 });
-  const replica = new Replica(net, ring, 1, 0.01, BUCKET_FLOATS);
+  const replica = new Replica({ net, allreduce: ring, world: 1, wd: 0.01, bucketMb: BUCKET_MB });
   await replica.setPhase(0, 0);
   let tag = 0;
   return {

@@ -11,8 +11,13 @@ import { prepareData } from './prepare-data';
 /** The target task's classes. */
 export const DEMO_CLASSES = ['5', '6', '7', '8', '9'];
 
-/** Labelled training digits per class in the demo task. */
-export const DEMO_TRAIN_PER_CLASS = 50;
+/**
+ * Labelled training digits per class in the demo task: few enough that the backbone's features
+ * matter (README "## Run": at 30, fine_tune's error is well under half of the best from-scratch
+ * run's in the same wall time; at 50, scratch comes within a factor of two), and enough that
+ * fine_tune stays above 97 % for every seed measured.
+ */
+export const DEMO_TRAIN_PER_CLASS = 30;
 
 /** Batch size per worker; `npm start` runs 2 workers, so the global batch is 32. */
 export const DEMO_BS = 16;
@@ -42,9 +47,10 @@ export const DEMO_LAUNCH_ARGS = [
   '--bs',
   `${DEMO_BS}`,
   '--epochs',
-  '20',
+  '40',
+  // lr_find's `minimum` on the frozen model on this task (`npm start -- --base-lr minimum` recomputes it).
   '--base-lr',
-  '1.45e-2',
+  '2.51e-2',
   '--no-flip',
   '--min-scale',
   '0.35',

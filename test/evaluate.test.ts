@@ -8,7 +8,7 @@ import { join } from 'path';
 import sharp from 'sharp';
 import { makeImageFolders } from './helpers/images';
 import { runCli } from './helpers/cli';
-import { evaluate, mostConfused, summarize, topLossIndices, TOP_LOSSES_TITLE } from '../cli/commands/evaluate';
+import { evaluate, mostConfused, summarize, topLossIndices, TOP_LOSSES_TITLE, type EvaluateOptions } from '../cli/commands/evaluate';
 import { confusionLayout, gridLayout } from '../coordinator/figures';
 import { scanImageFolders } from '../shared/data/folders';
 import { disposeClassifier, loadClassifier, scoreItems } from '../worker/inference';
@@ -125,7 +125,7 @@ describe('ringtune evaluate', () => {
       for (const f of readdirSync(join(data, 'train', c))) copyFileSync(join(data, 'train', c, f), join(flat, c, f));
     }
     const expected = await scanImageFolders(flat, { validPct: 0.2, seed: 42 });
-    const { summary } = await evaluate({
+    const opts: EvaluateOptions = {
       model: run,
       data: flat,
       split: 'valid',
@@ -133,18 +133,10 @@ describe('ringtune evaluate', () => {
       topLosses: 0,
       backend: 'wasm',
       out: join(dir, 'flat-eval'),
-    });
+    };
+    const { summary } = await evaluate(opts);
     expect(summary.images).toBe(expected.valid.length);
-    const other = await evaluate({
-      model: run,
-      data: flat,
-      split: 'valid',
-      bs: 8,
-      topLosses: 0,
-      backend: 'wasm',
-      out: join(dir, 'flat-eval'),
-      validPct: 0.5,
-    });
+    const other = await evaluate({ ...opts, validPct: 0.5 });
     expect(other.summary.images).toBe(Math.floor(0.5 * 48));
   });
 });

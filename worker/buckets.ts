@@ -13,6 +13,11 @@ export interface Bucket {
   end: number;
 }
 
+/** A bucket cap of `mb` MiB (--bucket-mb) in floats, at least one. */
+export function bucketFloats(mb: number): number {
+  return Math.max(1, Math.floor((mb * 2 ** 20) / 4));
+}
+
 /**
  * Splits variables of the given sizes into buckets: a bucket closes once it holds at least
  * `capFloats` (a variable larger than the cap gets a bucket of its own). Never empty for

@@ -155,7 +155,7 @@ async function handle(msg: CoordMsg, frames: Buffer[], s: Session | null, link: 
         head: { linFtrs: config.linFtrs, ps: config.ps, firstBn: config.firstBn },
       });
       const ring = await Ring.bind({ rank, world, host: opts.host, keys, wire: config.gradDtype });
-      const replica = new Replica(net, ring, world, config.wd, Math.max(1, Math.floor((config.bucketMb * 2 ** 20) / 4)), config.loss);
+      const replica = new Replica({ net, allreduce: ring, world, wd: config.wd, bucketMb: config.bucketMb, loss: config.loss });
       const common = {
         size: config.size,
         mean: net.stats.mean,
@@ -212,7 +212,7 @@ async function handle(msg: CoordMsg, frames: Buffer[], s: Session | null, link: 
         const b = msg.batches[i];
         if (i + 1 < msg.batches.length) sess.valid.prefetch(msg.batches[i + 1].indices, 0);
         const batch = await sess.valid.load(b.indices, 0);
-        const r = await sess.replica.evaluate(batch.x, batch.y, batch.n, sess.config.size, b.real);
+        const r = await sess.replica.evaluate({ ...batch, size: sess.config.size, real: b.real });
         lossSum += r.lossSum;
         correct += r.correct;
         n += b.real;
@@ -238,7 +238,7 @@ async function handle(msg: CoordMsg, frames: Buffer[], s: Session | null, link: 
     case 'restore': {
       const sess = need(s, msg.type);
       const [weights, m, v, bn] = frames.map(floatsOf);
-      await sess.replica.restore(weights, bn, msg.phase, msg.freezeTo, { step: msg.adamStep, m, v });
+      await sess.replica.restore({ weights, bnStats: bn, phase: msg.phase, freezeTo: msg.freezeTo, adam: { step: msg.adamStep, m, v } });
       return sess;
     }
     case 'heartbeat':

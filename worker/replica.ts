@@ -9,7 +9,7 @@ import { trainableParams, type Net, type ParamInfo } from './models';
 import type { AdamState, Segment } from '../shared/optim';
 import { makeUpdater, type Updater } from './updater';
 import type { AllReduce } from './allreduce';
-import { bucketize, type Bucket } from './buckets';
+import { bucketFloats, bucketize, type Bucket } from './buckets';
 import { readAllOwned, readOwned } from './readback';
 import { readBuckets } from './bucket-reads';
 import { lossPerSample } from './loss';
@@ -28,18 +28,48 @@ export interface StepResult {
   allreduceBytes: number;
 }
 
-/** One training step's input: a local batch and the coordinator's orders for it. */
-export interface StepInput {
-  /** n images of size x size x 3, NHWC. */
+/** A local batch: n images of size x size px, NHWC, and their labels. */
+export interface BatchInput {
   x: Float32Array;
   y: Int32Array;
   n: number;
   size: number;
+}
+
+/** One training step's input: a local batch and the coordinator's orders for it. */
+export interface StepInput extends BatchInput {
   /** Learning rate per parameter group. */
   lrs: number[];
   mom: number;
   /** The step number: tags the step's all-reduces, the same on every rank. */
   tag: number;
+}
+
+/** A validation batch: only its first `real` samples count (the rest is sampler padding). */
+export interface EvalInput extends BatchInput {
+  real: number;
+}
+
+/** A checkpoint to resume from: every weight, this rank's BatchNorm statistics, the phase and its optimizer state. */
+export interface ReplicaCheckpoint {
+  weights: Float32Array;
+  bnStats: Float32Array;
+  phase: number;
+  freezeTo: number;
+  adam: AdamState;
+}
+
+/** What a replica trains: its net, how it sums gradients with the other workers, and the training settings. */
+export interface ReplicaOptions {
+  net: Net;
+  allreduce: AllReduce;
+  world: number;
+  /** Weight decay. */
+  wd: number;
+  /** Gradient bucket size in MiB (--bucket-mb, see buckets.ts); default: one bucket. */
+  bucketMb?: number;
+  /** The loss trained and validated with (fastai's loss_func serves both); default: cross-entropy. */
+  loss?: LossKind;
 }
 
 /** NHWC shape of n square images of `size` px in `x`: the loader's are RGB; a benchmark's net may take one channel. */
@@ -71,16 +101,21 @@ export class Replica {
   /** The gradient seed d(loss)/d(loss) = 1, kept on the device so no step uploads it. */
   private one: tf.Scalar | null = null;
 
-  constructor(
-    readonly net: Net,
-    private allreduce: AllReduce,
-    private readonly world: number,
-    private readonly wd: number,
-    /** Gradient bucket size in floats (see buckets.ts). */
-    private readonly bucketFloats = Infinity,
-    /** The loss trained and validated with (fastai's loss_func serves both). */
-    private readonly loss: LossKind = 'cross-entropy',
-  ) {}
+  readonly net: Net;
+  private allreduce: AllReduce;
+  private readonly world: number;
+  private readonly wd: number;
+  private readonly bucketFloats: number;
+  private readonly loss: LossKind;
+
+  constructor({ net, allreduce, world, wd, bucketMb = Infinity, loss = 'cross-entropy' }: ReplicaOptions) {
+    this.net = net;
+    this.allreduce = allreduce;
+    this.world = world;
+    this.wd = wd;
+    this.bucketFloats = bucketFloats(bucketMb);
+    this.loss = loss;
+  }
 
   /** Sums with `a` from now on (the coordinator picked shared memory after the ring was bound). */
   useAllReduce(a: AllReduce): void {
@@ -182,7 +217,7 @@ export class Replica {
   }
 
   /** Loss sum and correct count over the first `real` samples (the rest is sampler padding). */
-  async evaluate(x: Float32Array, y: Int32Array, n: number, size: number, real: number): Promise<{ lossSum: number; correct: number }> {
+  async evaluate({ x, y, n, size, real }: EvalInput): Promise<{ lossSum: number; correct: number }> {
     const { losses, preds } = tf.tidy(() => {
       const logits = this.net.model.apply(tf.tensor4d(x, imageShape(x, n, size)), { training: false }) as tf.Tensor2D;
       return { losses: lossPerSample(this.loss, logits, tf.tensor1d(y, 'int32')), preds: tf.argMax(logits, -1) };
@@ -213,13 +248,7 @@ export class Replica {
   }
 
   /** Restores a checkpoint: all weights, then this rank's BN statistics, then phase and optimizer state. */
-  async restore(
-    weights: Float32Array,
-    bnStats: Float32Array,
-    phase: number,
-    freezeTo: number,
-    adam: { step: number; m: Float32Array; v: Float32Array },
-  ): Promise<void> {
+  async restore({ weights, bnStats, phase, freezeTo, adam }: ReplicaCheckpoint): Promise<void> {
     this.writeFlat(this.net.model.weights, weights, 'weights');
     this.writeFlat(this.net.bnStats, bnStats, 'BatchNorm statistics');
     await this.setPhase(phase, freezeTo, true);

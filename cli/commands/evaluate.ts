@@ -8,7 +8,8 @@ import { join, resolve } from 'path';
 import { scanImageFolders, type Item } from '../../shared/data/folders';
 import { selectBackend } from '../../worker/backend';
 import type { BackendChoice } from '../../shared/config';
-import { backendOption, numberFlag, wholeFlag } from '../flags';
+import { numberFlag, wholeFlag } from '../flags';
+import { modelCommand } from './model-command';
 import { disposeClassifier, loadClassifier, scoreItems, type Scores } from '../../worker/inference';
 import { scoreItemsTta } from '../../worker/tta';
 import { writeConfusionMatrix, writeImageGrid, type Tile } from '../../coordinator/figures';
@@ -199,11 +200,10 @@ function topLossTile(s: Scores, i: number, file: string, labels: string[]): Tile
 
 /** The `evaluate` subcommand (commander); `write` receives what is printed. */
 export function evaluateCommand(write: (line: string) => void = (l) => console.log(l)): Command {
-  return new Command('evaluate')
-    .description(
+  return modelCommand('evaluate', {
+    description:
       'loss, accuracy, per-class accuracy, a confusion matrix PNG and the top-losses images of a saved model on labelled image folders',
-    )
-    .requiredOption('--model <dir>', 'a training output folder or an exported model folder')
+  })
     .requiredOption('--data <dir>', 'image folders: train/<class>/* and valid/<class>/*, or <class>/* (split as in training)')
     .addOption(new Option('--split <name>', 'which split to evaluate').choices(['valid', 'train']).default('valid'))
     .option('--bs <n>', 'images per batch', wholeFlag('--bs', 1), 64)
@@ -215,7 +215,6 @@ export function evaluateCommand(write: (line: string) => void = (l) => console.l
       numberFlag('--valid-pct', (v) => v > 0 && v < 1, 'in (0, 1)'),
     )
     .option('--seed <n>', "split seed for a single-folder dataset (default: the training run's)", wholeFlag('--seed', 0))
-    .addOption(backendOption('tfjs backend'))
     .option(
       '--tta',
       "test-time augmentation (fastai's Learner.tta): mean of 4 passes under the training transforms, blended 3:1 with the plain pass",

@@ -10,7 +10,7 @@ import { join, resolve } from 'path';
 import { modelArtifacts } from '../../worker/models/io';
 import { selectBackend } from '../../worker/backend';
 import type { BackendChoice } from '../../shared/config';
-import { backendOption } from '../flags';
+import { modelCommand } from './model-command';
 import { EXPORT_SOFTMAX_LAYER, disposeClassifier, loadClassifier, preprocessingFor } from '../../worker/inference';
 
 /** Every `class_name` in a model topology (layers, initializers, constraints, ...). */
@@ -86,13 +86,13 @@ interface ExportFlags {
 
 /** The `export` subcommand (commander); `write` receives what is printed. */
 export function exportCommand(write: (line: string) => void = (l) => console.log(l)): Command {
-  return new Command('export')
-    .description(
+  return modelCommand('export', {
+    description:
       'write a self-contained TensorFlow.js model (model.json, weights.bin, labels.json, preprocessing.json) that loads with tf.loadLayersModel',
-    )
-    .requiredOption('--model <dir>', 'a training output folder (model.json, weights.bin, labels.json, config.json)')
+    model: 'a training output folder (model.json, weights.bin, labels.json, config.json)',
+    backend: 'tfjs backend used while exporting',
+  })
     .requiredOption('--out <dir>', 'the folder to write the exported model to')
-    .addOption(backendOption('tfjs backend used while exporting'))
     .action(async (opts: ExportFlags) => {
       await selectBackend(opts.backend);
       const files = await exportModel(opts.model, opts.out);

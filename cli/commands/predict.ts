@@ -5,7 +5,8 @@
 import { Command } from 'commander';
 import { selectBackend } from '../../worker/backend';
 import type { BackendChoice } from '../../shared/config';
-import { backendOption, wholeFlag } from '../flags';
+import { wholeFlag } from '../flags';
+import { modelCommand } from './model-command';
 import { disposeClassifier, loadClassifier, scoreFiles, type Scores } from '../../worker/inference';
 
 /** One image's answer: the best class and the `top` most likely classes, most likely first. */
@@ -73,14 +74,11 @@ export async function predict(o: PredictOptions): Promise<Prediction[]> {
 
 /** The `predict` subcommand (commander); `write` receives what is printed. */
 export function predictCommand(write: (text: string) => void = (t) => process.stdout.write(t)): Command {
-  return new Command('predict')
-    .description('class and probability of each image under a saved model')
+  return modelCommand('predict', { description: 'class and probability of each image under a saved model' })
     .argument('<images...>', 'image files (any format sharp reads)')
-    .requiredOption('--model <dir>', 'a training output folder or an exported model folder')
     .option('--top <k>', 'also list the k most likely classes', wholeFlag('--top', 1), 1)
     .option('--json', 'print a JSON array: {image, class, probability, top: [{class, probability}]} per image')
     .option('--bs <n>', 'images per batch', wholeFlag('--bs', 1), 32)
-    .addOption(backendOption('tfjs backend'))
     .action(async (images: string[], opts: PredictFlags) => {
       const ps = await predict({ ...opts, images });
       write(opts.json ? JSON.stringify(ps, null, 2) + '\n' : formatPredictions(ps) + '\n');

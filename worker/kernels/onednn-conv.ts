@@ -104,29 +104,52 @@ export function forwardKernel(native: OnednnNative, depthwise: boolean, fused: b
   };
 }
 
-/** Input gradient kernel (Conv2DBackpropInput, DepthwiseConv2dNativeBackpropInput). */
-export function backwardDataKernel(native: OnednnNative, depthwise: boolean, fallback: KernelFunc): KernelFunc {
-  return (args) => {
-    const { dy, filter } = args.inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
-    const attrs = args.attrs as unknown as ConvAttrs & { inputShape: number[] };
-    const nchw = attrs.dataFormat === 'NCHW';
-    if (!nativeOperands(dy, filter)) return fallback(args);
-    const g = convGeometry(toNhwcShape(attrs.inputShape, attrs.dataFormat), filter.shape, attrs, depthwise);
-    const operands = [dy, filter];
-    return runConv(native, args, { kind: Kind.BackwardData, g, depthwise, nchw, fusion: NO_FUSION, operands, outShape: attrs.inputShape });
-  };
+/**
+ * One gradient call as its kernel's inputs and attributes give it: native/conv.h's heap operands
+ * (the output excluded), the input and filter shapes, and the gradient's shape.
+ */
+interface GradientCall {
+  operands: tf.TensorInfo[];
+  inputShape: number[];
+  filterShape: number[];
+  outShape: number[];
 }
 
-/** Filter gradient kernel (Conv2DBackpropFilter, DepthwiseConv2dNativeBackpropFilter). */
-export function backwardWeightsKernel(native: OnednnNative, depthwise: boolean, fallback: KernelFunc): KernelFunc {
+/** The two gradients: each is shaped as the tensor it is for, which its kernel gets as an attribute. */
+const GRADIENTS = {
+  /** Input gradient (Conv2DBackpropInput, DepthwiseConv2dNativeBackpropInput). */
+  data: {
+    kind: Kind.BackwardData,
+    read(args: KernelArgs): GradientCall {
+      const { dy, filter } = args.inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
+      const { inputShape } = args.attrs as { inputShape: number[] };
+      return { operands: [dy, filter], inputShape, filterShape: filter.shape, outShape: inputShape };
+    },
+  },
+  /** Filter gradient (Conv2DBackpropFilter, DepthwiseConv2dNativeBackpropFilter). */
+  weights: {
+    kind: Kind.BackwardWeights,
+    read(args: KernelArgs): GradientCall {
+      const { x, dy } = args.inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
+      const { filterShape } = args.attrs as { filterShape: number[] };
+      return { operands: [x, dy], inputShape: x.shape, filterShape, outShape: filterShape };
+    },
+  },
+};
+
+/** A gradient kernel: the input gradient (`data`) or the filter gradient (`weights`), plain or depthwise. */
+export function gradientKernel(
+  native: OnednnNative,
+  gradient: keyof typeof GRADIENTS,
+  depthwise: boolean,
+  fallback: KernelFunc,
+): KernelFunc {
+  const { kind, read } = GRADIENTS[gradient];
   return (args) => {
-    const { x, dy } = args.inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
-    const attrs = args.attrs as unknown as ConvAttrs & { filterShape: number[] };
-    const nchw = attrs.dataFormat === 'NCHW';
-    if (!nativeOperands(x, dy)) return fallback(args);
-    const g = convGeometry(toNhwcShape(x.shape, attrs.dataFormat), attrs.filterShape, attrs, depthwise);
-    const operands = [x, dy];
-    const call = { kind: Kind.BackwardWeights, g, depthwise, nchw, fusion: NO_FUSION, operands, outShape: attrs.filterShape };
-    return runConv(native, args, call);
+    const { operands, inputShape, filterShape, outShape } = read(args);
+    if (!nativeOperands(...operands)) return fallback(args);
+    const attrs = args.attrs as unknown as ConvAttrs;
+    const g = convGeometry(toNhwcShape(inputShape, attrs.dataFormat), filterShape, attrs, depthwise);
+    return runConv(native, args, { kind, g, depthwise, nchw: attrs.dataFormat === 'NCHW', fusion: NO_FUSION, operands, outShape });
   };
 }

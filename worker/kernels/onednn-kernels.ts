@@ -1,6 +1,6 @@
 /** The wasm backend's kernels that oneDNN runs, each falling back to the kernel it replaces. */
 import * as tf from '@tensorflow/tfjs';
-import { backwardDataKernel, backwardWeightsKernel, forwardKernel } from './onednn-conv';
+import { forwardKernel, gradientKernel } from './onednn-conv';
 import { matmulKernel } from './onednn-matmul';
 import { BINARY_OPS, binaryKernel } from './onednn-binary';
 import { maxPoolGradKernel } from './onednn-pool';
@@ -14,10 +14,10 @@ const NATIVE: Record<string, (native: OnednnNative, fallback: KernelFunc) => Ker
   FusedConv2D: (n, f) => forwardKernel(n, false, true, f),
   DepthwiseConv2dNative: (n, f) => forwardKernel(n, true, false, f),
   FusedDepthwiseConv2D: (n, f) => forwardKernel(n, true, true, f),
-  Conv2DBackpropInput: (n, f) => backwardDataKernel(n, false, f),
-  DepthwiseConv2dNativeBackpropInput: (n, f) => backwardDataKernel(n, true, f),
-  Conv2DBackpropFilter: (n, f) => backwardWeightsKernel(n, false, f),
-  DepthwiseConv2dNativeBackpropFilter: (n, f) => backwardWeightsKernel(n, true, f),
+  Conv2DBackpropInput: (n, f) => gradientKernel(n, 'data', false, f),
+  DepthwiseConv2dNativeBackpropInput: (n, f) => gradientKernel(n, 'data', true, f),
+  Conv2DBackpropFilter: (n, f) => gradientKernel(n, 'weights', false, f),
+  DepthwiseConv2dNativeBackpropFilter: (n, f) => gradientKernel(n, 'weights', true, f),
   BatchMatMul: (n, f) => matmulKernel(n, false, f),
   _FusedMatMul: (n, f) => matmulKernel(n, true, f),
   MaxPoolGrad: (n, f) => maxPoolGradKernel(n, f),

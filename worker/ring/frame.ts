@@ -9,19 +9,19 @@ import { GRAD_DTYPES, type GradDtype } from '../../shared/config';
 export const RING_MAGIC = 0x524e4701;
 /** Step value of the handshake frame sent once by `connect`. */
 export const HELLO_STEP = 0xffffffff;
-export const HEADER_BYTES = 40;
+
+/**
+ * The header's fields after the magic (a u32 at byte 0), in byte order: u32s from byte 4, then
+ * doubles (a tag may be negative, a buffer length pass 2^32). `wire` is the payload encoding, a wire
+ * code (an index into WIRE_NAMES).
+ */
+const U32_FIELDS = ['world', 'rank', 'step', 'chunk', 'wire'] as const;
+const F64_FIELDS = ['tag', 'floats'] as const;
+const F64_AT = 4 + 4 * U32_FIELDS.length;
+export const HEADER_BYTES = F64_AT + 8 * F64_FIELDS.length;
 
 /** Decoded header fields. */
-export interface FrameHeader {
-  world: number;
-  rank: number;
-  step: number;
-  chunk: number;
-  tag: number;
-  floats: number;
-  /** Payload encoding: a wire code (index into WIRE_NAMES). */
-  wire: number;
-}
+export type FrameHeader = Record<(typeof U32_FIELDS)[number] | (typeof F64_FIELDS)[number], number>;
 
 export const WIRE_F32 = 0;
 export const WIRE_BF16 = 1;
@@ -43,13 +43,8 @@ export function wireCodeOf(name: string): number {
 export function encodeHeader(h: FrameHeader): Buffer {
   const b = Buffer.allocUnsafe(HEADER_BYTES);
   b.writeUInt32LE(RING_MAGIC, 0);
-  b.writeUInt32LE(h.world, 4);
-  b.writeUInt32LE(h.rank, 8);
-  b.writeUInt32LE(h.step >>> 0, 12);
-  b.writeUInt32LE(h.chunk, 16);
-  b.writeUInt32LE(h.wire, 20);
-  b.writeDoubleLE(h.tag, 24);
-  b.writeDoubleLE(h.floats, 32);
+  U32_FIELDS.forEach((f, i) => b.writeUInt32LE(h[f], 4 + 4 * i));
+  F64_FIELDS.forEach((f, i) => b.writeDoubleLE(h[f], F64_AT + 8 * i));
   return b;
 }
 
@@ -60,15 +55,10 @@ export function decodeHeader(b: Buffer, from: string): FrameHeader {
   if (magic !== RING_MAGIC) {
     throw new Error(`ring: ${from} speaks ring protocol 0x${magic.toString(16)}, this rank speaks 0x${RING_MAGIC.toString(16)}`);
   }
-  return {
-    world: b.readUInt32LE(4),
-    rank: b.readUInt32LE(8),
-    step: b.readUInt32LE(12),
-    chunk: b.readUInt32LE(16),
-    wire: b.readUInt32LE(20),
-    tag: b.readDoubleLE(24),
-    floats: b.readDoubleLE(32),
-  };
+  const h = {} as FrameHeader;
+  U32_FIELDS.forEach((f, i) => (h[f] = b.readUInt32LE(4 + 4 * i)));
+  F64_FIELDS.forEach((f, i) => (h[f] = b.readDoubleLE(F64_AT + 8 * i)));
+  return h;
 }
 
 /** Header fields in the order they are checked (the most telling mismatch first). */

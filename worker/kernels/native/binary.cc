@@ -47,11 +47,7 @@ std::unique_ptr<Op> MakeBinary(const BinaryParams& p) {
     attr.set_post_ops(po);
   }
   dnnl::binary::primitive_desc pd(dnnl::binary::desc(Algorithm(p.alg), a, b, out), attr, Engine());
-  auto op = NewOp<dnnl::binary>(pd);
-  AddOperand(*op, DNNL_ARG_SRC_0, a, a, false);
-  AddOperand(*op, DNNL_ARG_SRC_1, b, b, false);
-  AddOperand(*op, DNNL_ARG_DST, out, out, true);
-  return op;
+  return NewOp<dnnl::binary>(pd, {{DNNL_ARG_SRC_0, a}, {DNNL_ARG_SRC_1, b}}, {{DNNL_ARG_DST, out}});
 }
 
 }  // namespace

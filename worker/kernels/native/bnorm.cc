@@ -25,15 +25,9 @@ dnnl::batch_normalization_forward::primitive_desc ForwardPd(const NormParams& p)
 
 std::unique_ptr<Op> MakeForward(const NormParams& p) {
   auto pd = ForwardPd(p);
-  auto op = NewOp<dnnl::batch_normalization_forward>(pd);
   memory::desc data = pd.src_desc(), c = Channels(p.c);
-  AddOperand(*op, DNNL_ARG_SRC, data, data, false);
-  AddOperand(*op, DNNL_ARG_SCALE, c, c, false);
-  AddOperand(*op, DNNL_ARG_SHIFT, c, c, false);
-  AddOperand(*op, DNNL_ARG_DST, data, data, true);
-  AddOperand(*op, DNNL_ARG_MEAN, c, c, true);
-  AddOperand(*op, DNNL_ARG_VARIANCE, c, c, true);
-  return op;
+  return NewOp<dnnl::batch_normalization_forward>(pd, {{DNNL_ARG_SRC, data}, {DNNL_ARG_SCALE, c}, {DNNL_ARG_SHIFT, c}},
+                                                  {{DNNL_ARG_DST, data}, {DNNL_ARG_MEAN, c}, {DNNL_ARG_VARIANCE, c}});
 }
 
 std::unique_ptr<Op> MakeBackward(const NormParams& p) {
@@ -41,17 +35,11 @@ std::unique_ptr<Op> MakeBackward(const NormParams& p) {
   memory::desc data = hint.src_desc(), c = Channels(p.c);
   dnnl::batch_normalization_backward::desc d(prop_kind::backward, data, data, p.epsilon, kAffine);
   dnnl::batch_normalization_backward::primitive_desc pd(d, BaseAttr(), Engine(), hint);
-  auto op = NewOp<dnnl::batch_normalization_backward>(pd);
-  AddOperand(*op, DNNL_ARG_SRC, data, data, false);
-  AddOperand(*op, DNNL_ARG_SCALE, c, c, false);
-  AddOperand(*op, DNNL_ARG_SHIFT, c, c, false);  // unused by the math, but oneDNN 2.6 requires it
-  AddOperand(*op, DNNL_ARG_MEAN, c, c, false);
-  AddOperand(*op, DNNL_ARG_VARIANCE, c, c, false);
-  AddOperand(*op, DNNL_ARG_DIFF_DST, data, data, false);
-  AddOperand(*op, DNNL_ARG_DIFF_SRC, data, data, true);
-  AddOperand(*op, DNNL_ARG_DIFF_SCALE, c, c, true);
-  AddOperand(*op, DNNL_ARG_DIFF_SHIFT, c, c, true);
-  return op;
+  // SHIFT is unused by the math, but oneDNN 2.6 requires it.
+  std::vector<Arg> inputs = {{DNNL_ARG_SRC, data},  {DNNL_ARG_SCALE, c},    {DNNL_ARG_SHIFT, c},
+                             {DNNL_ARG_MEAN, c},    {DNNL_ARG_VARIANCE, c}, {DNNL_ARG_DIFF_DST, data}};
+  return NewOp<dnnl::batch_normalization_backward>(
+      pd, inputs, {{DNNL_ARG_DIFF_SRC, data}, {DNNL_ARG_DIFF_SCALE, c}, {DNNL_ARG_DIFF_SHIFT, c}});
 }
 
 // dx = dy where 0 < x (<= clip when clip > 0), else 0: tfjs's Relu and Relu6 gradients.
@@ -63,11 +51,8 @@ std::unique_ptr<Op> MakeReluBackward(const NormParams& p) {
   dnnl::eltwise_forward::primitive_desc hint(fd, BaseAttr(), Engine());
   dnnl::eltwise_backward::desc d(alg, data, data, 0.f, p.epsilon);
   dnnl::eltwise_backward::primitive_desc pd(d, BaseAttr(), Engine(), hint);
-  auto op = NewOp<dnnl::eltwise_backward>(pd);
-  AddOperand(*op, DNNL_ARG_DIFF_DST, data, data, false);
-  AddOperand(*op, DNNL_ARG_SRC, data, data, false);
-  AddOperand(*op, DNNL_ARG_DIFF_SRC, data, data, true);
-  return op;
+  return NewOp<dnnl::eltwise_backward>(pd, {{DNNL_ARG_DIFF_DST, data}, {DNNL_ARG_SRC, data}},
+                                       {{DNNL_ARG_DIFF_SRC, data}});
 }
 
 }  // namespace

@@ -51,47 +51,49 @@ dnnl::convolution_forward::primitive_desc ForwardPd(const Geometry& g, const dnn
   return dnnl::convolution_forward::primitive_desc(d, attr, Engine());
 }
 
+// Where convolution argument `arg` (DNNL_ARG_*) lies in the heap.
+const memory::desc& HeapLayout(const Geometry& g, int arg) {
+  switch (arg) {
+    case DNNL_ARG_SRC:
+    case DNNL_ARG_DIFF_SRC: return g.src;
+    case DNNL_ARG_WEIGHTS:
+    case DNNL_ARG_DIFF_WEIGHTS: return g.weights;
+    case DNNL_ARG_DST:
+    case DNNL_ARG_DIFF_DST: return g.dst;
+    case DNNL_ARG_BIAS: return g.bias;
+  }
+  throw std::logic_error("no heap layout for convolution argument " + std::to_string(arg));
+}
+
+// An Op running `pd` on `inputs` then `outputs` (DNNL_ARG_*), each reordered between its heap layout
+// and the one `pd` picked where they differ.
+template <typename Primitive, typename Pd>
+std::unique_ptr<Op> ConvOp(const Pd& pd, const Geometry& g, const std::vector<int>& inputs,
+                           const std::vector<int>& outputs) {
+  auto bind = [&](const std::vector<int>& args) {
+    std::vector<Arg> bound;
+    for (int arg : args) bound.emplace_back(arg, HeapLayout(g, arg), pd.query_md(dnnl::query::exec_arg_md, arg));
+    return bound;
+  };
+  return NewOp<Primitive>(pd, bind(inputs), bind(outputs));
+}
+
 std::unique_ptr<Op> MakeForward(const ConvParams& p) {
   Geometry g = Describe(p);
-  dnnl::primitive_attr attr = BaseAttr();
-  dnnl::post_ops po;
-  AppendActivation(po, p.activation, p.alpha);
-  attr.set_post_ops(po);
-  auto pd = ForwardPd(g, attr);
-  auto op = NewOp<dnnl::convolution_forward>(pd);
-  AddOperand(*op, DNNL_ARG_SRC, g.src, pd.src_desc(), false);
-  AddOperand(*op, DNNL_ARG_WEIGHTS, g.weights, pd.weights_desc(), false);
-  if (p.bias) AddOperand(*op, DNNL_ARG_BIAS, g.bias, pd.bias_desc(), false);
-  AddOperand(*op, DNNL_ARG_DST, g.dst, pd.dst_desc(), true);
-  return op;
+  std::vector<int> inputs = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS};
+  if (p.bias) inputs.push_back(DNNL_ARG_BIAS);
+  auto pd = ForwardPd(g, ActivationAttr(p.activation, p.alpha));
+  return ConvOp<dnnl::convolution_forward>(pd, g, inputs, {DNNL_ARG_DST});
 }
 
-// The primitive descriptor of a backward convolution (`Backward`: data or weights), hinted by the forward one.
+// A backward convolution (`Backward`: data or weights), its primitive hinted by the forward one.
 template <typename Backward>
-typename Backward::primitive_desc BackwardPd(const Geometry& g) {
+std::unique_ptr<Op> MakeBackward(const ConvParams& p, const std::vector<int>& inputs, const std::vector<int>& outputs) {
+  Geometry g = Describe(p);
   typename Backward::desc d(algorithm::convolution_direct, Any(g.src), Any(g.weights), Any(g.dst), g.strides, g.dilates,
                             g.padL, g.padR);
-  return typename Backward::primitive_desc(d, BaseAttr(), Engine(), ForwardPd(g, BaseAttr()));
-}
-
-std::unique_ptr<Op> MakeBackwardData(const ConvParams& p) {
-  Geometry g = Describe(p);
-  auto pd = BackwardPd<dnnl::convolution_backward_data>(g);
-  auto op = NewOp<dnnl::convolution_backward_data>(pd);
-  AddOperand(*op, DNNL_ARG_DIFF_DST, g.dst, pd.diff_dst_desc(), false);
-  AddOperand(*op, DNNL_ARG_WEIGHTS, g.weights, pd.weights_desc(), false);
-  AddOperand(*op, DNNL_ARG_DIFF_SRC, g.src, pd.diff_src_desc(), true);
-  return op;
-}
-
-std::unique_ptr<Op> MakeBackwardWeights(const ConvParams& p) {
-  Geometry g = Describe(p);
-  auto pd = BackwardPd<dnnl::convolution_backward_weights>(g);
-  auto op = NewOp<dnnl::convolution_backward_weights>(pd);
-  AddOperand(*op, DNNL_ARG_SRC, g.src, pd.src_desc(), false);
-  AddOperand(*op, DNNL_ARG_DIFF_DST, g.dst, pd.diff_dst_desc(), false);
-  AddOperand(*op, DNNL_ARG_DIFF_WEIGHTS, g.weights, pd.diff_weights_desc(), true);
-  return op;
+  typename Backward::primitive_desc pd(d, BaseAttr(), Engine(), ForwardPd(g, BaseAttr()));
+  return ConvOp<Backward>(pd, g, inputs, outputs);
 }
 
 }  // namespace
@@ -114,8 +116,12 @@ void RunConv(const ConvParams& p, const Heap& heap, const std::vector<double>& o
   Op& op = CachedOp(key, [&]() {
     switch (p.kind) {
       case kForward: return MakeForward(p);
-      case kBackwardData: return MakeBackwardData(p);
-      case kBackwardWeights: return MakeBackwardWeights(p);
+      case kBackwardData:
+        return MakeBackward<dnnl::convolution_backward_data>(p, {DNNL_ARG_DIFF_DST, DNNL_ARG_WEIGHTS},
+                                                             {DNNL_ARG_DIFF_SRC});
+      case kBackwardWeights:
+        return MakeBackward<dnnl::convolution_backward_weights>(p, {DNNL_ARG_SRC, DNNL_ARG_DIFF_DST},
+                                                                {DNNL_ARG_DIFF_WEIGHTS});
     }
     throw std::invalid_argument("unknown convolution kind " + std::to_string(p.kind));
   });

@@ -15,17 +15,10 @@ std::unique_ptr<Op> MakeMatmul(const MatmulParams& p) {
   memory::desc b({p.batchB, k, n}, f32, p.transposeB ? memory::dims{k * n, 1, k} : memory::dims{k * n, n, 1});
   memory::desc out({batch, m, n}, f32, memory::dims{m * n, n, 1});
   memory::desc bias = p.bias ? memory::desc({1, 1, n}, f32, memory::dims{n, n, 1}) : memory::desc();
-  dnnl::primitive_attr attr = BaseAttr();
-  dnnl::post_ops po;
-  AppendActivation(po, p.activation, p.alpha);
-  attr.set_post_ops(po);
-  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, bias, out), attr, Engine());
-  auto op = NewOp<dnnl::matmul>(pd);
-  AddOperand(*op, DNNL_ARG_SRC, a, a, false);
-  AddOperand(*op, DNNL_ARG_WEIGHTS, b, b, false);
-  if (p.bias) AddOperand(*op, DNNL_ARG_BIAS, bias, bias, false);
-  AddOperand(*op, DNNL_ARG_DST, out, out, true);
-  return op;
+  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, bias, out), ActivationAttr(p.activation, p.alpha), Engine());
+  std::vector<Arg> inputs = {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}};
+  if (p.bias) inputs.emplace_back(DNNL_ARG_BIAS, bias);
+  return NewOp<dnnl::matmul>(pd, inputs, {{DNNL_ARG_DST, out}});
 }
 
 }  // namespace

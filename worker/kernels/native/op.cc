@@ -146,6 +146,14 @@ void AppendActivation(dnnl::post_ops& po, int activation, float alpha) {
   }
 }
 
+dnnl::primitive_attr ActivationAttr(int activation, float alpha) {
+  dnnl::primitive_attr attr = BaseAttr();
+  dnnl::post_ops po;
+  AppendActivation(po, activation, alpha);
+  attr.set_post_ops(po);
+  return attr;
+}
+
 int64_t FloatBits(float f) {
   int32_t bits;
   std::memcpy(&bits, &f, sizeof bits);

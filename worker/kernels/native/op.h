@@ -58,6 +58,26 @@ std::unique_ptr<Op> NewOp(const Pd& pd) {
 // Adds operand `arg` of `prim`'s primitive descriptor with heap layout `user` and primitive layout `inner`.
 void AddOperand(Op& op, int arg, const memory::desc& user, const memory::desc& inner, bool output);
 
+// One operand as a kernel lists it: its DNNL_ARG_*, its layout in the heap and the one the primitive
+// runs on (the same unless oneDNN picked its own).
+struct Arg {
+  int arg;
+  memory::desc user;
+  memory::desc inner;
+  Arg(int arg, const memory::desc& layout) : Arg(arg, layout, layout) {}
+  Arg(int arg, const memory::desc& user, const memory::desc& inner) : arg(arg), user(user), inner(inner) {}
+};
+
+// An Op running the primitive `pd` describes on `inputs` then `outputs`, the order Run takes their
+// heap offsets in.
+template <typename Primitive, typename Pd>
+std::unique_ptr<Op> NewOp(const Pd& pd, const std::vector<Arg>& inputs, const std::vector<Arg>& outputs) {
+  auto op = NewOp<Primitive>(pd);
+  for (const Arg& a : inputs) AddOperand(*op, a.arg, a.user, a.inner, false);
+  for (const Arg& a : outputs) AddOperand(*op, a.arg, a.user, a.inner, true);
+  return op;
+}
+
 // Runs `op` on the heap tensors at `offsets` (one per operand, in AddOperand order).
 void Run(Op& op, const Heap& heap, const std::vector<double>& offsets);
 
@@ -83,6 +103,9 @@ enum Activation { kLinear = 0, kRelu = 1, kRelu6 = 2, kLeakyRelu = 3, kSigmoid =
 
 // Appends tfjs activation `activation` (LeakyRelu slope `alpha`) to a primitive's post-ops.
 void AppendActivation(dnnl::post_ops& po, int activation, float alpha);
+
+// BaseAttr with tfjs activation `activation` (LeakyRelu slope `alpha`) fused as a post-op.
+dnnl::primitive_attr ActivationAttr(int activation, float alpha);
 
 // The bits of `f`, for cache keys.
 int64_t FloatBits(float f);
