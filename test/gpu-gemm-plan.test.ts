@@ -4,7 +4,10 @@
  * test/gpu-kernels-webgpu.test.ts, whose small-output convolutions this also checks cover
  * every tile and a K split with a shorter last split.
  */
+import * as tf from '@tensorflow/tfjs';
 import { MIN_THREADS, planGemm, TARGET_THREADS } from '../worker/kernels/webgpu-gemm';
+import { buildNet } from '../worker/models';
+import { benchNet } from '../scripts/bench-nets';
 import { convGemmSize, type ConvGemm } from '../worker/kernels/webgpu-conv';
 import { convGeometry } from '../worker/kernels/geometry';
 import { SMALL_OUTPUT_CONVS } from './helpers/numerics';
@@ -20,23 +23,42 @@ test('a filter gradient (small C, long K): 64x64 tiles split over K, the last sp
   expect(planGemm(288, 32, 32768)).toEqual({ tile: 64, splits: 205, kPerSplit: 160, threads: 5 * 256 * 205 });
 });
 
-test("mobilenet_v2 at 64 px batch 8: every late 1x1 conv's GEMMs reach MIN_THREADS on smaller tiles", () => {
-  // Forward and input-gradient GEMMs (M = 8 x 2x2 or 8 x 4x4 pixels), and filter gradients (K = those pixels).
-  const shapes = [
-    [32, 160, 960],
-    [32, 960, 160],
-    [32, 320, 960],
-    [32, 1280, 320],
-    [128, 96, 576],
-    [128, 576, 96],
-    [960, 160, 32],
-    [320, 1280, 32],
-  ];
-  for (const [M, N, K] of shapes) {
-    const p = planGemm(M, N, K);
-    expect([M, N, K, p.tile < 64, p.threads >= MIN_THREADS]).toEqual([M, N, K, true, true]);
-  }
-  // 2 x 10 tiles of 16 want 52 splits; K = 960 allows 30 of 32.
+/** Every convolution GEMM of `model` at `batch` above 10 MFLOP, with its plan. */
+function heavyConvPlans(model: tf.LayersModel, batch: number) {
+  return model.layers
+    .filter((l) => l.getClassName() === 'Conv2D')
+    .flatMap((l) => {
+      const { strides, padding } = l.getConfig() as { strides: [number, number]; padding: 'same' | 'valid' };
+      const kernel = l.getWeights()[0].shape;
+      const g = convGeometry(
+        [batch, ...(l.input as tf.SymbolicTensor).shape.slice(1)] as number[],
+        kernel,
+        { strides, pad: padding },
+        false,
+      );
+      return (['forward', 'filter_grad', 'input_grad'] as ConvGemm[]).map((gemm) => ({ layer: l.name, gemm, ...convGemmSize(gemm, g) }));
+    })
+    .filter(({ M, N, K }) => 2 * M * N * K > 10e6)
+    .map((s) => ({ ...s, ...planGemm(s.M, s.N, s.K) }));
+}
+
+test('every convolution GEMM above 10 MFLOP of mobilenet_v2 at 64 px b8 and the small CNN at 32 px b32 launches 64k threads', async () => {
+  await tf.setBackend('cpu');
+  const mobilenet = await buildNet({ arch: 'mobilenet_v2', nClasses: 10, size: 64, seed: 1 });
+  const cnn = benchNet(32, 3);
+  const plans = [...heavyConvPlans(mobilenet.model, 8), ...heavyConvPlans(cnn, 32)];
+  expect(plans.length).toBeGreaterThan(50);
+  expect(plans.filter((p) => p.threads < MIN_THREADS)).toEqual([]);
+  // The late 1x1 convolutions (2x2 and 4x4 pixels x 8) are what needed tiles under 64.
+  const late = plans.filter((p) => (p.gemm === 'filter_grad' ? p.K : p.M) <= 128);
+  expect(late.length).toBeGreaterThan(0);
+  expect(late.every((p) => p.tile < 64)).toBe(true);
+  mobilenet.model.dispose();
+  cnn.dispose();
+});
+
+test('a 1x1 convolution on 2x2 pixels x 8: 16x16 tiles, K split as far as 32-deep splits go', () => {
+  // 2 x 10 tiles of 16 want ceil(2^18 / 5120) = 52 splits; K = 960 allows 30 of 32.
   expect(planGemm(32, 160, 960)).toEqual({ tile: 16, splits: 30, kPerSplit: 32, threads: 20 * 256 * 30 });
 });
 
