@@ -65,6 +65,9 @@ export function stockStepper(model: tf.LayersModel, batch: number): Stepper {
   };
 }
 
+/** Hyper-parameters of the replica step (every group): what a check re-applying its optimizer needs. */
+export const REPLICA_HYPERS = { lr: 1e-3, mom: 0.9, wd: 0.01 };
+
 /** ringtune's worker step: Replica.step on a one-rank ring (its all-reduce only scales by 1/world); `inputs` may alter the batch. */
 export async function replicaStepper(
   net: Net,
@@ -74,13 +77,15 @@ export async function replicaStepper(
   const { x: pixels, y, size } = batchFor(net.model, batch);
   const x = inputs(pixels);
   const ring = await Ring.bind({ rank: 0, world: 1 });
-  const replica = new Replica({ net, allreduce: ring, world: 1, wd: 0.01, bucketMb: BUCKET_MB });
+  const replica = new Replica({ net, allreduce: ring, world: 1, wd: REPLICA_HYPERS.wd, bucketMb: BUCKET_MB });
   await replica.setPhase(0, 0);
   let tag = 0;
   return {
     replica,
     async step() {
-      return (await replica.step({ x, y, n: batch, size, lrs: Array(net.nGroups).fill(1e-3), mom: 0.9, tag: tag++ })).loss;
+      return (
+        await replica.step({ x, y, n: batch, size, lrs: Array(net.nGroups).fill(REPLICA_HYPERS.lr), mom: REPLICA_HYPERS.mom, tag: tag++ })
+      ).loss;
     },
     async dispose() {
       await ring.close();

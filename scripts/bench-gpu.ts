@@ -46,6 +46,7 @@ function options() {
       '--audit',
       'GPU shape of one training step per net: threads, FLOPs and bytes per kernel; dispatches, read-backs, uploads (stock vs ringtune)',
     )
+    .option('--no-stock', 'with --audit: audit ringtune only (stock tfjs-webgpu is slow on a software adapter)')
     .option('--variant <name>', 'internal: run one variant in this process and print its result');
 }
 
@@ -88,10 +89,10 @@ function check(): number {
   return bad ? 1 : 0;
 }
 
-/** --audit: one step per net under stock and ringtune, side by side, and ringtune's goals. */
-function audit(argv: string[]): number {
+/** --audit: one step per net under stock (unless `withStock` is false) and ringtune, side by side, and ringtune's goals. */
+function audit(argv: string[], withStock: boolean): number {
   const runs: { variant: string; backend: string; nets: NetAudit[] }[] = [];
-  for (const v of ['stock', 'ringtune']) {
+  for (const v of withStock ? ['stock', 'ringtune'] : ['ringtune']) {
     const r = spawnVariant(v, [...argv, '--audit']) as unknown as (typeof runs)[number] | { error: string };
     if ('error' in r) {
       console.log(/no GPU adapter/.test(r.error) ? `no GPU adapter: ${r.error}` : `audit (${v}) failed: ${r.error}`);
@@ -99,12 +100,12 @@ function audit(argv: string[]): number {
     }
     runs.push(r);
   }
-  const [stock, ours] = runs;
+  const ours = runs[runs.length - 1];
   console.log(`one training step on ${ours.backend}`);
   let missed = 0;
   ours.nets.forEach((n, i) => {
     console.log(`\n${n.net}, batch ${n.batch} (${n.buckets} gradient bucket(s)):\n`);
-    console.log(auditTable(['stock', 'ringtune'], stock.nets[i].audit, n.audit).join('\n'));
+    console.log(auditTable(runs.map((r) => ({ name: r.variant, audit: r.nets[i].audit }))).join('\n'));
     const goals = [
       [`every kernel > 10 MFLOP launches >= ${GOAL_THREADS} threads`, n.audit.narrowHeavy === 0],
       [`read-backs per step = buckets + 1 (${n.buckets + 1})`, n.audit.readBacks === n.buckets + 1],
@@ -205,7 +206,7 @@ async function main(): Promise<void> {
     String(o.mobilenetBatch),
   ];
   if (o.audit) {
-    process.exitCode = audit(argv);
+    process.exitCode = audit(argv, o.stock);
     return;
   }
   const runs: VariantOut[] = [];

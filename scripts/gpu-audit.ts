@@ -108,23 +108,30 @@ export function auditStep(calls: KernelCall[], counts: DeviceCounts): StepAudit 
 
 const k = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : String(n));
 
-/** Markdown table of two variants' audits side by side (rows: every kernel either ran). */
-export function auditTable(names: [string, string], a: StepAudit, b: StepAudit): string[] {
-  const kernels = [...new Set([...a.rows, ...b.rows].sort((x, y) => y.mflop - x.mflop).map((r) => r.kernel))];
-  const cell = (s: StepAudit, kernel: string) => {
-    const r = s.rows.find((x) => x.kernel === kernel);
+/** Markdown table of the variants' audits side by side (rows: every kernel any of them ran). */
+export function auditTable(variants: { name: string; audit: StepAudit }[]): string[] {
+  const audits = variants.map((v) => v.audit);
+  const rowsOf = (kernel: string) => audits.map((s) => s.rows.find((x) => x.kernel === kernel));
+  const kernels = [
+    ...new Set(
+      audits
+        .flatMap((s) => s.rows)
+        .sort((x, y) => y.mflop - x.mflop)
+        .map((r) => r.kernel),
+    ),
+  ];
+  const cell = (r: AuditRow | undefined) => {
     if (!r) return ['', '', '', ''];
     const threads =
       r.minHeavyThreads == null ? `(${k(r.maxThreads)})` : k(r.minHeavyThreads) + (r.minHeavyThreads < GOAL_THREADS ? ' ✗' : ' ✓');
     return [String(r.calls), String(r.dispatches), threads, r.mbBound.toFixed(1)];
   };
-  const out = [
-    `| kernel | MFLOP | ${names[0]}: calls | dispatches | threads | MB bound | ${names[1]}: calls | dispatches | threads | MB bound |`,
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
-  ];
+  const head = variants.map((v) => `${v.name}: calls | dispatches | threads | MB bound`).join(' | ');
+  const out = [`| kernel | MFLOP | ${head} |`, `|---|---:${'|---:|---:|---:|---:'.repeat(variants.length)}|`];
   for (const kernel of kernels) {
-    const mflop = Math.max(a.rows.find((r) => r.kernel === kernel)?.mflop ?? 0, b.rows.find((r) => r.kernel === kernel)?.mflop ?? 0);
-    out.push(`| ${kernel} | ${mflop.toFixed(1)} | ${cell(a, kernel).join(' | ')} | ${cell(b, kernel).join(' | ')} |`);
+    const rows = rowsOf(kernel);
+    const mflop = Math.max(...rows.map((r) => r?.mflop ?? 0));
+    out.push(`| ${kernel} | ${mflop.toFixed(1)} | ${rows.map((r) => cell(r).join(' | ')).join(' | ')} |`);
   }
   const step = (s: StepAudit) => [
     `${s.dispatches}`,
@@ -133,7 +140,7 @@ export function auditTable(names: [string, string], a: StepAudit, b: StepAudit):
     `${s.uniformWrites}`,
     `${s.narrowHeavy}`,
   ];
-  out.push('', `| per step | ${names[0]} | ${names[1]} |`, '|---|---:|---:|');
+  out.push('', `| per step | ${variants.map((v) => v.name).join(' | ')} |`, `|---${'|---:'.repeat(variants.length)}|`);
   const labels = [
     'dispatches',
     'GPU->CPU read-backs',
@@ -141,6 +148,6 @@ export function auditTable(names: [string, string], a: StepAudit, b: StepAudit):
     'uniform writes',
     `kernels > 10 MFLOP under ${k(GOAL_THREADS)} threads`,
   ];
-  labels.forEach((l, i) => out.push(`| ${l} | ${step(a)[i]} | ${step(b)[i]} |`));
+  labels.forEach((l, i) => out.push(`| ${l} | ${audits.map((s) => step(s)[i]).join(' | ')} |`));
   return out;
 }

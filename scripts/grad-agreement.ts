@@ -75,21 +75,26 @@ export function normError(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return Math.sqrt(num / den);
 }
 
-/** Judges `got` against `want` given `perturbed` (want's own rounding sensitivity); see Note [gradient agreement]. */
+/**
+ * Judges `got` against `want` given `perturbed` (want's own rounding sensitivity); see Note
+ * [gradient agreement]. `error` measures a variable's distance (normError unless a quantity has
+ * its own scale: Note [step agreement]).
+ */
 export function gradientAgreement(
   got: ArrayLike<number>[],
   want: ArrayLike<number>[],
   perturbed: ArrayLike<number>[],
   names: string[],
+  error: (a: ArrayLike<number>, b: ArrayLike<number>, index: number) => number = normError,
 ): Agreement {
   if (got.length !== want.length || perturbed.length !== want.length)
     throw new Error(`gradientAgreement: ${got.length} / ${want.length} / ${perturbed.length} variables`);
   const variables = want.map((w, index): VariableAgreement => {
-    const error = normError(got[index], w);
-    const sensitivity = normError(perturbed[index], w);
+    const e = error(got[index], w, index);
+    const sensitivity = error(perturbed[index], w, index);
     const conditioned = sensitivity <= TOL / SLACK;
-    const ok = conditioned ? error <= TOL : error <= SLACK * sensitivity;
-    return { index, name: names[index] ?? `variable ${index}`, error, sensitivity, conditioned, ok };
+    const ok = conditioned ? e <= TOL : e <= SLACK * sensitivity;
+    return { index, name: names[index] ?? `variable ${index}`, error: e, sensitivity, conditioned, ok };
   });
   const conditioned = variables.filter((v) => v.conditioned);
   const worst = conditioned.reduce<VariableAgreement | null>((a, v) => (a == null || !(v.error <= a.error) ? v : a), null);

@@ -2,7 +2,8 @@
  * bench:gpu without a GPU: with no adapter it says so and exits 0, with an adapter name that
  * matches nothing it lists the adapters and fails; on Dawn's null device (no
  * computation, so no meaningful numbers) both the stock and the ringtune variant run the whole
- * way through, in their own processes, with a flat tensor count.
+ * way through, in their own processes, with a flat tensor count, and the audit runs for ringtune
+ * alone.
  */
 import { spawnSync } from 'child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'fs';
@@ -72,4 +73,16 @@ test('null device: stock and ringtune variants run through in their own processe
   // The ringtune variant keeps tfjs-webgpu's tiled input gradient on; stock leaves the naive one.
   expect(out.runs[0].flags.WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE).toBe(true);
   expect(out.runs[1].flags.WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE).toBe(false);
+});
+
+test('null device: --audit --no-stock audits ringtune alone, one column, with its goals', () => {
+  const r = runBench(['--audit', '--no-stock', '--nets', 'cnn', '--cnn-size', '16', '--cnn-batch', '2', '--warmup', '1'], {
+    RINGTUNE_DAWN_FLAGS: 'backend=null',
+  });
+  expect(r.signal).toBeNull();
+  expect(r.stdout).toMatch(/^one training step on Dawn adapter 'null-backend'/m);
+  expect(r.stdout).toContain('| kernel | MFLOP | ringtune: calls | dispatches | threads | MB bound |\n|---|---:|---:|---:|---:|---:|\n');
+  expect(r.stdout).not.toContain('stock');
+  expect(r.stdout).toMatch(/^\| FusedConv2D \| [\d.]+ \| 7 \| \d+ \|/m);
+  expect(r.stdout).toMatch(/^goal: every kernel > 10 MFLOP launches >= 65536 threads: met$/m);
 });

@@ -91,6 +91,16 @@ function batchTensors(x: Float32Array, y: Int32Array, n: number, size: number): 
   return { xs: tf.reshape(tf.slice(flat, 0, x.length), shape), ys: tf.cast(tf.slice(flat, x.length, n), 'int32') };
 }
 
+/** The flat layout of `params` the optimizer updates: consecutive, decayed unless BatchNorm or bias (fastai wd_bn_bias=False). */
+export function paramSegments(params: ParamInfo[]): Segment[] {
+  let offset = 0;
+  return params.map((p) => {
+    const length = p.variable.read().size;
+    offset += length;
+    return { offset: offset - length, length, group: p.group, decay: !(p.norm || p.bias) };
+  });
+}
+
 export class Replica {
   private active: ParamInfo[] = [];
   private vars: tf.Variable[] = [];
@@ -129,13 +139,8 @@ export class Replica {
     this.phase = phase;
     this.active = trainableParams(this.net, freezeTo);
     this.vars = this.active.map((p) => p.variable.read() as tf.Variable);
-    const segments: Segment[] = [];
-    let offset = 0;
-    for (const p of this.active) {
-      const length = p.variable.read().size;
-      segments.push({ offset, length, group: p.group, decay: !(p.norm || p.bias) });
-      offset += length;
-    }
+    const segments = paramSegments(this.active);
+    const offset = segments.reduce((n, seg) => n + seg.length, 0);
     this.grads = this.allreduce.buffer(offset);
     this.buckets = bucketize(
       segments.map((s) => s.length),

@@ -60,3 +60,14 @@ export function sampleCase(rng: Rng, depthwise: boolean): Case {
     m: depthwise ? pick([1, 1, 2]) : 1,
   };
 }
+
+/**
+ * Convolutions whose GEMMs have few outputs, as late in a net at a small size: they take the
+ * 32x32 and 16x16 tiles and K splits whose last one is shorter (test/gpu-gemm-plan.test.ts
+ * checks that they do; test/helpers/webgpu-kernels.ts runs them).
+ */
+export const SMALL_OUTPUT_CONVS: Case[] = [
+  { b: 2, h: 2, w: 2, cin: 100, cout: 40, k: 1, s: 1, d: 1, pad: 'same', m: 1 },
+  { b: 2, h: 8, w: 8, cin: 600, cout: 256, k: 1, s: 1, d: 1, pad: 'same', m: 1 },
+  { b: 3, h: 5, w: 4, cin: 37, cout: 45, k: 3, s: 2, d: 1, pad: 'same', m: 1 },
+];

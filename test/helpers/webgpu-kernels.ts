@@ -12,7 +12,7 @@ import { releaseBackend, selectBackend } from '../../worker/backend';
 import { fusedBatchNormTraining } from '../../worker/kernels/webgpu-bn-layer';
 import { Rng } from '../../shared/rng';
 import { normError } from '../../scripts/grad-agreement';
-import { sampleCase, type Case } from './numerics';
+import { sampleCase, SMALL_OUTPUT_CONVS, type Case } from './numerics';
 import { FlatAdam, type Segment } from '../../shared/optim';
 import { GpuAdam } from '../../worker/kernels/webgpu-adam';
 
@@ -187,6 +187,8 @@ export function kernelCases(): KernelCase[] {
   // Wider than one 64x64 tile in M and N, and a long K: several workgroups and K splits.
   cases.push(convCase({ b: 4, h: 17, w: 19, cin: 70, cout: 80, k: 3, s: 1, d: 1, pad: 'same', m: 1 }, 300));
   cases.push(convCase({ b: 2, h: 9, w: 9, cin: 130, cout: 66, k: 3, s: 2, d: 1, pad: 'valid', m: 1 }, 310));
+  // Few outputs: 32x32 and 16x16 tiles, K splits with a shorter last one.
+  SMALL_OUTPUT_CONVS.forEach((c, i) => cases.push(convCase(c, 320 + 10 * i)));
   for (let i = 0; i < 10; i++) cases.push(depthwiseCase(sampleCase(rng, true), 400 + 10 * i));
   cases.push(depthwiseCase({ b: 3, h: 21, w: 18, cin: 96, cout: 1, k: 3, s: 2, d: 1, pad: 'same', m: 1 }, 500));
   cases.push(reduceCase([5, 7, 6, 70], [0, 1, 2], false, 600));

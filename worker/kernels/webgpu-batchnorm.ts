@@ -13,7 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { columnSums } from './webgpu-colsum';
-import { elementwise } from './webgpu-reduce';
+import { elementwise, elementwiseKernel } from './webgpu-reduce';
 import type { GpuBackend } from './webgpu-program';
 
 type Args = { inputs: Record<string, tf.TensorInfo>; backend: GpuBackend; attrs: Record<string, unknown> };
@@ -100,17 +100,6 @@ function batchNormGrad({ inputs: { x, dy, mean, variance, gamma }, backend, attr
   return out;
 }
 
-function movingAverage({ inputs: { old, value }, backend, attrs }: Args): tf.TensorInfo {
-  return elementwise(backend, {
-    key: 'moving_average',
-    inputs: [old, value],
-    names: ['old', 'value'],
-    outShape: old.shape,
-    expr: 'old[i] - (old[i] - value[i]) * uniforms.decay',
-    floats: { decay: 1 - (attrs.momentum as number) },
-  });
-}
-
 const kernel = (kernelName: string, f: (a: Args) => tf.TensorInfo | tf.TensorInfo[]): tf.KernelConfig => ({
   kernelName,
   backendName: 'webgpu',
@@ -121,5 +110,10 @@ const kernel = (kernelName: string, f: (a: Args) => tf.TensorInfo | tf.TensorInf
 export const batchNormKernels: tf.KernelConfig[] = [
   kernel('RingtuneColumnMoments', moments),
   kernel('RingtuneBatchNormGrad', batchNormGrad),
-  kernel('RingtuneMovingAverage', movingAverage),
+  elementwiseKernel('RingtuneMovingAverage', {
+    key: 'moving_average',
+    names: ['old', 'value'],
+    expr: 'old[i] - (old[i] - value[i]) * uniforms.decay',
+    floats: (attrs) => ({ decay: 1 - (attrs.momentum as number) }),
+  }),
 ];

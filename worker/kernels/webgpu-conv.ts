@@ -9,7 +9,7 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import { ConvAttrs, ConvGeometry, convGeometry } from './geometry';
-import { Activation, implicitGemm } from './webgpu-gemm';
+import { Activation, GemmSize, GemmSpec, implicitGemm } from './webgpu-gemm';
 import type { GpuBackend } from './webgpu-program';
 
 function geometryUniforms(g: ConvGeometry): Record<string, number> {
@@ -42,18 +42,12 @@ const IM2COL = `${INPUT_AT}
     return inputAt(row, i, j, c);
   }`;
 
-const FORWARD = `${IM2COL}
-  fn loadA(m : i32, k : i32) -> f32 { return im2col(m, k); }
+/** Loaders of a GEMM whose A is im2col(x), or its transpose, and B the dense [K, N] tensor `b`. */
+const im2colLoaders = (transposed: boolean, b: string) => `${IM2COL}
+  fn loadA(m : i32, k : i32) -> f32 { return im2col(${transposed ? 'k, m' : 'm, k'}); }
   fn loadB(k : i32, n : i32) -> f32 {
     if (n >= uniforms.N || k >= uniforms.K) { return 0.0; }
-    return W[k * uniforms.N + n];
-  }`;
-
-const FILTER_GRAD = `${IM2COL}
-  fn loadA(m : i32, k : i32) -> f32 { return im2col(k, m); }
-  fn loadB(k : i32, n : i32) -> f32 {
-    if (n >= uniforms.N || k >= uniforms.K) { return 0.0; }
-    return dy[k * uniforms.N + n];
+    return ${b}[k * uniforms.N + n];
   }`;
 
 const INPUT_GRAD = `
@@ -80,6 +74,51 @@ const INPUT_GRAD = `
     return W[(tap * uniforms.inC + n) * uniforms.outC + o];
   }`;
 
+/** The three implicit GEMMs of a convolution: their sizes from its geometry, operands and loaders. */
+const CONV_GEMMS = {
+  forward: {
+    size: (g: ConvGeometry) => ({ M: g.batch * g.outH * g.outW, N: g.outC, K: g.kh * g.kw * g.inC }),
+    names: ['x', 'W'],
+    loaders: im2colLoaders(false, 'W'),
+  },
+  filter_grad: {
+    size: (g: ConvGeometry) => ({ M: g.kh * g.kw * g.inC, N: g.outC, K: g.batch * g.outH * g.outW }),
+    names: ['x', 'dy'],
+    loaders: im2colLoaders(true, 'dy'),
+  },
+  input_grad: {
+    size: (g: ConvGeometry) => ({ M: g.batch * g.inH * g.inW, N: g.inC, K: g.kh * g.kw * g.outC }),
+    names: ['dy', 'W'],
+    loaders: INPUT_GRAD,
+  },
+};
+export type ConvGemm = keyof typeof CONV_GEMMS;
+
+/** M, N and K of one of a convolution's GEMMs. */
+export const convGemmSize = (which: ConvGemm, g: ConvGeometry): GemmSize => CONV_GEMMS[which].size(g);
+
+/** Runs GEMM `which` of the convolution of geometry `g` on `inputs` (in CONV_GEMMS' order). */
+function convGemm(
+  which: ConvGemm,
+  backend: GpuBackend,
+  g: ConvGeometry,
+  inputs: tf.TensorInfo[],
+  outShape: number[],
+  epilogue: Pick<GemmSpec, 'bias' | 'activation'> = {},
+): tf.TensorInfo {
+  const { size, names, loaders } = CONV_GEMMS[which];
+  return implicitGemm(backend, {
+    ...size(g),
+    key: `conv_${which}`,
+    inputs,
+    names,
+    loaders,
+    geometry: geometryUniforms(g),
+    outShape,
+    ...epilogue,
+  });
+}
+
 interface ConvArgs {
   inputs: Record<string, tf.TensorInfo | undefined>;
   backend: GpuBackend;
@@ -97,16 +136,7 @@ export function convForward({ inputs, backend, attrs }: ConvArgs): tf.TensorInfo
   if (!floats(x, filter, bias) || (bias && bias.shape.length > 1)) return null;
   const g = convGeometry(x.shape, filter.shape, attrs, false);
   if (bias && bias.shape.length === 1 && bias.shape[0] !== g.outC) return null;
-  return implicitGemm(backend, {
-    M: g.batch * g.outH * g.outW,
-    N: g.outC,
-    K: g.kh * g.kw * g.inC,
-    key: 'conv_forward',
-    inputs: [x, filter],
-    names: ['x', 'W'],
-    loaders: FORWARD,
-    geometry: geometryUniforms(g),
-    outShape: [g.batch, g.outH, g.outW, g.outC],
+  return convGemm('forward', backend, g, [x, filter], [g.batch, g.outH, g.outW, g.outC], {
     bias,
     activation: activation as Activation,
   });
@@ -117,18 +147,7 @@ export function convFilterGrad({ inputs, backend, attrs }: ConvArgs): tf.TensorI
   const { x, dy } = inputs;
   if (!x || !dy || !nhwc(attrs) || !floats(x, dy)) return null;
   const filterShape = attrs.filterShape as number[];
-  const g = convGeometry(x.shape, filterShape, attrs, false);
-  return implicitGemm(backend, {
-    M: g.kh * g.kw * g.inC,
-    N: g.outC,
-    K: g.batch * g.outH * g.outW,
-    key: 'conv_filter_grad',
-    inputs: [x, dy],
-    names: ['x', 'dy'],
-    loaders: FILTER_GRAD,
-    geometry: geometryUniforms(g),
-    outShape: filterShape,
-  });
+  return convGemm('filter_grad', backend, convGeometry(x.shape, filterShape, attrs, false), [x, dy], filterShape);
 }
 
 /** Conv2DBackpropInput; null for NCHW. */
@@ -136,16 +155,5 @@ export function convInputGrad({ inputs, backend, attrs }: ConvArgs): tf.TensorIn
   const { dy, filter } = inputs;
   if (!dy || !filter || !nhwc(attrs) || !floats(dy, filter)) return null;
   const inputShape = attrs.inputShape as number[];
-  const g = convGeometry(inputShape, filter.shape, attrs, false);
-  return implicitGemm(backend, {
-    M: g.batch * g.inH * g.inW,
-    N: g.inC,
-    K: g.kh * g.kw * g.outC,
-    key: 'conv_input_grad',
-    inputs: [dy, filter],
-    names: ['dy', 'W'],
-    loaders: INPUT_GRAD,
-    geometry: geometryUniforms(g),
-    outShape: inputShape,
-  });
+  return convGemm('input_grad', backend, convGeometry(inputShape, filter.shape, attrs, false), [dy, filter], inputShape);
 }

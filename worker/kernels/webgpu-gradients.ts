@@ -8,7 +8,7 @@
  * backend they are tfjs-core's own.
  */
 import * as tf from '@tensorflow/tfjs';
-import { elementwise } from './webgpu-reduce';
+import { elementwise, elementwiseKernel } from './webgpu-reduce';
 import type { GpuBackend } from './webgpu-program';
 import { replaceGradient } from './config';
 
@@ -37,29 +37,15 @@ function broadcastDiv({
   });
 }
 
-/** dx = dy where min <= x <= max, else 0 (as tfjs-core's ClipByValue gradient). */
-function clipGrad({
-  inputs: { x, dy },
-  backend,
-  attrs,
-}: {
-  inputs: Record<string, tf.TensorInfo>;
-  backend: GpuBackend;
-  attrs: Record<string, unknown>;
-}) {
-  return elementwise(backend, {
-    key: 'clip_grad',
-    inputs: [x, dy],
-    names: ['x', 'dy'],
-    outShape: x.shape,
-    expr: 'select(0.0, dy[i], x[i] >= uniforms.lo && x[i] <= uniforms.hi)',
-    floats: { lo: attrs.clipValueMin as number, hi: attrs.clipValueMax as number },
-  });
-}
-
 export const gradientKernels: tf.KernelConfig[] = [
   { kernelName: 'RingtuneBroadcastDiv', backendName: 'webgpu', kernelFunc: broadcastDiv as unknown as tf.KernelFunc },
-  { kernelName: 'RingtuneClipGrad', backendName: 'webgpu', kernelFunc: clipGrad as unknown as tf.KernelFunc },
+  // dx = dy where min <= x <= max, else 0 (as tfjs-core's ClipByValue gradient).
+  elementwiseKernel('RingtuneClipGrad', {
+    key: 'clip_grad',
+    names: ['x', 'dy'],
+    expr: 'select(0.0, dy[i], x[i] >= uniforms.lo && x[i] <= uniforms.hi)',
+    floats: (attrs) => ({ lo: attrs.clipValueMin as number, hi: attrs.clipValueMax as number }),
+  }),
 ];
 
 const stock = new Map<string, tf.GradConfig>();

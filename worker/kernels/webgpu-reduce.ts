@@ -112,3 +112,34 @@ export function elementwise(
   });
   return backend.runWebGPUProgram(p, opts.inputs, 'float32', uniforms);
 }
+
+/**
+ * A webgpu kernel computing result[i] = `expr` over inputs of one shape, read by their names in
+ * the kernel's inputs (the first gives the output's shape); `floats` turns the kernel's
+ * attributes into the f32 uniforms `expr` reads.
+ */
+export function elementwiseKernel(
+  kernelName: string,
+  spec: { key: string; names: string[]; expr: string; floats: (attrs: Record<string, unknown>) => Record<string, number> },
+): tf.KernelConfig {
+  const kernelFunc = ({
+    inputs,
+    backend,
+    attrs,
+  }: {
+    inputs: Record<string, tf.TensorInfo>;
+    backend: GpuBackend;
+    attrs: Record<string, unknown>;
+  }) => {
+    const ins = spec.names.map((n) => inputs[n]);
+    return elementwise(backend, {
+      key: spec.key,
+      inputs: ins,
+      names: spec.names,
+      outShape: ins[0].shape,
+      expr: spec.expr,
+      floats: spec.floats(attrs),
+    });
+  };
+  return { kernelName, backendName: 'webgpu', kernelFunc: kernelFunc as unknown as tf.KernelFunc };
+}
