@@ -1,7 +1,7 @@
 /**
  * The forward kernels ringtune replaces on wasm where oneDNN is installed (convolutions with tfjs's
  * fused bias and activations, plain and depthwise; matrix products, fused too; elementwise
- * arithmetic and comparisons), the training BatchNorm layer, the ReLU and max-pool gradients, against the
+ * arithmetic and comparisons), the training BatchNorm layer and BatchNorm at inference, the ReLU and max-pool gradients, against the
  * cpu backend, with every kernel set here.
  * Shapes are sampled from the same grid as the gradient kernels' tests.
  */
@@ -159,6 +159,23 @@ describe(`forward kernels (${modes.join(', ')}) match the cpu backend`, () => {
       ];
     });
     tf.dispose([x, w, ...initial, ...layer.weights.map((v) => v.read())]);
+  });
+
+  test.each([
+    ['rank 4', [3, 5, 4, 6], [6]],
+    ['rank 2', [7, 5], [5]],
+    ['one channel, odd sizes', [2, 3, 7, 1], [1]],
+    ['statistics of rank 4 (the kernel it replaces takes these)', [2, 3, 4, 5], [1, 1, 1, 5]],
+  ])('BatchNorm at inference, moving statistics (%s)', async (_name, shape, statShape) => {
+    const s = shape as number[];
+    const stat = statShape as number[];
+    const x = tf.randomNormal(s, 1, 2, 'float32', 21);
+    const mean = tf.randomNormal(stat, 0.5, 1, 'float32', 22);
+    const variance = tf.randomUniform(stat, 0.1, 3, 'float32', 23);
+    const offset = tf.randomNormal(stat, 0, 1, 'float32', 24);
+    const scale = tf.randomUniform(stat, 0.5, 2, 'float32', 25);
+    await expectEachMatchesCpu('batchNorm', () => tf.batchNorm(x, mean, variance, offset, scale, 1e-3));
+    tf.dispose([x, mean, variance, offset, scale]);
   });
 
   const binaryOps: [string, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor][] = [

@@ -4,6 +4,7 @@ import { forwardKernel, gradientKernel } from './onednn-conv';
 import { matmulKernel } from './onednn-matmul';
 import { BINARY_OPS, binaryKernel } from './onednn-binary';
 import { maxPoolGradKernel } from './onednn-pool';
+import { inferenceNormKernel } from './onednn-norm';
 import { KernelArgs, OnednnNative } from './onednn';
 
 type KernelFunc = (args: KernelArgs) => tf.TensorInfo;
@@ -21,6 +22,7 @@ const NATIVE: Record<string, (native: OnednnNative, fallback: KernelFunc) => Ker
   BatchMatMul: (n, f) => matmulKernel(n, false, f),
   _FusedMatMul: (n, f) => matmulKernel(n, true, f),
   MaxPoolGrad: (n, f) => maxPoolGradKernel(n, f),
+  FusedBatchNorm: (n, f) => inferenceNormKernel(n, f),
   ...Object.fromEntries(Object.keys(BINARY_OPS).map((name) => [name, (n: OnednnNative, f: KernelFunc) => binaryKernel(n, name, f)])),
 };
 

@@ -9,7 +9,7 @@
  * the active backend has it, tfjs's formula otherwise.
  */
 import * as tf from '@tensorflow/tfjs';
-import { heapOperands, KernelArgs, OnednnNative } from './onednn';
+import { heapOperands, KernelArgs, nativeOperands, OnednnNative } from './onednn';
 import { replaceGradient } from './config';
 
 export const BATCH_NORM = 'RingtuneBatchNorm';
@@ -20,6 +20,7 @@ enum Kind {
   Forward = 0,
   Backward = 1,
   ReluBackward = 2,
+  Inference = 3,
 }
 
 /** [N, C, H, W] of a channels-last tensor of rank 2 to 4 as native/bnorm.cc reads it. */
@@ -56,6 +57,25 @@ function normKernels(native: OnednnNative): tf.KernelConfig[] {
     { kernelName: BATCH_NORM_GRAD, backendName: 'wasm', kernelFunc: backward as unknown as tf.KernelFunc },
     { kernelName: RELU_GRAD, backendName: 'wasm', kernelFunc: reluGrad as unknown as tf.KernelFunc },
   ];
+}
+
+/**
+ * tfjs's FusedBatchNorm (BatchNorm at inference, with the moving statistics) as one oneDNN pass:
+ * the wasm kernel made it the slowest op of a validation batch. Per-channel statistics, scale and
+ * offset only; anything else goes to `fallback`.
+ */
+export function inferenceNormKernel(native: OnednnNative, fallback: (args: KernelArgs) => tf.TensorInfo) {
+  return (args: KernelArgs): tf.TensorInfo => {
+    const { x, mean, variance, offset, scale } = args.inputs as Record<string, tf.TensorInfo | undefined>;
+    const c = x!.shape[x!.shape.length - 1];
+    const perChannel = [mean, variance, offset, scale].every((t) => t != null && t.shape.length === 1 && t.shape[0] === c);
+    if (!perChannel || x!.shape.length < 2 || x!.shape.length > 4 || !nativeOperands(x, mean, variance, offset, scale))
+      return fallback(args);
+    const y = args.backend.makeOutput(x!.shape, 'float32');
+    const { heap, offsets } = heapOperands(args.backend, [x!, mean!, variance!, scale!, offset!, y]);
+    native.norm(heap, Float64Array.from([Kind.Inference, ...normDims(x!.shape), args.attrs.varianceEpsilon as number]), offsets);
+    return y;
+  };
 }
 
 /** True when `t` holds a nonzero value (the engine passes zeros for outputs that do not reach the loss). */

@@ -1,5 +1,5 @@
-// BatchNorm forward (training: batch statistics) and backward, and ReLU/ReLU6 gradients, on
-// wasm-heap tensors in their channels-last layout.
+// BatchNorm forward (training: batch statistics; inference: the given statistics) and backward,
+// and ReLU/ReLU6 gradients, on wasm-heap tensors in their channels-last layout.
 #include "bnorm.h"
 
 #include <stdexcept>
@@ -28,6 +28,17 @@ std::unique_ptr<Op> MakeForward(const NormParams& p) {
   memory::desc data = pd.src_desc(), c = Channels(p.c);
   return NewOp<dnnl::batch_normalization_forward>(pd, {{DNNL_ARG_SRC, data}, {DNNL_ARG_SCALE, c}, {DNNL_ARG_SHIFT, c}},
                                                   {{DNNL_ARG_DST, data}, {DNNL_ARG_MEAN, c}, {DNNL_ARG_VARIANCE, c}});
+}
+
+// tfjs's FusedBatchNorm at inference: y = (x - mean) / sqrt(variance + eps) * gamma + beta.
+std::unique_ptr<Op> MakeInference(const NormParams& p) {
+  memory::desc data = ActivationDesc(p.n, p.c, p.h, p.w, false), c = Channels(p.c);
+  dnnl::batch_normalization_forward::desc d(prop_kind::forward_inference, data, p.epsilon,
+                                            kAffine | normalization_flags::use_global_stats);
+  dnnl::batch_normalization_forward::primitive_desc pd(d, BaseAttr(), Engine());
+  std::vector<Arg> inputs = {
+      {DNNL_ARG_SRC, data}, {DNNL_ARG_MEAN, c}, {DNNL_ARG_VARIANCE, c}, {DNNL_ARG_SCALE, c}, {DNNL_ARG_SHIFT, c}};
+  return NewOp<dnnl::batch_normalization_forward>(pd, inputs, {{DNNL_ARG_DST, data}});
 }
 
 std::unique_ptr<Op> MakeBackward(const NormParams& p) {
@@ -61,7 +72,7 @@ NormParams ParseNorm(const double* d, size_t n) {
   const Descriptor f("norm", d, n, kFields);
   auto i = [&](Field k) { return f.Int(k); };
   NormParams p{static_cast<NormKind>(i(kKind)), i(kN), i(kC), i(kH), i(kW), f.Float(kEpsilon)};
-  if (p.kind < kNormForward || p.kind > kReluBackward) throw std::invalid_argument("unknown norm kind");
+  if (p.kind < kNormForward || p.kind > kNormInference) throw std::invalid_argument("unknown norm kind");
   return p;
 }
 
@@ -73,6 +84,7 @@ void RunNorm(const NormParams& p, const Heap& heap, const std::vector<double>& o
                    case kNormForward: return MakeForward(p);
                    case kNormBackward: return MakeBackward(p);
                    case kReluBackward: return MakeReluBackward(p);
+                   case kNormInference: return MakeInference(p);
                  }
                  throw std::invalid_argument("unknown norm kind");
                }),
