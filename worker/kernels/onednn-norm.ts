@@ -30,13 +30,25 @@ function normDims(shape: number[]): number[] {
   return [n, c, h, w];
 }
 
+/** One native/bnorm.cc pass of `kind`: new outputs of `outShapes` after `inputs` in the operand list. */
+function runNorm(
+  native: OnednnNative,
+  kind: Kind,
+  args: KernelArgs,
+  inputs: tf.TensorInfo[],
+  outShapes: number[][],
+  dimsOf: number[],
+  eps: number,
+) {
+  const outs = outShapes.map((s) => args.backend.makeOutput(s, 'float32'));
+  const { heap, offsets } = heapOperands(args.backend, [...inputs, ...outs]);
+  native.norm(heap, Float64Array.from([kind, ...dimsOf, eps]), offsets);
+  return outs;
+}
+
 function normKernels(native: OnednnNative): tf.KernelConfig[] {
-  const run = (kind: Kind, args: KernelArgs, inputs: tf.TensorInfo[], outShapes: number[][], dimsOf: number[], eps: number) => {
-    const outs = outShapes.map((s) => args.backend.makeOutput(s, 'float32'));
-    const { heap, offsets } = heapOperands(args.backend, [...inputs, ...outs]);
-    native.norm(heap, Float64Array.from([kind, ...dimsOf, eps]), offsets);
-    return outs;
-  };
+  const run = (kind: Kind, args: KernelArgs, inputs: tf.TensorInfo[], outShapes: number[][], dimsOf: number[], eps: number) =>
+    runNorm(native, kind, args, inputs, outShapes, dimsOf, eps);
   const forward = (args: KernelArgs) => {
     const { x, scale, offset } = args.inputs as Record<string, tf.TensorInfo>;
     const c = x.shape[x.shape.length - 1];
@@ -66,15 +78,13 @@ function normKernels(native: OnednnNative): tf.KernelConfig[] {
  */
 export function inferenceNormKernel(native: OnednnNative, fallback: (args: KernelArgs) => tf.TensorInfo) {
   return (args: KernelArgs): tf.TensorInfo => {
-    const { x, mean, variance, offset, scale } = args.inputs as Record<string, tf.TensorInfo | undefined>;
-    const c = x!.shape[x!.shape.length - 1];
-    const perChannel = [mean, variance, offset, scale].every((t) => t != null && t.shape.length === 1 && t.shape[0] === c);
-    if (!perChannel || x!.shape.length < 2 || x!.shape.length > 4 || !nativeOperands(x, mean, variance, offset, scale))
-      return fallback(args);
-    const y = args.backend.makeOutput(x!.shape, 'float32');
-    const { heap, offsets } = heapOperands(args.backend, [x!, mean!, variance!, scale!, offset!, y]);
-    native.norm(heap, Float64Array.from([Kind.Inference, ...normDims(x!.shape), args.attrs.varianceEpsilon as number]), offsets);
-    return y;
+    const { x, mean, variance, offset, scale } = args.inputs as Record<string, tf.TensorInfo>;
+    const c = x.shape[x.shape.length - 1];
+    const stats = [mean, variance, scale, offset];
+    const perChannel = stats.every((t) => t != null && t.shape.length === 1 && t.shape[0] === c);
+    if (!perChannel || x.shape.length < 2 || x.shape.length > 4 || !nativeOperands(x, ...stats)) return fallback(args);
+    const eps = args.attrs.varianceEpsilon as number;
+    return runNorm(native, Kind.Inference, args, [x, ...stats], [x.shape], normDims(x.shape), eps)[0];
   };
 }
 
