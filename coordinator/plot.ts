@@ -114,10 +114,23 @@ interface Axis {
   map: (v: number) => number;
 }
 
-function makeAxis(values: number[], log: boolean, p0: number, p1: number): Axis {
-  const ok = values.filter((v) => Number.isFinite(v) && (!log || v > 0));
-  let lo = ok.length ? Math.min(...ok) : log ? 1 : 0;
-  let hi = ok.length ? Math.max(...ok) : log ? 10 : 1;
+/** Smallest and largest value the axis can show; a loop, because spreading a long run's steps into Math.min overflows the stack. */
+function extent(values: number[][], log: boolean): { lo: number; hi: number } | undefined {
+  let lo = Infinity,
+    hi = -Infinity;
+  for (const vs of values)
+    for (const v of vs) {
+      if (!Number.isFinite(v) || (log && v <= 0)) continue;
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+  return lo <= hi ? { lo, hi } : undefined;
+}
+
+function makeAxis(values: number[][], log: boolean, p0: number, p1: number): Axis {
+  const e = extent(values, log);
+  let lo = e ? e.lo : log ? 1 : 0;
+  let hi = e ? e.hi : log ? 10 : 1;
   const t = (v: number) => (log ? Math.log10(v) : v);
   const inv = (v: number) => (log ? Math.pow(10, v) : v);
   let a = t(lo),
@@ -144,22 +157,46 @@ function text(x: number, y: number, s: string, attrs = ''): string {
   return `<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" ${attrs}>${esc(s)}</text>`;
 }
 
-/** SVG path of one series, broken at points the axes cannot show. */
+/**
+ * SVG path of one series, broken at points the axes cannot show. Consecutive points that fall in
+ * one pixel column are drawn as that column's first, lowest, highest and last point, which draws
+ * the same pixels: a run of a million steps costs a path of a few thousand points.
+ */
 function pathD(s: Series, xa: Axis, ya: Axis): string {
-  let d = '';
+  const parts: string[] = [];
+  let column: { x: number; px: number; first: number; last: number; lo: number; hi: number } | undefined;
   let pen = false;
+  const flush = () => {
+    if (!column) return;
+    const ys = [column.first, column.lo, column.hi, column.last].filter((y, i, a) => i === 0 || y !== a[i - 1]);
+    for (const y of ys) {
+      parts.push(`${pen ? 'L' : 'M'}${column.x.toFixed(2)},${y.toFixed(2)}`);
+      pen = true;
+    }
+    column = undefined;
+  };
   for (let i = 0; i < Math.min(s.x.length, s.y.length); i++) {
     const x = s.x[i],
       y = s.y[i];
     const ok = Number.isFinite(x) && Number.isFinite(y) && (!xa.log || x > 0) && (!ya.log || y > 0);
     if (!ok) {
+      flush();
       pen = false;
       continue;
     }
-    d += `${pen ? 'L' : 'M'}${xa.map(x).toFixed(2)},${ya.map(y).toFixed(2)}`;
-    pen = true;
+    const px = xa.map(x),
+      py = ya.map(y);
+    if (column && Math.floor(px) === column.px) {
+      column.last = py;
+      column.lo = Math.min(column.lo, py);
+      column.hi = Math.max(column.hi, py);
+      continue;
+    }
+    flush();
+    column = { x: px, px: Math.floor(px), first: py, last: py, lo: py, hi: py };
   }
-  return d;
+  flush();
+  return parts.join('');
 }
 
 function panelSvg(p: Panel, ox: number, oy: number, w: number, h: number): string {
@@ -167,10 +204,9 @@ function panelSvg(p: Panel, ox: number, oy: number, w: number, h: number): strin
     x1 = ox + w - M.right,
     y0 = oy + h - M.bottom,
     y1 = oy + M.top;
-  const allX = [...p.series.flatMap((s) => s.x), ...(p.markers ?? []).map((m) => m.x)];
-  const allY = [...p.series.flatMap((s) => s.y), ...(p.markers ?? []).map((m) => m.y)];
-  const xa = makeAxis(allX, !!p.logX, x0, x1);
-  const ya = makeAxis(allY, !!p.logY, y0, y1);
+  const markers = p.markers ?? [];
+  const xa = makeAxis([...p.series.map((s) => s.x), markers.map((m) => m.x)], !!p.logX, x0, x1);
+  const ya = makeAxis([...p.series.map((s) => s.y), markers.map((m) => m.y)], !!p.logY, y0, y1);
   const out: string[] = [`<rect x="${x0}" y="${y1}" width="${x1 - x0}" height="${y0 - y1}" fill="#ffffff" stroke="#333333"/>`];
   const tickStyle = `font-family="${FONT}" font-size="12" fill="#222222"`;
   for (const v of xa.ticks) {
@@ -198,7 +234,7 @@ function panelSvg(p: Panel, ox: number, oy: number, w: number, h: number): strin
     const dash = s.dashed ? ' stroke-dasharray="6,4"' : '';
     out.push(`<path d="${pathD(s, xa, ya)}" fill="none" stroke="${color}" stroke-width="2"${dash} stroke-linejoin="round"/>`);
   });
-  for (const m of p.markers ?? []) {
+  for (const m of markers) {
     if (!Number.isFinite(m.x) || !Number.isFinite(m.y) || (xa.log && m.x <= 0) || (ya.log && m.y <= 0)) continue;
     const cx = xa.map(m.x),
       cy = ya.map(m.y),

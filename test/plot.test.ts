@@ -54,6 +54,22 @@ describe('figureSvg', () => {
     expect(path.match(/M/g)).toHaveLength(2); // (1e-5, 1e-4) | (0.1): the negative x and the NaN y break it
     expect(path.match(/L/g)).toHaveLength(1);
   });
+  test('a million-step series draws each pixel column as its first, lowest, highest and last point, spikes kept', () => {
+    const n = 1_000_000;
+    const x = Array.from({ length: n }, (_, i) => i);
+    const y = x.map((i) => (i === 654_321 ? 10 : i === 123_457 ? -10 : Math.sin(i / 1000)));
+    const { svg } = figureSvg([{ series: [{ name: 'loss', x, y }] }], { panelWidth: 500, panelHeight: 300 });
+    const path = /<path d="([^"]*)"/.exec(svg)![1];
+    const points = path.split(/[ML]/).filter(Boolean).map((p) => p.split(',').map(Number));
+    expect(path.match(/M/g)).toHaveLength(1);
+    expect(points.length).toBeLessThanOrEqual(4 * (500 - 78 - 18 + 1));
+    const ys = points.map((p) => p[1]);
+    // The y axis spans [-10, 10] padded by 5%: the spikes sit at its extremes, the sine well inside.
+    const top = Math.min(...ys),
+      bottom = Math.max(...ys);
+    expect(top).toBeCloseTo(30 + (300 - 52 - 30) * (0.05 / 1.1), 1);
+    expect(bottom).toBeCloseTo(300 - 52 - (300 - 52 - 30) * (0.05 / 1.1), 1);
+  });
   test('a grid of panels; an empty figure is refused', () => {
     const p = { series: [{ name: 'a', x: [0, 1], y: [0, 1] }] };
     expect(figureSvg([p, p, p], { columns: 2, panelWidth: 100, panelHeight: 50 })).toMatchObject({ width: 200, height: 100 });
