@@ -60,7 +60,10 @@ describe('figureSvg', () => {
     const y = x.map((i) => (i === 654_321 ? 10 : i === 123_457 ? -10 : Math.sin(i / 1000)));
     const { svg } = figureSvg([{ series: [{ name: 'loss', x, y }] }], { panelWidth: 500, panelHeight: 300 });
     const path = /<path d="([^"]*)"/.exec(svg)![1];
-    const points = path.split(/[ML]/).filter(Boolean).map((p) => p.split(',').map(Number));
+    const points = path
+      .split(/[ML]/)
+      .filter(Boolean)
+      .map((p) => p.split(',').map(Number));
     expect(path.match(/M/g)).toHaveLength(1);
     expect(points.length).toBeLessThanOrEqual(4 * (500 - 78 - 18 + 1));
     const ys = points.map((p) => p[1]);
