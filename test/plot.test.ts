@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import sharp from 'sharp';
-import { figureSvg, formatTick, logMinorTicks, logTicks, niceTicks, svgToPng, writeFigure } from '../coordinator/plot';
+import { figureSvg, svgToPng, writeFigure } from '../coordinator/plot';
+import { formatTick, logMinorTicks, logTicks, niceTicks } from '../coordinator/plot-ticks';
 
 describe('ticks', () => {
   test('niceTicks are round steps covering the range', () => {
