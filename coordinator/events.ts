@@ -28,9 +28,10 @@ export interface StepInfo {
   /** Part of allreduceMs the slowest worker spent waiting for its peers to arrive. */
   allreduceWaitMs: number;
   allreduceBytes: number;
-  /** Largest live-tensor count and resident memory over the workers after the step. */
+  /** Largest live-tensor count, resident memory and V8 heap (part of the resident memory) over the workers after the step. */
   tensors: number;
   rssBytes: number;
+  jsHeapBytes: number;
 }
 
 /** A finished epoch: what fastai's results table shows. */

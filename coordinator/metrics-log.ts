@@ -4,7 +4,7 @@ import { dirname } from 'path';
 import type { Callback } from './events';
 import type { Phase } from '../shared/plan';
 
-/** StepInfo fields a step record keeps as they are; samples_per_s and rss_mb follow, in the units their readers use. */
+/** StepInfo fields a step record keeps as they are; samples_per_s, rss_mb and js_heap_mb follow, in the units their readers use. */
 const STEP_FIELDS = [
   'epoch',
   'iter',
@@ -42,7 +42,13 @@ export function metricsLog(file: string): Callback {
   return {
     order: 60,
     afterStep({ stepDone: s }) {
-      if (s) write({ ...record('step', s, STEP_FIELDS), samples_per_s: s.samplesPerSec, rss_mb: Math.round(s.rssBytes / 1048576) });
+      if (s)
+        write({
+          ...record('step', s, STEP_FIELDS),
+          samples_per_s: s.samplesPerSec,
+          rss_mb: Math.round(s.rssBytes / 1048576),
+          js_heap_mb: Math.round(s.jsHeapBytes / 1048576),
+        });
     },
     afterEpoch({ epochDone: e }) {
       if (e) write(record('epoch', e, EPOCH_FIELDS));

@@ -92,6 +92,7 @@ export function stepReport(s: SentStep, done: Reply<'stepDone'>[], wallMs: numbe
     allreduceBytes: done[0].msg.allreduceBytes,
     tensors: Math.max(...done.map((d) => d.msg.tensors)),
     rssBytes: Math.max(...done.map((d) => d.msg.rssBytes)),
+    jsHeapBytes: Math.max(...done.map((d) => d.msg.jsHeapBytes)),
   };
 }
 

@@ -50,6 +50,7 @@ const WORKER_MESSAGES = {
     allreduceBytes: count,
     tensors: count,
     rssBytes: count,
+    jsHeapBytes: count,
   },
   validDone: { epoch: integer, lossSum: finite, correct: count, n: count, weightsHash: text },
   model: { modelJson: text },

@@ -152,6 +152,7 @@ describe('training plots callback', () => {
             allreduceBytes: 4,
             tensors: 100,
             rssBytes: 1e8,
+            jsHeapBytes: 5e7,
           };
           await events.fire('afterStep');
           afterEachStep?.(step);

@@ -36,6 +36,7 @@ const step: StepInfo = {
   allreduceBytes: 4096,
   tensors: 321,
   rssBytes: 300 * 1048576 + 1000,
+  jsHeapBytes: 60 * 1048576 + 1000,
 };
 
 const epoch: EpochInfo = {
@@ -82,6 +83,7 @@ test('a step and an epoch append one record each, snake_case, with samples/s and
         allreduce_bytes: 4096,
         tensors: 321,
         rss_mb: 300,
+        js_heap_mb: 60,
       },
       {
         kind: 'epoch',

@@ -130,6 +130,7 @@ describe('protocol', () => {
       allreduceBytes: 64,
       tensors: 10,
       rssBytes: 1 << 20,
+      jsHeapBytes: 1 << 19,
     };
     expect(decodeWorkerMsg(encode(done), 'rank 0').msg.type).toBe('stepDone');
     expect(() => decodeWorkerMsg(encode({ ...done, n: NaN }), 'rank 0')).toThrow(/field 'n' must be a whole number >= 0/);

@@ -111,6 +111,7 @@ const forged = (): Buffer[][] => [
       allreduceBytes: 0,
       tensors: 0,
       rssBytes: 0,
+      jsHeapBytes: 0,
     }),
   ],
   [pack({ v: PROTOCOL_VERSION, type: 'model', modelJson: '{}' }), Buffer.alloc(1024, 7)],
@@ -175,6 +176,7 @@ describe('fuzzing the coordinator (no CURVE)', () => {
       allreduceBytes: 0,
       tensors: 0,
       rssBytes: 0,
+      jsHeapBytes: 0,
     });
     for (let i = 0; i < 200; i++) {
       const kind = i % 5;

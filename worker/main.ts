@@ -14,6 +14,7 @@ import { modelArtifacts } from './models/io';
 import type { RunConfig } from '../shared/config';
 import { BatchLoader } from './data/loader';
 import { Ring } from './ring/ring';
+import { bytesOf } from './ring/wire';
 import { hostKey } from './ring/endpoint';
 import { HierAllReduce } from './hier/allreduce';
 import { joinAllReduce } from './join';
@@ -22,6 +23,7 @@ import { segmentLayout } from './shm/layout';
 import type { AllReduce } from './allreduce';
 import { Replica } from './replica';
 import { startHeartbeat, watchLauncher, type Heartbeat } from './heartbeat';
+import { memorySample } from './memory-sample';
 import { clientOptions, jobKeysFromEnv, type JobKeys } from '../shared/curve';
 
 /** How long a worker waits for its own 'stop' after its heartbeat heard that the run finished. */
@@ -265,12 +267,8 @@ async function step(s: Session, order: StepOrder, send: (m: WorkerMsg) => Promis
     allreduceWaitMs: r.allreduceWaitMs,
     allreduceBytes: r.allreduceBytes,
     tensors: tf.memory().numTensors,
-    rssBytes: process.memoryUsage().rss,
+    ...memorySample(),
   });
-}
-
-function bytesOf(a: Float32Array): Uint8Array {
-  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
 /** Frames arrive as Buffers at any byte offset: copy into aligned floats. */
