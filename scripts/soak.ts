@@ -49,7 +49,7 @@ async function main(): Promise<void> {
     const last = records[records.length - 1];
     const tensorsFlat = records.slice(1).every((r) => r.tensors === records[1].tensors);
     const growth = (last.rss_mb - warm.rss_mb) / warm.rss_mb;
-    const along = [warm, ...[0.25, 0.5, 0.75].map((f) => records[Math.round(f * (records.length - 1))]), last];
+    const along = [0, 0.25, 0.5, 0.75, 1].map((f) => records[Math.round(WARM_UP_STEPS - 1 + f * (records.length - WARM_UP_STEPS))]);
     console.log('| step | live tensors | RSS MB | V8 heap MB | outside the V8 heap MB |');
     console.log('|---|---|---|---|---|');
     for (const r of along) console.log(`| ${r.step} | ${r.tensors} | ${r.rss_mb} | ${r.js_heap_mb} | ${r.rss_mb - r.js_heap_mb} |`);
