@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../worker/backend';
 import { makeUpdater } from '../worker/updater';
 import { readBuckets } from '../worker/bucket-reads';
+import { hasWasmInternals } from '../worker/wasm-tensors';
 import { bucketize } from '../worker/buckets';
 import { adamLoop, FlatAdam, type Segment } from '../shared/optim';
 import { Rng } from '../shared/rng';
@@ -98,6 +99,17 @@ describe('host updater', () => {
     expect(shared.kept).toEqual([false, true, true]); // a new buffer once, then it is the only owner of that one
     expect(bytes(shared.aliasValues!).equals(bytes(shared.init.subarray(0, 72)))).toBe(true);
     expect(new Set(shared.counts).size).toBe(1);
+  });
+
+  test("tfjs's wasm backend has the internals the heap path uses; a backend without them takes the generic path", async () => {
+    await selectBackend('wasm');
+    expect(hasWasmInternals(tf.backend())).toBe(true);
+    const real = tf.backend() as unknown as { wasm: object; dataIdMap: object };
+    expect(hasWasmInternals({ wasm: real.wasm })).toBe(false);
+    expect(hasWasmInternals({ wasm: { HEAPU8: new Uint8Array(8), tfjs: {} }, dataIdMap: real.dataIdMap })).toBe(false);
+    expect(hasWasmInternals(null)).toBe(false);
+    await selectBackend('cpu');
+    expect(hasWasmInternals(tf.backend())).toBe(false);
   });
 });
 

@@ -27,9 +27,22 @@ interface WasmBackend {
   dataIdMap: { get(dataId: object): { id: number; memoryOffset: number; refCount: number } | undefined };
 }
 
-/** The wasm backend when it is the current one, else null (callers then take tfjs's generic path). */
+/** The wasm backend when it is the current one and has the internals above, else null (callers then take tfjs's generic path). */
 export function wasmBackend(): WasmBackend | null {
-  return tf.getBackend() === 'wasm' ? (tf.backend() as unknown as WasmBackend) : null;
+  if (tf.getBackend() !== 'wasm') return null;
+  const b = tf.backend();
+  return hasWasmInternals(b) ? b : null;
+}
+
+/** Whether `b` has what WasmBackend names: a tfjs release that renames them gets the generic path, not a crash. */
+export function hasWasmInternals(b: unknown): b is WasmBackend {
+  const w = b as Partial<WasmBackend> | null;
+  return (
+    w?.wasm?.HEAPU8 instanceof Uint8Array &&
+    typeof w.wasm.tfjs?.registerTensor === 'function' &&
+    typeof w.wasm.tfjs.disposeData === 'function' &&
+    typeof w.dataIdMap?.get === 'function'
+  );
 }
 
 /** `t`'s float32 buffer in the heap, valid until the next wasm allocation. */
