@@ -1,16 +1,18 @@
 /**
- * Optimizer step benchmark: ringtune's FlatAdam (fused fastai Adam over one Float32Array) against
- * the same steppers run one after another, and against TensorFlow.js's own Adam (tf.train.adam,
- * one variable per layer-sized chunk) on the wasm and cpu backends. Same parameter counts, same
- * number of steps; prints ms per step and each peer's time as a multiple of ringtune's.
+ * Optimizer step benchmark: ringtune's FlatAdam (fused fastai Adam over one Float32Array, with the
+ * pass workers run: the oneDNN addon's where it loads) against its JS pass, the same steppers run
+ * one after another, and TensorFlow.js's own Adam (tf.train.adam, one variable per layer-sized
+ * chunk) on the wasm and cpu backends. Same parameter counts, same number of steps; prints ms per
+ * step and each peer's time as a multiple of ringtune's.
  *
  *   npm run bench:optim -- --sizes 1,10,25 --steps 20
  */
 import * as tf from '@tensorflow/tfjs';
 import { Command } from 'commander';
-import { adamStep, averageGrad, averageSqrGrad, FlatAdam, Segment, weightDecay } from '../shared/optim';
+import { adamLoop, adamStep, averageGrad, averageSqrGrad, FlatAdam, Segment, weightDecay, type AdamLoop } from '../shared/optim';
 import { Rng } from '../shared/rng';
 import { selectBackend } from '../worker/backend';
+import { nativeAdamLoop } from '../worker/kernels/onednn-adam';
 
 const SEGMENT = 250_000; // a layer-sized chunk: resnet34 has ~100 tensors of mean size ~200k
 
@@ -37,11 +39,11 @@ function time(step: () => void, steps: number, warm = 3): number {
 
 const hypers = [0, 1, 2].map((g) => ({ lr: 1e-3 * (g + 1), mom: 0.9, sqrMom: 0.99, eps: 1e-5, wd: 0.01 }));
 
-function benchFlat(n: number, steps: number): number {
+function benchFlat(n: number, steps: number, loop: AdamLoop): number {
   const rng = new Rng(1);
   const p = randomArray(n, rng, 1),
     g = randomArray(n, rng, 0.1);
-  const opt = new FlatAdam(layout(n));
+  const opt = new FlatAdam(layout(n), loop);
   return time(() => opt.step(p, g, hypers), steps);
 }
 
@@ -92,17 +94,24 @@ async function main(): Promise<void> {
     .parse(process.argv)
     .opts<{ sizes: number[]; steps: number; tf: boolean }>();
   if (!o.sizes.every((s) => s > 0) || !(o.steps >= 1)) throw new Error('--sizes must be positive numbers and --steps >= 1');
-  const cols = ['params', 'ringtune ms', 'chain ms', 'x', 'tf-wasm ms', 'x', 'tf-cpu ms', 'x'];
-  console.log(cols.map((c) => c.padStart(11)).join(''));
+  const native = nativeAdamLoop();
+  console.log(
+    `ringtune: FlatAdam with ${native ? "the oneDNN addon's pass (what workers run)" : 'the JS pass (the oneDNN addon is not loaded)'}`,
+  );
+  const cols = ['params', 'ringtune ms', 'JS pass ms', 'x', 'chain ms', 'x', 'tf-wasm ms', 'x', 'tf-cpu ms', 'x'];
+  console.log(cols.map((c) => c.padStart(12)).join(''));
   for (const mil of o.sizes) {
     const n = Math.round(mil * 1e6);
-    const flat = benchFlat(n, o.steps);
+    const flat = benchFlat(n, o.steps, native ?? adamLoop);
+    const js = native ? benchFlat(n, o.steps, adamLoop) : flat;
     const chain = benchChain(n, o.steps);
     const wasm = o.tf ? await benchTf('wasm', n, Math.max(1, Math.round(o.steps / 4))) : NaN;
     const cpu = o.tf ? await benchTf('cpu', n, Math.max(1, Math.round(o.steps / 4))) : NaN;
     const cells = [
       `${mil}M`,
       flat.toFixed(2),
+      js.toFixed(2),
+      (js / flat).toFixed(2),
       chain.toFixed(2),
       (chain / flat).toFixed(2),
       wasm.toFixed(2),
@@ -110,7 +119,7 @@ async function main(): Promise<void> {
       cpu.toFixed(2),
       (cpu / flat).toFixed(2),
     ];
-    console.log(cells.map((c) => c.padStart(11)).join(''));
+    console.log(cells.map((c) => c.padStart(12)).join(''));
   }
   console.log(
     'x = peer time / ringtune time (higher is better for ringtune). tf.train.adam is PyTorch-style Adam (no weight decay), so it does slightly less work.',
