@@ -176,11 +176,17 @@ function panelSvg(p: Panel, ox: number, oy: number, w: number, h: number): strin
     out.push(text(x0 - 8, y + 4, formatTick(v), `${tickStyle} text-anchor="end"`));
   }
   out.push(`<rect x="${x0}" y="${y1}" width="${x1 - x0}" height="${y0 - y1}" fill="none" stroke="#333333"/>`);
+  const labelEnds: number[] = []; // per row of guide-line labels, where its last label ends
   for (const vl of p.vLines ?? []) {
     const x = xa.map(vl.x);
     if (!(x >= x0 && x <= x1)) continue;
     out.push(line(x, y1, x, y0, 'stroke="#555555" stroke-dasharray="5,4"'));
-    if (vl.label) out.push(text(x + 4, y1 + 14, vl.label, `font-family="${FONT}" font-size="11" fill="#555555"`));
+    if (!vl.label) continue;
+    // Lines closer than their labels (a one-epoch frozen phase) stack the labels instead of overprinting them.
+    let row = labelEnds.findIndex((end) => end < x + 4);
+    if (row < 0) row = labelEnds.push(0) - 1;
+    labelEnds[row] = x + 4 + vl.label.length * 6.5;
+    out.push(text(x + 4, y1 + 14 + 13 * row, vl.label, `font-family="${FONT}" font-size="11" fill="#555555"`));
   }
   p.series.forEach((s, i) => {
     const color = s.color ?? PALETTE[i % PALETTE.length];

@@ -74,6 +74,17 @@ describe('figureSvg', () => {
     expect(top).toBeCloseTo(30 + (300 - 52 - 30) * (0.05 / 1.1), 1);
     expect(bottom).toBeCloseTo(300 - 52 - (300 - 52 - 30) * (0.05 / 1.1), 1);
   });
+  test('guide-line labels closer than their width stack in rows; apart, they share the first row', () => {
+    const labelYs = (at: number[]) => {
+      const vLines = at.map((x, i) => ({ x, label: i % 2 ? 'unfrozen' : 'frozen' }));
+      const { svg } = figureSvg([{ series: [{ name: 'loss', x: [0, 100], y: [1, 0] }], vLines }]);
+      return [...svg.matchAll(/<text x="[\d.]+" y="([\d.]+)"[^>]*>(?:un)?frozen</g)].map((m) => Number(m[1]));
+    };
+    const [first, second] = labelYs([0, 2]);
+    expect(second - first).toBe(13);
+    expect(new Set(labelYs([0, 50])).size).toBe(1);
+    expect(labelYs([0, 2, 50])).toEqual([first, first + 13, first]);
+  });
   test('a grid of panels; an empty figure is refused', () => {
     const p = { series: [{ name: 'a', x: [0, 1], y: [0, 1] }] };
     expect(figureSvg([p, p, p], { columns: 2, panelWidth: 100, panelHeight: 50 })).toMatchObject({ width: 200, height: 100 });
