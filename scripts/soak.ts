@@ -4,7 +4,8 @@
  * step 100 (after warm-up) to the end. The workers run with --expose-gc, so each memory sample
  * follows a full collection (worker/memory-sample.ts) and counts live memory, not the garbage V8
  * keeps until it next collects (which alone swings resident memory by 20-30%).
- * Prints resident memory and the V8 heap along the run; exits non-zero on a leak.
+ * Prints resident memory and the V8 heap along the run (each the largest over the workers, so their
+ * difference is approximate); exits non-zero on a leak.
  * Usage: node dist/scripts/soak.js [--steps N]
  */
 import { mkdtempSync, readFileSync, rmSync } from 'fs';
