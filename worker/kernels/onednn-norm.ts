@@ -47,22 +47,28 @@ function runNorm(
 }
 
 function normKernels(native: OnednnNative): tf.KernelConfig[] {
-  const run = (kind: Kind, args: KernelArgs, inputs: tf.TensorInfo[], outShapes: number[][], dimsOf: number[], eps: number) =>
-    runNorm(native, kind, args, inputs, outShapes, dimsOf, eps);
   const forward = (args: KernelArgs) => {
     const { x, scale, offset } = args.inputs as Record<string, tf.TensorInfo>;
     const c = x.shape[x.shape.length - 1];
-    return run(Kind.Forward, args, [x, scale, offset], [x.shape, [c], [c]], normDims(x.shape), args.attrs.epsilon as number);
+    return runNorm(native, Kind.Forward, args, [x, scale, offset], [x.shape, [c], [c]], normDims(x.shape), args.attrs.epsilon as number);
   };
   const backward = (args: KernelArgs) => {
     const { x, scale, offset, mean, variance, dy } = args.inputs as Record<string, tf.TensorInfo>;
     const c = x.shape[x.shape.length - 1];
     const inputs = [x, scale, offset, mean, variance, dy];
-    return run(Kind.Backward, args, inputs, [x.shape, [c], [c]], normDims(x.shape), args.attrs.epsilon as number);
+    return runNorm(native, Kind.Backward, args, inputs, [x.shape, [c], [c]], normDims(x.shape), args.attrs.epsilon as number);
   };
   const reluGrad = (args: KernelArgs) => {
     const { dy, x } = args.inputs as Record<string, tf.TensorInfo>;
-    return run(Kind.ReluBackward, args, [dy, x], [x.shape], [x.shape.reduce((p, d) => p * d, 1), 1, 1, 1], args.attrs.clip as number)[0];
+    return runNorm(
+      native,
+      Kind.ReluBackward,
+      args,
+      [dy, x],
+      [x.shape],
+      [x.shape.reduce((p, d) => p * d, 1), 1, 1, 1],
+      args.attrs.clip as number,
+    )[0];
   };
   return [
     { kernelName: BATCH_NORM, backendName: 'wasm', kernelFunc: forward as unknown as tf.KernelFunc },
